@@ -1,0 +1,25 @@
+// status_report.h — the JSON documents behind GET /providers and GET /health. They never
+// contain credentials: only names, URLs, flags, counters and error classes.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <balancer/clock.h>
+#include <balancer/config.h>
+#include <balancer/provider_stats.h>
+#include <balancer/router.h>
+
+namespace balancer {
+
+// `{"providers":[{name, type, base_url, enabled, healthy, status, failure_count, threshold,
+// cooldown_remaining_s, last_error, requests, failures, last_latency_ms, models}], ...}`. Pure
+// apart from reading the thread-safe `health` and `stats`.
+nlohmann::json providers_report(const BalancerConfig& config, const HealthView& health,
+                                const ProviderStats& stats, SteadyTime now);
+
+// `{"status":"healthy"|"unhealthy", "providers_available": n, "providers_total": n}`; the
+// bool is true when at least one enabled provider is usable now.
+std::pair<bool, nlohmann::json> health_report(const BalancerConfig& config,
+                                              const HealthView& health);
+
+}  // namespace balancer

@@ -1,0 +1,52 @@
+// sse_relay.h — the ResponseStream for Anthropic SSE responses: relays whole events as they
+// arrive and turns any unfinished upstream stream into an Anthropic error event.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <balancer/forwarder.h>
+#include <balancer/provider_stats.h>
+
+#include "sse_parser.h"
+
+namespace balancer::detail {
+
+// Not thread-safe: one per response, driven by the thread that writes to the client.
+// `stats` must outlive it.
+class SseRelay final : public ResponseStream {
+ public:
+  SseRelay(std::unique_ptr<UpstreamCall> call, std::string provider, ProviderStats& stats);
+
+  // Reads from the upstream until at least one whole event is ready or the stream ended.
+  // Called before the response is committed: an error or an empty stream here lets the caller
+  // fail over. Returns the failure, or an empty string when an event is ready.
+  std::string prime();
+  // The first event, once primed (for classification).
+  const std::string& ready() const { return ready_; }
+
+  bool next(std::string& out) override;
+  bool completed() const override { return finished_ && failure_.empty(); }
+  const std::string& failure() const override { return failure_; }
+
+ private:
+  enum class Pump { Data, End, Failed };
+  Pump pump();
+  void fail(std::string reason);
+
+  std::unique_ptr<UpstreamCall> call_;
+  std::string provider_;
+  ProviderStats& stats_;
+  SseParser parser_;
+  std::string chunk_;
+  std::string held_;   // bytes of an event not yet complete
+  std::string ready_;  // whole events not yet handed out
+  bool terminal_seen_ = false;  // message_stop or an upstream error event
+  bool events_seen_ = false;
+  bool upstream_ended_ = false;
+  bool committed_ = false;  // next() was called: failures are now the client's to see
+  bool finished_ = false;
+  std::string failure_;
+};
+
+}  // namespace balancer::detail

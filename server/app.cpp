@@ -1,0 +1,163 @@
+#include "app.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <fmt/format.h>
+
+#include <balancer/curl_transport.h>
+
+#include "http_routes.h"
+
+namespace balancer::server {
+namespace {
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+}  // namespace
+
+Runtime::Runtime(std::shared_ptr<const BalancerConfig> cfg, const HealthView& health,
+                 Random& random, HttpTransport& transport, const Clock& clock,
+                 ProviderStats& stats)
+    : config(std::move(cfg)),
+      auth(config->auth),
+      router(config, health, random),
+      forwarder(router, transport, auth, clock, stats) {}
+
+App::App(AppOptions options)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : Clock::real()),
+      owned_transport_(options_.transport == nullptr ? make_curl_transport() : nullptr),
+      transport_(options_.transport != nullptr ? *options_.transport : *owned_transport_),
+      random_(make_default_random()) {}
+
+Result<std::unique_ptr<App>> App::create(AppOptions options) {
+  if (!options.config) {
+    return make_error(ErrorCode::InvalidConfig, "no configuration given");
+  }
+  std::unique_ptr<App> app(new App(std::move(options)));
+  const Settings& settings = app->options_.config->settings;
+  app->log_ = std::make_unique<RequestLog>(app->clock_, parse_log_level(settings.log_level),
+                                           settings.log_file_path);
+  app->runtime_ = std::make_shared<const Runtime>(app->options_.config, app->health_,
+                                                  *app->random_, app->transport_, app->clock_,
+                                                  app->stats_);
+  for (const std::string& warning : app->options_.config->warnings) {
+    app->log_->write(LogLevel::Warning, "config", {{"warning", warning}});
+  }
+  app->configure_server(settings);
+  return app;
+}
+
+App::~App() { stop(); }
+
+void App::configure_server(const Settings& settings) {
+  if (!settings.tls_cert_file.empty()) {
+    server_ = std::make_unique<httplib::SSLServer>(settings.tls_cert_file.c_str(),
+                                                   settings.tls_key_file.c_str());
+  } else {
+    server_ = std::make_unique<httplib::Server>();
+  }
+  const std::size_t max_connections = settings.max_connections;
+  server_->new_task_queue = [this, max_connections] {
+    // Headroom above max_connections so that excess connections are answered with 503
+    // overloaded_error instead of waiting unseen in the queue.
+    auto* queue = new GrowingTaskQueue(8, max_connections + 64);
+    queue_ = queue;
+    return queue;
+  };
+  server_->set_tcp_nodelay(true);
+  server_->set_keep_alive_max_count(100000);
+  server_->set_keep_alive_timeout(30);
+  server_->set_read_timeout(std::chrono::seconds(60));
+  // A client that stops reading a stream for longer than the idle budget is given up on.
+  server_->set_write_timeout(std::chrono::duration_cast<std::chrono::seconds>(
+      settings.timeouts.read_timeout + std::chrono::seconds(1)));
+  server_->set_socket_options([this](int fd) {
+    int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    listen_fd_ = fd;
+  });
+  install_routes(*server_, *this);
+}
+
+Result<int> App::bind(const std::string& host, int port) {
+  const auto config = runtime()->config;
+  if (!is_loopback(host) && !config->auth.enabled &&
+      !config->settings.allow_unauthenticated_remote) {
+    return make_error(ErrorCode::InvalidConfig,
+                      fmt::format("settings.host: refusing to listen on {} without client auth "
+                                  "(set auth.enabled, or settings.allow_unauthenticated_remote)",
+                                  host));
+  }
+  if (!server_->is_valid()) {
+    return make_error(ErrorCode::InvalidConfig, "settings.tls_cert_file/tls_key_file: cannot load the TLS certificate or key");
+  }
+  int bound = port;
+  if (port == 0) {
+    bound = server_->bind_to_any_port(host);
+  } else if (!server_->bind_to_port(host, port)) {
+    bound = -1;
+  }
+  if (bound < 0) {
+    return make_error(ErrorCode::InvalidConfig, fmt::format("cannot listen on {}:{}", host, port));
+  }
+  // httplib listens with a backlog of 5; a burst of Claude Code sessions needs more.
+  if (listen_fd_ >= 0) {
+    ::listen(listen_fd_, 1024);
+  }
+  log_->write(LogLevel::Info, "listening", {{"host", host}, {"port", bound}});
+  return bound;
+}
+
+void App::run() { server_->listen_after_bind(); }
+
+void App::stop() {
+  if (server_ && server_->is_running()) {
+    server_->stop();
+  }
+}
+
+std::shared_ptr<const Runtime> App::runtime() const {
+  std::lock_guard lock(runtime_mutex_);
+  return runtime_;
+}
+
+Result<std::shared_ptr<const Runtime>> App::reload() {
+  std::lock_guard reload_lock(reload_mutex_);
+  if (options_.config_path.empty()) {
+    return make_error(ErrorCode::InvalidConfig, "no config file to reload (started without --config)");
+  }
+  auto parsed = load_config(options_.config_path, options_.env);
+  if (!parsed) {
+    log_->write(LogLevel::Error, "reload rejected", {{"error", parsed.error().message}});
+    return tl::unexpected(parsed.error());
+  }
+  auto config = std::make_shared<const BalancerConfig>(std::move(*parsed));
+  auto next = std::make_shared<const Runtime>(config, health_, *random_, transport_, clock_, stats_);
+  std::shared_ptr<const Runtime> previous;
+  {
+    std::lock_guard lock(runtime_mutex_);
+    previous = runtime_;
+    runtime_ = next;
+  }
+  const Settings& old_settings = previous->config->settings;
+  if (old_settings.host != config->settings.host || old_settings.port != config->settings.port) {
+    log_->write(LogLevel::Warning, "settings.host/port changed: takes effect after a restart");
+  }
+  log_->set_level(parse_log_level(config->settings.log_level));
+  for (const std::string& warning : config->warnings) {
+    log_->write(LogLevel::Warning, "config", {{"warning", warning}});
+  }
+  log_->write(LogLevel::Info, "config reloaded", {{"providers", config->providers.size()},
+                                                  {"routes", config->model_routes.size()}});
+  return next;
+}
+
+std::string App::next_request_id() {
+  return fmt::format("req_{:012x}", ++request_counter_);
+}
+
+}  // namespace balancer::server

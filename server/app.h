@@ -1,0 +1,99 @@
+// app.h — balancer-server's composition root: owns the transport, stats, health view, logger,
+// the current config snapshot and the cpp-httplib server. main.cpp and the integration tests
+// create one App each.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <httplib.h>
+
+#include <balancer/client_auth.h>
+#include <balancer/config.h>
+#include <balancer/forwarder.h>
+#include <balancer/http.h>
+#include <balancer/provider_stats.h>
+#include <balancer/random.h>
+#include <balancer/router.h>
+
+#include "growing_task_queue.h"
+#include "request_log.h"
+
+namespace balancer::server {
+
+struct AppOptions {
+  std::string config_path;                       // re-read by POST /providers/reload
+  EnvLookup env;                                 // ${VAR} expansion on reload
+  std::shared_ptr<const BalancerConfig> config;  // the initial, validated config
+  HttpTransport* transport = nullptr;            // nullptr: the App owns a libcurl transport
+  const Clock* clock = nullptr;                  // nullptr: Clock::real()
+};
+
+// One config snapshot and everything built from it. Immutable; a request keeps the snapshot it
+// started with alive (shared_ptr), so a reload never disturbs a request in flight.
+struct Runtime {
+  Runtime(std::shared_ptr<const BalancerConfig> config, const HealthView& health, Random& random,
+          HttpTransport& transport, const Clock& clock, ProviderStats& stats);
+  std::shared_ptr<const BalancerConfig> config;
+  ClientAuth auth;
+  Router router;
+  Forwarder forwarder;
+};
+
+// Thread-safe: handlers run on many pool threads; stop() may come from a signal thread.
+class App {
+ public:
+  static Result<std::unique_ptr<App>> create(AppOptions options);
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  // Binds and listens (port 0 = ephemeral); returns the bound port. Refuses a non-loopback
+  // host while client auth is off, unless allow_unauthenticated_remote is set.
+  Result<int> bind(const std::string& host, int port);
+  // Accepts connections until stop(); returns when the server has stopped and in-flight
+  // requests have finished.
+  void run();
+  void stop();
+
+  std::shared_ptr<const Runtime> runtime() const;
+  // Re-reads options.config_path; swaps the snapshot only when the whole file is valid.
+  Result<std::shared_ptr<const Runtime>> reload();
+
+  RequestLog& log() { return *log_; }
+  const Clock& clock() const { return clock_; }
+  const HealthView& health() const { return health_; }
+  const ProviderStats& stats() const { return stats_; }
+  std::size_t busy_connections() const {
+    auto* queue = queue_.load();
+    return queue != nullptr ? queue->busy() : 0;
+  }
+  std::string next_request_id();
+
+ private:
+  explicit App(AppOptions options);
+  void configure_server(const Settings& settings);
+
+  AppOptions options_;
+  const Clock& clock_;
+  std::unique_ptr<HttpTransport> owned_transport_;
+  HttpTransport& transport_;
+  std::unique_ptr<Random> random_;
+  AlwaysHealthy health_;
+  ProviderStats stats_;
+  std::unique_ptr<RequestLog> log_;
+
+  mutable std::mutex runtime_mutex_;
+  std::shared_ptr<const Runtime> runtime_;  // guarded by runtime_mutex_
+  std::mutex reload_mutex_;                 // one reload at a time
+
+  std::unique_ptr<httplib::Server> server_;
+  std::atomic<GrowingTaskQueue*> queue_{nullptr};  // owned by server_
+  int listen_fd_ = -1;
+  std::atomic<std::uint64_t> request_counter_{0};
+};
+
+}  // namespace balancer::server

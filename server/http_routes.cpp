@@ -1,0 +1,268 @@
+#include "http_routes.h"
+
+#include <array>
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include <balancer/anthropic_error.h>
+#include <balancer/status_report.h>
+
+#include "app.h"
+
+namespace balancer::server {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+constexpr std::array<std::string_view, 6> kKnownPaths = {
+    "/v1/messages", "/v1/messages/count_tokens", "/health",
+    "/providers",   "/providers/reload",         "/metrics"};
+
+void send_error(httplib::Response& res, int status, std::string_view type, std::string_view message) {
+  res.status = status;
+  res.set_content(anthropic_error_body(type, message), "application/json");
+}
+
+void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+Headers to_headers(const httplib::Headers& in) {
+  Headers out;
+  out.reserve(in.size());
+  for (const auto& [name, value] : in) {
+    out.emplace_back(name, value);
+  }
+  return out;
+}
+
+bool authorize(App& app, const httplib::Request& req, httplib::Response& res,
+               ClientAuth::Access access) {
+  auto ok = app.runtime()->auth.check(req.path, to_headers(req.headers), access);
+  if (!ok) {
+    send_error(res, 401, "authentication_error", ok.error().message);
+  }
+  return ok.has_value();
+}
+
+std::optional<std::size_t> content_length(const httplib::Request& req) {
+  if (!req.has_header("Content-Length")) {
+    return std::nullopt;
+  }
+  const std::string value = req.get_header_value("Content-Length");
+  std::size_t n = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (ec != std::errc() || ptr != value.data() + value.size()) {
+    return std::nullopt;
+  }
+  return n;
+}
+
+// Reads the request body, keeping at most `limit` bytes. A larger body is read to the end (so
+// the connection stays usable) but not kept; past 4x the limit reading stops. Returns false
+// when the body was too large.
+bool read_body(const httplib::ContentReader& reader, std::size_t limit, std::string& body) {
+  std::size_t total = 0;
+  bool too_large = false;
+  reader([&](const char* data, std::size_t len) {
+    total += len;
+    if (total > limit) {
+      too_large = true;
+      body.clear();
+      body.shrink_to_fit();
+      return total <= 4 * limit;
+    }
+    body.append(data, len);
+    return true;
+  });
+  return !too_large;
+}
+
+void log_request(App& app, const std::string& id, const httplib::Request& req,
+                 const ForwardResult& result, SteadyTime started, std::string_view outcome) {
+  nlohmann::json attempts = nlohmann::json::array();
+  for (const Attempt& a : result.attempts) {
+    attempts.push_back({{"provider", a.provider},
+                        {"status", a.status},
+                        {"error", a.error},
+                        {"ms", a.elapsed.count()}});
+  }
+  app.log().write(result.status < 500 ? LogLevel::Info : LogLevel::Warning, "request",
+                  {{"request_id", id},
+                   {"path", req.path},
+                   {"model", result.model},
+                   {"provider", result.provider},
+                   {"status", result.status},
+                   {"attempts", std::move(attempts)},
+                   {"outcome", outcome},
+                   {"duration_ms", duration_cast<milliseconds>(app.clock().now() - started).count()}});
+}
+
+// Moves a ForwardResult into the httplib response: a buffered body, or a chunked provider that
+// pulls the SSE relay from this worker thread as the client reads.
+void send_result(App& app, const std::string& id, const httplib::Request& req,
+                 httplib::Response& res, ForwardResult result, SteadyTime started) {
+  res.status = result.status;
+  std::string content_type = "application/json";
+  for (const auto& [name, value] : result.headers) {
+    if (iequals(name, "content-type")) {
+      content_type = value;
+    } else {
+      res.set_header(name, value);
+    }
+  }
+  res.set_header("x-balancer-request-id", id);
+  if (!result.stream) {
+    res.set_content(std::move(result.body), content_type);
+    log_request(app, id, req, result, started, "complete");
+    return;
+  }
+  auto stream = std::shared_ptr<ResponseStream>(std::move(result.stream));
+  auto summary = std::make_shared<ForwardResult>(std::move(result));
+  res.set_chunked_content_provider(
+      content_type,
+      [stream, buffer = std::string()](std::size_t /*offset*/, httplib::DataSink& sink) mutable {
+        if (!stream->next(buffer)) {
+          sink.done();
+          return true;
+        }
+        return sink.write(buffer.data(), buffer.size());
+      },
+      [&app, id, req_path = req.path, stream, summary, started](bool success) {
+        httplib::Request path_only;
+        path_only.path = req_path;
+        const std::string_view outcome = !success            ? "client_disconnected"
+                                         : stream->completed() ? "complete"
+                                                               : "stream_error";
+        if (!stream->failure().empty()) {
+          summary->attempts.back().error = "stream: " + stream->failure();
+        }
+        log_request(app, id, path_only, *summary, started, outcome);
+      });
+}
+
+void handle_messages(App& app, const httplib::Request& req, httplib::Response& res,
+                     const httplib::ContentReader& reader) {
+  const SteadyTime started = app.clock().now();
+  const std::string id = app.next_request_id();
+  auto runtime = app.runtime();  // this request's snapshot, whatever reloads happen meanwhile
+  const std::size_t limit = runtime->config->settings.max_request_body_bytes;
+  ForwardRequest forward;
+  const bool fits = read_body(reader, limit, forward.body) &&
+                    content_length(req).value_or(0) <= limit;
+  if (!authorize(app, req, res, ClientAuth::Access::Client)) {
+    return;
+  }
+  if (!fits) {
+    send_error(res, 413, "request_too_large",
+               fmt::format("request body exceeds the {} byte limit", limit));
+    return;
+  }
+  forward.path = req.path;
+  const auto q = req.target.find('?');
+  forward.query = q == std::string::npos ? std::string() : req.target.substr(q + 1);
+  forward.headers = to_headers(req.headers);
+  send_result(app, id, req, res, runtime->forwarder.forward(forward), started);
+}
+
+void handle_providers(App& app, const httplib::Request& req, httplib::Response& res) {
+  if (!authorize(app, req, res, ClientAuth::Access::Client)) {
+    return;
+  }
+  const auto runtime = app.runtime();
+  send_json(res, 200, providers_report(*runtime->config, app.health(), app.stats(), app.clock().now()));
+}
+
+void handle_reload(App& app, const httplib::Request& req, httplib::Response& res) {
+  if (!authorize(app, req, res, ClientAuth::Access::Admin)) {
+    return;
+  }
+  auto reloaded = app.reload();
+  if (!reloaded) {
+    send_error(res, 400, "invalid_request_error",
+               "config reload failed, the previous config keeps serving: " + reloaded.error().message);
+    return;
+  }
+  const auto& config = *(*reloaded)->config;
+  send_json(res, 200, {{"status", "success"},
+                       {"message", "configuration reloaded"},
+                       {"providers_count", config.providers.size()},
+                       {"routes_count", config.model_routes.size()},
+                       {"warnings", config.warnings}});
+}
+
+void handle_health(App& app, httplib::Response& res) {
+  auto [ok, body] = health_report(*app.runtime()->config, app.health());
+  send_json(res, ok ? 200 : 503, body);
+}
+
+}  // namespace
+
+void install_routes(httplib::Server& server, App& app) {
+  server.set_pre_routing_handler([&app](const httplib::Request& /*req*/, httplib::Response& res) {
+    const std::size_t max = app.runtime()->config->settings.max_connections;
+    if (app.busy_connections() > max) {
+      res.set_header("Connection", "close");
+      send_error(res, 503, "overloaded_error",
+                 fmt::format("the balancer is serving its maximum of {} connections", max));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // Over-limit bodies announced with Expect: 100-continue are refused before they are sent.
+  server.set_expect_100_continue_handler([&app](const httplib::Request& req, httplib::Response& res) {
+    const std::size_t limit = app.runtime()->config->settings.max_request_body_bytes;
+    if (content_length(req).value_or(0) > limit) {
+      send_error(res, 413, "request_too_large",
+                 fmt::format("request body exceeds the {} byte limit", limit));
+      return 413;
+    }
+    return 100;
+  });
+  auto messages = [&app](const httplib::Request& req, httplib::Response& res,
+                         const httplib::ContentReader& reader) { handle_messages(app, req, res, reader); };
+  server.Post("/v1/messages", messages);
+  server.Post("/v1/messages/count_tokens", messages);
+  server.Get("/health", [&app](const httplib::Request&, httplib::Response& res) { handle_health(app, res); });
+  server.Get("/providers", [&app](const httplib::Request& req, httplib::Response& res) {
+    handle_providers(app, req, res);
+  });
+  server.Post("/providers/reload", [&app](const httplib::Request& req, httplib::Response& res) {
+    handle_reload(app, req, res);
+  });
+  server.set_error_handler(httplib::Server::HandlerWithResponse(
+      [](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty() || res.content_provider_) {
+      return httplib::Server::HandlerResponse::Unhandled;  // an error body was already set
+    }
+    const bool known = std::find(kKnownPaths.begin(), kKnownPaths.end(), req.path) != kKnownPaths.end();
+    if (res.status == 404 && known) {
+      send_error(res, 405, "invalid_request_error", "method " + req.method + " not allowed on " + req.path);
+    } else if (res.status == 404) {
+      send_error(res, 404, "not_found_error", "no such endpoint: " + req.path);
+    } else if (res.status == 413) {
+      send_error(res, 413, "request_too_large", "request body too large");
+    } else {
+      send_error(res, res.status, res.status < 500 ? "invalid_request_error" : "api_error",
+                 "request could not be served (HTTP " + std::to_string(res.status) + ")");
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  server.set_exception_handler([&app](const httplib::Request& req, httplib::Response& res,
+                                      std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    app.log().write(LogLevel::Error, "handler exception", {{"path", req.path}, {"error", what}});
+    send_error(res, 500, "api_error", "internal error while serving the request");
+  });
+}
+
+}  // namespace balancer::server

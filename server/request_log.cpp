@@ -1,0 +1,71 @@
+#include "request_log.h"
+
+#include <filesystem>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <balancer/http.h>
+
+namespace balancer::server {
+
+LogLevel parse_log_level(std::string_view name) {
+  if (iequals(name, "DEBUG")) return LogLevel::Debug;
+  if (iequals(name, "WARNING") || iequals(name, "WARN")) return LogLevel::Warning;
+  if (iequals(name, "ERROR")) return LogLevel::Error;
+  if (iequals(name, "CRITICAL")) return LogLevel::Critical;
+  return LogLevel::Info;
+}
+
+namespace {
+constexpr std::string_view kLevelNames[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"};
+}
+
+RequestLog::RequestLog(const Clock& clock, LogLevel level, const std::string& file_path)
+    : clock_(clock), level_(level) {
+  if (file_path.empty()) {
+    return;
+  }
+  std::error_code ec;
+  const auto parent = std::filesystem::path(file_path).parent_path();
+  if (!parent.empty()) {
+    std::filesystem::create_directories(parent, ec);
+  }
+  file_ = std::fopen(file_path.c_str(), "a");
+  if (file_ == nullptr) {
+    fmt::print(stderr, "balancer: cannot open log file {}; logging to stderr only\n", file_path);
+  }
+}
+
+RequestLog::~RequestLog() {
+  if (file_ != nullptr) {
+    std::fclose(file_);
+  }
+}
+
+void RequestLog::set_level(LogLevel level) {
+  std::lock_guard lock(mutex_);
+  level_ = level;
+}
+
+void RequestLog::write(LogLevel level, std::string_view message, nlohmann::json fields) {
+  const auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(clock_.wall_now());
+  fields["ts"] = fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", ms);
+  fields["level"] = kLevelNames[static_cast<int>(level)];
+  fields["msg"] = message;
+  const std::string line =
+      fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::lock_guard lock(mutex_);
+  if (level < level_) {
+    return;
+  }
+  if (file_ != nullptr) {
+    std::fputs(line.c_str(), file_);
+    std::fflush(file_);
+  }
+  if (file_ == nullptr || level >= LogLevel::Warning) {
+    std::fputs(line.c_str(), stderr);
+  }
+}
+
+}  // namespace balancer::server

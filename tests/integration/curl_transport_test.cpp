@@ -1,0 +1,914 @@
+// Integration tests of the libcurl HttpTransport against small cpp-httplib servers (and one raw
+// socket server) on 127.0.0.1 with ephemeral ports. Pacing lives in the fake server handlers;
+// the test thread never sleeps.
+#include <balancer/curl_transport.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <httplib.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+namespace {
+
+using namespace std::chrono_literals;
+using balancer::ErrorCode;
+using balancer::HttpRequest;
+using balancer::HttpTransport;
+using balancer::UpstreamCall;
+using Clock = std::chrono::steady_clock;
+
+// A one-shot latch with a deadline. Fake handlers wait on it (bounded) or signal it; the test
+// thread waits on it instead of sleeping. Thread-safe.
+class Gate {
+ public:
+  void open() {
+    {
+      std::lock_guard lock(mutex_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  // True when opened within `timeout`.
+  bool wait_for(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [this] { return open_; });
+  }
+  bool is_open() {
+    std::lock_guard lock(mutex_);
+    return open_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+// A self-signed certificate and key for 127.0.0.1, made in memory. Owns both.
+class TlsIdentity {
+ public:
+  TlsIdentity() {
+    key_ = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+    cert_ = X509_new();
+    if (key_ == nullptr || cert_ == nullptr) {
+      return;
+    }
+    X509_set_version(cert_, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert_), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert_), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(cert_), 3600);
+    X509_set_pubkey(cert_, key_);
+    X509_NAME* name = X509_get_subject_name(cert_);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
+    X509_set_issuer_name(cert_, name);
+    ok_ = X509_sign(cert_, key_, EVP_sha256()) > 0;
+  }
+  TlsIdentity(const TlsIdentity&) = delete;
+  TlsIdentity& operator=(const TlsIdentity&) = delete;
+  ~TlsIdentity() {
+    X509_free(cert_);
+    EVP_PKEY_free(key_);
+  }
+  bool ok() const { return ok_; }
+  X509* cert() const { return cert_; }
+  EVP_PKEY* key() const { return key_; }
+
+ private:
+  EVP_PKEY* key_ = nullptr;
+  X509* cert_ = nullptr;
+  bool ok_ = false;
+};
+
+// A cpp-httplib server (plain, or TLS with a TlsIdentity) on 127.0.0.1:<ephemeral>, listening
+// from construction on and serving from a background thread until destruction. Large worker
+// pool and listen backlog, keep-alive for 1000 requests. Destroy the client transport first so
+// that idle keep-alive connections close and stop() does not wait for them.
+class TestServer {
+ public:
+  explicit TestServer(const std::function<void(httplib::Server&)>& routes,
+                      const TlsIdentity* tls = nullptr) {
+    if (tls != nullptr) {
+      server_ = std::make_unique<httplib::SSLServer>(tls->cert(), tls->key());
+      scheme_ = "https";
+    } else {
+      server_ = std::make_unique<httplib::Server>();
+    }
+    httplib::Server& s = *server_;
+    s.new_task_queue = [] { return new httplib::ThreadPool(48); };
+    s.set_keep_alive_max_count(1000);
+    s.set_keep_alive_timeout(2);
+    s.set_tcp_nodelay(true);
+    s.set_socket_options([this](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+      listen_fd_ = sock;
+    });
+    routes(s);
+    port_ = s.bind_to_any_port("127.0.0.1");
+    if (listen_fd_ >= 0) {
+      ::listen(listen_fd_, 1024);  // httplib's backlog of 5 drops SYNs under a burst
+    }
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+  }
+  TestServer(const TestServer&) = delete;
+  TestServer& operator=(const TestServer&) = delete;
+  ~TestServer() {
+    for (auto& hook : before_stop_) {
+      hook();
+    }
+    server_->stop();
+    thread_.join();
+  }
+
+  int port() const { return port_; }
+  std::string url(const std::string& path) const {
+    return scheme_ + "://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  // Runs before the server stops, e.g. to release handlers blocked on a Gate.
+  void before_stop(std::function<void()> hook) { before_stop_.push_back(std::move(hook)); }
+
+ private:
+  std::unique_ptr<httplib::Server> server_;
+  std::string scheme_ = "http";
+  int listen_fd_ = -1;
+  int port_ = -1;
+  std::thread thread_;
+  std::vector<std::function<void()>> before_stop_;
+};
+
+// A raw TCP server for byte-exact responses httplib cannot produce: answers every connection
+// with `response` after reading the request head, then closes. One background thread.
+class RawServer {
+ public:
+  explicit RawServer(std::string response) : response_(std::move(response)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    ::listen(fd_, 16);
+    socklen_t len = sizeof(addr);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  RawServer(const RawServer&) = delete;
+  RawServer& operator=(const RawServer&) = delete;
+  ~RawServer() {
+    ::shutdown(fd_, SHUT_RDWR);  // wakes accept()
+    thread_.join();
+    ::close(fd_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+  // The head of the last request received, byte for byte.
+  std::string last_request() {
+    std::lock_guard lock(mutex_);
+    return last_request_;
+  }
+
+ private:
+  void serve() {
+    for (;;) {
+      const int client = ::accept(fd_, nullptr, nullptr);
+      if (client < 0) {
+        return;
+      }
+      std::string request;
+      char buf[4096];
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::recv(client, buf, sizeof(buf), 0);
+        if (n <= 0) {
+          break;
+        }
+        request.append(buf, static_cast<std::size_t>(n));
+      }
+      {
+        std::lock_guard lock(mutex_);
+        last_request_ = request;
+      }
+      (void)::send(client, response_.data(), response_.size(), MSG_NOSIGNAL);
+      ::shutdown(client, SHUT_WR);
+      while (::recv(client, buf, sizeof(buf), 0) > 0) {
+      }
+      ::close(client);
+    }
+  }
+
+  std::string response_;
+  std::mutex mutex_;
+  std::string last_request_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+std::unique_ptr<HttpTransport> make_transport(bool verify_tls = false) {
+  balancer::CurlTransportOptions options;
+  options.verify_tls = verify_tls;
+  return balancer::make_curl_transport(options);
+}
+
+HttpRequest request_to(const std::string& url, std::string method = "GET",
+                       std::string body = {}) {
+  HttpRequest request;
+  request.method = std::move(method);
+  request.url = url;
+  request.body = std::move(body);
+  request.connect_timeout = 2s;
+  request.header_timeout = 5s;
+  request.idle_timeout = 5s;
+  return request;
+}
+
+// Reads the rest of the body; returns the error code if the transfer failed.
+struct Drained {
+  std::string body;
+  std::size_t chunks = 0;
+  std::size_t largest_chunk = 0;
+  std::optional<balancer::Error> error;
+};
+
+Drained drain(UpstreamCall& call) {
+  Drained out;
+  std::string chunk;
+  for (;;) {
+    auto more = call.read(chunk);
+    if (!more) {
+      out.error = more.error();
+      return out;
+    }
+    if (!*more) {
+      return out;
+    }
+    ++out.chunks;
+    out.largest_chunk = std::max(out.largest_chunk, chunk.size());
+    out.body += chunk;
+  }
+}
+
+// Deterministic bytes covering all 256 values (NUL included).
+std::string binary_body(std::size_t size) {
+  std::string body(size, '\0');
+  std::uint32_t x = 2463534242u;
+  for (auto& c : body) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    c = static_cast<char>(x & 0xff);
+  }
+  return body;
+}
+
+const std::string kUtf8 = "h\xC3\xA9llo w\xC3\xB6rld \xE2\x80\x94 \xE6\x97\xA5\xE6\x9C\xAC "
+                          "\xF0\x9F\x8E\x89";  // "héllo wörld — 日本 🎉"
+
+// What an echo handler saw, for assertions on the test thread.
+struct Seen {
+  std::mutex mutex;
+  std::string method;
+  std::string path;
+  std::multimap<std::string, std::string> params;
+  httplib::Headers headers;
+  std::string body;
+};
+
+}  // namespace
+
+TEST_CASE("curl transport: GET round trip carries method, path, query and headers",
+          "[integration][transport]") {
+  Seen seen;
+  const std::string gzip_bytes("\x1f\x8b\x08\x00not-really-gzip\x00\xff", 21);
+  TestServer server([&](httplib::Server& s) {
+    s.Get("/v1/echo", [&](const httplib::Request& req, httplib::Response& res) {
+      {
+        std::lock_guard lock(seen.mutex);
+        seen.method = req.method;
+        seen.path = req.path;
+        seen.params = req.params;
+        seen.headers = req.headers;
+      }
+      res.set_header("X-Reply", "yes");
+      res.set_header("Content-Encoding", "gzip");
+      res.set_content(gzip_bytes, "application/octet-stream");
+    });
+  });
+  auto transport = make_transport();
+
+  auto request = request_to(server.url("/v1/echo?beta=true&name=%C3%A9t%C3%A9"));
+  request.headers = {{"X-Api-Key", "k-123"}, {"anthropic-version", "2023-06-01"}};
+  auto call = transport->start(std::move(request));
+  auto head = call->head();
+  REQUIRE(head);
+  CHECK(head->status == 200);
+  CHECK(balancer::find_header(head->headers, "x-reply") == std::optional<std::string_view>("yes"));
+  CHECK(balancer::find_header(head->headers, "Content-Type") ==
+        std::optional<std::string_view>("application/octet-stream"));
+  auto drained = drain(*call);
+  REQUIRE_FALSE(drained.error);
+  // No decoding: the "gzip" bytes come back exactly as sent.
+  CHECK(drained.body == gzip_bytes);
+
+  std::lock_guard lock(seen.mutex);
+  CHECK(seen.method == "GET");
+  CHECK(seen.path == "/v1/echo");
+  CHECK(seen.params.find("beta")->second == "true");
+  CHECK(seen.params.find("name")->second == "\xC3\xA9t\xC3\xA9");
+  CHECK(seen.headers.find("X-Api-Key")->second == "k-123");
+  CHECK(seen.headers.find("anthropic-version")->second == "2023-06-01");
+  CHECK(seen.headers.count("Accept-Encoding") == 0);
+  CHECK(seen.headers.count("Accept") == 0);
+  CHECK(seen.headers.count("Expect") == 0);
+}
+
+TEST_CASE("curl transport: POST bodies arrive byte-identical and echo back",
+          "[integration][transport]") {
+  Seen seen;
+  TestServer server([&](httplib::Server& s) {
+    s.Post("/v1/messages", [&](const httplib::Request& req, httplib::Response& res) {
+      {
+        std::lock_guard lock(seen.mutex);
+        seen.method = req.method;
+        seen.headers = req.headers;
+        seen.body = req.body;
+      }
+      res.set_header("X-Body-Size", std::to_string(req.body.size()));
+      res.set_content(req.body, req.get_header_value("Content-Type").empty()
+                                    ? "application/octet-stream"
+                                    : req.get_header_value("Content-Type"));
+    });
+  });
+  auto transport = make_transport();
+
+  SECTION("UTF-8 JSON") {
+    const std::string body = "{\"text\":\"" + kUtf8 + "\"}";
+    auto request = request_to(server.url("/v1/messages"), "POST", body);
+    request.headers = {{"Content-Type", "application/json"}};
+    auto call = transport->start(std::move(request));
+    auto head = call->head();
+    REQUIRE(head);
+    CHECK(head->status == 200);
+    CHECK(balancer::find_header(head->headers, "X-Body-Size") ==
+          std::optional<std::string_view>(std::to_string(body.size())));
+    auto drained = drain(*call);
+    REQUIRE_FALSE(drained.error);
+    CHECK(drained.body == body);
+    std::lock_guard lock(seen.mutex);
+    CHECK(seen.method == "POST");
+    CHECK(seen.body == body);
+    CHECK(seen.headers.find("Content-Type")->second == "application/json");
+    CHECK(seen.headers.count("Expect") == 0);
+  }
+
+  SECTION("5 MB binary body, delivered in bounded chunks") {
+    const std::string body = binary_body(5u << 20);
+    auto call = transport->start(request_to(server.url("/v1/messages"), "POST", body));
+    auto head = call->head();
+    REQUIRE(head);
+    CHECK(head->status == 200);
+    auto drained = drain(*call);
+    REQUIRE_FALSE(drained.error);
+    CHECK(drained.body.size() == body.size());
+    CHECK(drained.body == body);
+    CHECK(drained.largest_chunk <= 320u * 1024);
+    std::lock_guard lock(seen.mutex);
+    CHECK(seen.body == body);
+    // curl must not invent a form content type for a body the caller did not label.
+    CHECK(seen.headers.count("Content-Type") == 0);
+  }
+
+  transport.reset();
+}
+
+TEST_CASE("curl transport: bytes held back while reading is paused are not lost at the end",
+          "[integration][transport]") {
+  // The whole response is in the socket before the first read(), so one curl_multi_perform
+  // meets the buffer limit and the end of the body together.
+  Gate written;
+  const std::string fixed = binary_body(300 * 1024);
+  TestServer server([&](httplib::Server& s) {
+    s.Get("/fixed", [&](const httplib::Request&, httplib::Response& res) {
+      res.set_content_provider(
+          fixed.size(), "application/octet-stream",
+          [&](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+            return sink.write(fixed.data() + offset, std::min<std::size_t>(length, 8192));
+          },
+          [&](bool) { written.open(); });
+    });
+    s.Get("/chunked", [&](const httplib::Request&, httplib::Response& res) {
+      res.set_chunked_content_provider(
+          "application/octet-stream",
+          [&](std::size_t offset, httplib::DataSink& sink) {
+            const std::size_t n = std::min<std::size_t>(1024, fixed.size() - offset);
+            if (!sink.write(fixed.data() + offset, n)) {
+              return false;
+            }
+            if (offset + n == fixed.size()) {
+              sink.done();
+            }
+            return true;
+          },
+          [&](bool) { written.open(); });
+    });
+  });
+  auto transport = make_transport();
+  const std::string path = GENERATE(std::string("/fixed"), std::string("/chunked"));
+  CAPTURE(path);
+
+  auto call = transport->start(request_to(server.url(path)));
+  auto head = call->head();
+  REQUIRE(head);
+  CHECK(head->status == 200);
+  CHECK(written.wait_for(3s));
+  auto drained = drain(*call);
+  REQUIRE_FALSE(drained.error);
+  CHECK(drained.body.size() == fixed.size());
+  CHECK(drained.body == fixed);
+  transport.reset();
+}
+
+TEST_CASE("curl transport: 1xx responses are skipped and header values trimmed",
+          "[integration][transport]") {
+  RawServer server(
+      "HTTP/1.1 103 Early Hints\r\n"
+      "Link: </style.css>; rel=preload\r\n"
+      "\r\n"
+      "HTTP/1.1 201 Created\r\n"
+      "X-Padded:    spaced out \t \r\n"
+      "X-Colon: a:b\r\n"
+      "Transfer-Encoding: chunked\r\n"
+      "Trailer: X-Trailer\r\n"
+      "\r\n"
+      "5\r\nhello\r\n"
+      "0\r\nX-Trailer: late\r\n\r\n");
+  auto transport = make_transport();
+  auto request = request_to(server.url());
+  request.headers = {{"X-Empty", ""}, {"X-Full", "v"}};
+  auto call = transport->start(std::move(request));
+  auto head = call->head();
+  REQUIRE(head);
+  CHECK(head->status == 201);
+  // An empty header value is sent as such, not dropped (curl needs "Name;" for that).
+  CHECK(server.last_request().find("\r\nX-Empty:\r\n") != std::string::npos);
+  CHECK(server.last_request().find("\r\nX-Full: v\r\n") != std::string::npos);
+  CHECK_FALSE(balancer::find_header(head->headers, "Link"));
+  CHECK(balancer::find_header(head->headers, "X-Padded") ==
+        std::optional<std::string_view>("spaced out"));
+  CHECK(balancer::find_header(head->headers, "X-Colon") == std::optional<std::string_view>("a:b"));
+  auto drained = drain(*call);
+  REQUIRE_FALSE(drained.error);
+  CHECK(drained.body == "hello");
+  CHECK_FALSE(balancer::find_header(call->head()->headers, "X-Trailer"));
+}
+
+TEST_CASE("curl transport: a stream is relayed as it is produced", "[integration][transport]") {
+  TestServer server([](httplib::Server& s) {
+    s.Post("/v1/messages", [](const httplib::Request&, httplib::Response& res) {
+      auto sent = std::make_shared<int>(0);
+      res.set_chunked_content_provider("text/event-stream",
+                                       [sent](std::size_t, httplib::DataSink& sink) {
+                                         if (*sent > 0) {
+                                           std::this_thread::sleep_for(200ms);
+                                         }
+                                         const std::string event =
+                                             "event: ping\ndata: " + std::to_string(*sent) + "\n\n";
+                                         if (!sink.write(event.data(), event.size())) {
+                                           return false;
+                                         }
+                                         if (++*sent == 5) {
+                                           sink.done();
+                                         }
+                                         return true;
+                                       });
+    });
+  });
+  auto transport = make_transport();
+  auto call = transport->start(request_to(server.url("/v1/messages"), "POST", "{}"));
+  auto head = call->head();
+  REQUIRE(head);
+  CHECK(head->status == 200);
+  CHECK(balancer::find_header(head->headers, "Content-Type") ==
+        std::optional<std::string_view>("text/event-stream"));
+  const auto head_at = Clock::now();
+
+  std::string chunk;
+  auto first = call->read(chunk);
+  const auto first_at = Clock::now();
+  REQUIRE(first);
+  REQUIRE(*first);
+  CHECK(chunk.rfind("event: ping\ndata: 0\n\n", 0) == 0);
+  CHECK(first_at - head_at < 600ms);
+
+  std::string all = chunk;
+  auto rest = drain(*call);
+  const auto end_at = Clock::now();
+  REQUIRE_FALSE(rest.error);
+  all += rest.body;
+  std::string expected;
+  for (int i = 0; i < 5; ++i) {
+    expected += "event: ping\ndata: " + std::to_string(i) + "\n\n";
+  }
+  CHECK(all == expected);
+  CHECK(end_at - head_at >= 800ms);
+  CHECK(rest.chunks >= 3);  // the events came one by one, not as one buffered body
+  transport.reset();
+}
+
+TEST_CASE("curl transport: there is no total timeout, only an idle timeout",
+          "[integration][transport]") {
+  Gate release;
+  TestServer server([&](httplib::Server& s) {
+    s.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
+      auto sent = std::make_shared<int>(0);
+      res.set_chunked_content_provider("text/event-stream",
+                                       [sent](std::size_t, httplib::DataSink& sink) {
+                                         std::this_thread::sleep_for(100ms);
+                                         const std::string event = "data: tick\n\n";
+                                         if (!sink.write(event.data(), event.size())) {
+                                           return false;
+                                         }
+                                         if (++*sent == 10) {
+                                           sink.done();
+                                         }
+                                         return true;
+                                       });
+    });
+    s.Get("/stall", [&](const httplib::Request&, httplib::Response& res) {
+      res.set_chunked_content_provider("text/event-stream",
+                                       [&](std::size_t offset, httplib::DataSink& sink) {
+                                         if (offset > 0) {
+                                           release.wait_for(3s);
+                                           return false;
+                                         }
+                                         const std::string event = "data: first\n\n";
+                                         return sink.write(event.data(), event.size());
+                                       });
+    });
+  });
+  server.before_stop([&] { release.open(); });
+  auto transport = make_transport();
+
+  SECTION("a stream three times longer than the idle timeout completes") {
+    auto request = request_to(server.url("/slow"));
+    request.idle_timeout = 300ms;
+    request.header_timeout = 300ms;
+    const auto start = Clock::now();
+    auto call = transport->start(std::move(request));
+    REQUIRE(call->head());
+    auto drained = drain(*call);
+    REQUIRE_FALSE(drained.error);
+    CHECK(drained.body.size() == 10 * std::string("data: tick\n\n").size());
+    CHECK(Clock::now() - start >= 900ms);
+  }
+
+  SECTION("a stream that stalls longer than the idle timeout fails with UpstreamTimeout") {
+    auto request = request_to(server.url("/stall"));
+    request.idle_timeout = 300ms;
+    auto call = transport->start(std::move(request));
+    REQUIRE(call->head());
+    std::string chunk;
+    auto first = call->read(chunk);
+    REQUIRE(first);
+    REQUIRE(*first);
+    CHECK(chunk == "data: first\n\n");
+    const auto stall_start = Clock::now();
+    auto next = call->read(chunk);
+    const auto waited = Clock::now() - stall_start;
+    REQUIRE_FALSE(next);
+    CHECK(next.error().code == ErrorCode::UpstreamTimeout);
+    CHECK(waited >= 250ms);
+    CHECK(waited < 1500ms);
+  }
+
+  transport.reset();
+  release.open();
+}
+
+TEST_CASE("curl transport: no response head within header_timeout is UpstreamTimeout",
+          "[integration][transport]") {
+  Gate release;
+  TestServer server([&](httplib::Server& s) {
+    s.Post("/v1/messages", [&](const httplib::Request&, httplib::Response& res) {
+      release.wait_for(3s);
+      res.set_content("{}", "application/json");
+    });
+  });
+  server.before_stop([&] { release.open(); });
+  auto transport = make_transport();
+  auto request = request_to(server.url("/v1/messages"), "POST", "{}");
+  request.header_timeout = 300ms;
+  const auto start = Clock::now();
+  auto call = transport->start(std::move(request));
+  auto head = call->head();
+  const auto waited = Clock::now() - start;
+  REQUIRE_FALSE(head);
+  CHECK(head.error().code == ErrorCode::UpstreamTimeout);
+  CHECK(waited >= 250ms);
+  CHECK(waited < 1500ms);
+  call.reset();
+  transport.reset();
+  release.open();
+}
+
+TEST_CASE("curl transport: a refused connection is UpstreamConnect", "[integration][transport]") {
+  // A bound but not listening socket: connecting to its port is refused, and nobody else can
+  // take the port while we hold it.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  socklen_t len = sizeof(addr);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const int port = ntohs(addr.sin_port);
+
+  auto transport = make_transport();
+  auto call = transport->start(
+      request_to("http://127.0.0.1:" + std::to_string(port) + "/v1/messages", "POST", "{}"));
+  auto head = call->head();
+  REQUIRE_FALSE(head);
+  CHECK(head.error().code == ErrorCode::UpstreamConnect);
+  CHECK_FALSE(head.error().message.empty());
+  // read() after a failed head() reports the failure too, never a clean end.
+  std::string chunk;
+  auto more = call->read(chunk);
+  REQUIRE_FALSE(more);
+  CHECK(more.error().code == ErrorCode::UpstreamConnect);
+  ::close(fd);
+}
+
+TEST_CASE("curl transport: a connection dropped mid-body is UpstreamConnect, not a clean end",
+          "[integration][transport]") {
+  TestServer server([](httplib::Server& s) {
+    s.Post("/v1/messages", [](const httplib::Request&, httplib::Response& res) {
+      res.set_chunked_content_provider("text/event-stream",
+                                       [](std::size_t offset, httplib::DataSink& sink) {
+                                         if (offset > 0) {
+                                           return false;  // closes without the last chunk
+                                         }
+                                         const std::string event = "event: message_start\n\n";
+                                         return sink.write(event.data(), event.size());
+                                       });
+    });
+  });
+  auto transport = make_transport();
+  auto call = transport->start(request_to(server.url("/v1/messages"), "POST", "{}"));
+  auto head = call->head();
+  REQUIRE(head);
+  CHECK(head->status == 200);
+  auto drained = drain(*call);
+  CHECK(drained.body == "event: message_start\n\n");
+  REQUIRE(drained.error);
+  CHECK(drained.error->code == ErrorCode::UpstreamConnect);
+
+  // The session that saw the failure is reused and works.
+  auto again = transport->send(request_to(server.url("/missing")));
+  REQUIRE(again);
+  CHECK(again->status == 404);
+  transport.reset();
+}
+
+TEST_CASE("curl transport: a non-2xx status is a response, not an error",
+          "[integration][transport]") {
+  const std::string overloaded =
+      R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})";
+  TestServer server([&](httplib::Server& s) {
+    s.Post("/v1/messages", [&](const httplib::Request&, httplib::Response& res) {
+      res.status = 529;
+      res.set_header("retry-after", "7");
+      res.set_content(overloaded, "application/json");
+    });
+  });
+  auto transport = make_transport();
+  auto call = transport->start(request_to(server.url("/v1/messages"), "POST", "{}"));
+  auto head = call->head();
+  REQUIRE(head);
+  CHECK(head->status == 529);
+  CHECK(balancer::find_header(head->headers, "Retry-After") == std::optional<std::string_view>("7"));
+  auto drained = drain(*call);
+  REQUIRE_FALSE(drained.error);
+  CHECK(drained.body == overloaded);
+  transport.reset();
+}
+
+TEST_CASE("curl transport: sequential requests reuse keep-alive connections",
+          "[integration][transport]") {
+  std::mutex mutex;
+  std::set<int> ports;
+  std::vector<bool> saw_first_only_header;
+  TestServer server([&](httplib::Server& s) {
+    s.Post("/v1/messages", [&](const httplib::Request& req, httplib::Response& res) {
+      {
+        std::lock_guard lock(mutex);
+        ports.insert(req.remote_port);
+        saw_first_only_header.push_back(req.has_header("X-First-Only"));
+      }
+      res.set_content(req.body, "application/json");
+    });
+  });
+  auto transport = make_transport();
+  for (int i = 0; i < 20; ++i) {
+    auto request = request_to(server.url("/v1/messages"), "POST", std::to_string(i));
+    if (i == 0) {
+      request.headers = {{"X-First-Only", "1"}};
+    }
+    auto response = transport->send(std::move(request));
+    REQUIRE(response);
+    CHECK(response->status == 200);
+    CHECK(response->body == std::to_string(i));
+  }
+  transport.reset();
+
+  std::lock_guard lock(mutex);
+  CHECK(ports.size() <= 2);
+  REQUIRE(saw_first_only_header.size() == 20);
+  CHECK(saw_first_only_header[0]);
+  // A reused session does not leak the previous request's headers.
+  CHECK(std::count(saw_first_only_header.begin(), saw_first_only_header.end(), true) == 1);
+}
+
+TEST_CASE("curl transport: destroying a call cancels the upstream transfer",
+          "[integration][transport]") {
+  Gate write_failed;
+  std::atomic<bool> stop{false};
+  std::atomic<int> endless_port{-1};
+  std::atomic<int> ok_port{-1};
+  TestServer server([&](httplib::Server& s) {
+    s.Get("/endless", [&](const httplib::Request& req, httplib::Response& res) {
+      endless_port = req.remote_port;
+      res.set_chunked_content_provider(
+          "text/event-stream",
+          [&](std::size_t offset, httplib::DataSink& sink) {
+            if (offset > 0) {
+              std::this_thread::sleep_for(20ms);
+            }
+            if (stop) {
+              return false;
+            }
+            const std::string event = "data: more\n\n";
+            if (!sink.write(event.data(), event.size())) {
+              write_failed.open();
+              return false;
+            }
+            return true;
+          },
+          [&](bool success) {
+            if (!success) {
+              write_failed.open();  // httplib saw the socket unwritable before calling us
+            }
+          });
+    });
+    s.Get("/ok", [&](const httplib::Request& req, httplib::Response& res) {
+      ok_port = req.remote_port;
+      res.set_content("fine", "text/plain");
+    });
+  });
+  server.before_stop([&] { stop = true; });
+  auto transport = make_transport();
+
+  auto call = transport->start(request_to(server.url("/endless")));
+  REQUIRE(call->head());
+  std::string chunk;
+  auto first = call->read(chunk);
+  REQUIRE(first);
+  REQUIRE(*first);
+  call.reset();
+  CHECK(write_failed.wait_for(5s));
+
+  // The cancelled session goes back to the pool and serves the next request correctly.
+  auto next = transport->send(request_to(server.url("/ok")));
+  REQUIRE(next);
+  CHECK(next->status == 200);
+  CHECK(next->body == "fine");
+  // ... on a fresh connection: the aborted one was closed, not put back into the cache.
+  CHECK(ok_port != endless_port);
+  transport.reset();
+}
+
+TEST_CASE("curl transport: concurrent requests from many threads", "[integration][transport]") {
+  TestServer server([](httplib::Server& s) {
+    s.Post("/v1/messages", [](const httplib::Request& req, httplib::Response& res) {
+      res.set_content(req.body, "application/json");
+    });
+  });
+  auto transport = make_transport();
+  constexpr int kThreads = 32;
+  std::vector<std::string> bodies(kThreads);
+  std::vector<std::string> got(kThreads);
+  std::vector<int> status(kThreads, 0);
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    bodies[static_cast<std::size_t>(i)] =
+        "{\"thread\":" + std::to_string(i) + ",\"pad\":\"" +
+        std::string(static_cast<std::size_t>(1000 * (i + 1)), static_cast<char>('a' + i % 26)) +
+        "\"}";
+  }
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      const auto k = static_cast<std::size_t>(i);
+      auto response = transport->send(request_to(server.url("/v1/messages"), "POST", bodies[k]));
+      if (response) {
+        status[k] = response->status;
+        got[k] = std::move(response->body);
+      } else {
+        errors[k] = response.error().message;
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  for (std::size_t k = 0; k < kThreads; ++k) {
+    CAPTURE(k, errors[k]);
+    CHECK(status[k] == 200);
+    CHECK(got[k] == bodies[k]);
+  }
+  transport.reset();
+}
+
+TEST_CASE("curl transport: send() buffers a whole response up to a limit",
+          "[integration][transport]") {
+  const std::string big = binary_body(200 * 1024);
+  TestServer server([&](httplib::Server& s) {
+    s.Get("/big", [&](const httplib::Request&, httplib::Response& res) {
+      res.set_content(big, "application/octet-stream");
+    });
+  });
+  auto transport = make_transport();
+
+  auto full = transport->send(request_to(server.url("/big")));
+  REQUIRE(full);
+  CHECK(full->status == 200);
+  CHECK(full->body == big);
+  CHECK(balancer::find_header(full->headers, "Content-Length") ==
+        std::optional<std::string_view>(std::to_string(big.size())));
+
+  auto limited = transport->send(request_to(server.url("/big")), 1000);
+  REQUIRE_FALSE(limited);
+  CHECK(limited.error().code == ErrorCode::UpstreamProtocol);
+  transport.reset();
+}
+
+TEST_CASE("curl transport: TLS upstreams", "[integration][transport]") {
+  TlsIdentity identity;
+  REQUIRE(identity.ok());
+  std::mutex mutex;
+  std::set<int> ports;
+  TestServer server(
+      [&](httplib::Server& s) {
+        s.Post("/v1/messages", [&](const httplib::Request& req, httplib::Response& res) {
+          {
+            std::lock_guard lock(mutex);
+            ports.insert(req.remote_port);
+          }
+          res.set_content(req.body, "application/json");
+        });
+      },
+      &identity);
+
+  SECTION("an untrusted certificate is UpstreamTls when verifying") {
+    auto transport = make_transport(/*verify_tls=*/true);
+    auto call = transport->start(request_to(server.url("/v1/messages"), "POST", "{}"));
+    auto head = call->head();
+    REQUIRE_FALSE(head);
+    CHECK(head.error().code == ErrorCode::UpstreamTls);
+  }
+
+  SECTION("without verification the exchange works and the connection is reused") {
+    auto transport = make_transport(/*verify_tls=*/false);
+    for (int i = 0; i < 5; ++i) {
+      const std::string body = "{\"n\":" + std::to_string(i) + ",\"s\":\"" + kUtf8 + "\"}";
+      auto response = transport->send(request_to(server.url("/v1/messages"), "POST", body));
+      REQUIRE(response);
+      CHECK(response->status == 200);
+      CHECK(response->body == body);
+    }
+    transport.reset();
+    std::lock_guard lock(mutex);
+    CHECK(ports.size() == 1);
+  }
+}

@@ -1,0 +1,166 @@
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include <balancer/router.h>
+#include <balancer/testing/manual_clock.h>
+#include <balancer/testing/scripted_random.h>
+
+using namespace balancer;
+
+namespace {
+
+// Health view with scripted cooldowns, keyed by provider name.
+class ScriptedHealth final : public HealthView {
+ public:
+  std::map<std::string, SteadyTime, std::less<>> cooldown_until;
+  std::optional<SteadyTime> unavailable_until(std::string_view provider) const override {
+    auto it = cooldown_until.find(provider);
+    return it == cooldown_until.end() ? std::nullopt : std::optional<SteadyTime>(it->second);
+  }
+};
+
+ProviderConfig provider(std::string name, int weight = 1, bool enabled = true) {
+  ProviderConfig p;
+  p.name = std::move(name);
+  p.base_url = "http://127.0.0.1:1";
+  p.auth_value = "k";
+  p.weight = weight;
+  p.enabled = enabled;
+  return p;
+}
+
+RouteEntry entry(std::string provider_name, std::string model, int priority) {
+  RouteEntry e;
+  e.provider = std::move(provider_name);
+  e.model = std::move(model);
+  e.priority = priority;
+  return e;
+}
+
+std::shared_ptr<const BalancerConfig> make_config() {
+  auto c = std::make_shared<BalancerConfig>();
+  c->providers = {provider("A"), provider("B", 5), provider("C", 1), provider("Off", 1, false)};
+  c->model_routes = {
+      {"claude-sonnet-4-5", {entry("C", "passthrough", 1)}},
+      {"*sonnet*", {entry("A", "passthrough", 2), entry("B", "glm-4.6", 1), entry("C", "x", 2),
+                    entry("Off", "y", 0)}},
+      {"*SONNET*", {entry("C", "late", 1)}},
+      {"*haiku*", {entry("Off", "h", 1)}},
+      {"*", {entry("A", "passthrough", 1)}},
+  };
+  return c;
+}
+
+std::vector<std::string> names(const RouteDecision& d) {
+  std::vector<std::string> out;
+  for (const auto& c : d.candidates) {
+    out.push_back(c.provider->name);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Router: exact key wins over globs", "[unit][router]") {
+  ScriptedHealth health;
+  testing::ScriptedRandom random{0};
+  Router router(make_config(), health, random);
+  auto d = router.route({"claude-sonnet-4-5", std::nullopt});
+  REQUIRE(d);
+  CHECK(names(*d) == std::vector<std::string>{"C"});
+  CHECK_FALSE(d->candidates[0].rewrite_model);
+  CHECK(d->candidates[0].upstream_model == "claude-sonnet-4-5");
+}
+
+TEST_CASE("Router: first matching glob in file order, priority then weight", "[unit][router]") {
+  ScriptedHealth health;
+  testing::ScriptedRandom random{0};
+  Router router(make_config(), health, random);
+  auto d = router.route({"Claude-Sonnet-4", std::nullopt});
+  REQUIRE(d);
+  // B (priority 1), then A and C at priority 2 — A has weight 1, C weight 1: file order.
+  CHECK(names(*d) == std::vector<std::string>{"B", "A", "C"});
+  CHECK(d->candidates[0].upstream_model == "glm-4.6");
+  CHECK(d->candidates[0].rewrite_model);
+  CHECK(d->candidates[1].upstream_model == "Claude-Sonnet-4");
+  CHECK_FALSE(d->candidates[1].rewrite_model);
+  CHECK(d->candidates[0].route_pattern == "*sonnet*");
+}
+
+TEST_CASE("Router: weight breaks priority ties", "[unit][router]") {
+  auto c = std::make_shared<BalancerConfig>();
+  c->providers = {provider("light", 1), provider("heavy", 9)};
+  c->model_routes = {{"*", {entry("light", "passthrough", 1), entry("heavy", "passthrough", 1)}}};
+  ScriptedHealth health;
+  testing::ScriptedRandom random{0};
+  Router router(c, health, random);
+  auto d = router.route({"m", std::nullopt});
+  REQUIRE(d);
+  CHECK(names(*d) == std::vector<std::string>{"heavy", "light"});
+}
+
+TEST_CASE("Router: a route whose entries are all unusable falls through to the next match", "[unit][router]") {
+  ScriptedHealth health;
+  testing::ScriptedRandom random{0};
+  Router router(make_config(), health, random);
+  auto d = router.route({"claude-haiku-4-5", std::nullopt});  // *haiku* has only a disabled provider
+  REQUIRE(d);
+  CHECK(names(*d) == std::vector<std::string>{"A"});
+  CHECK(d->candidates[0].route_pattern == "*");
+}
+
+TEST_CASE("Router: providers in cooldown go last, earliest end first; a route with none healthy falls through",
+          "[unit][router]") {
+  testing::ManualClock clock;
+  ScriptedHealth health;
+  health.cooldown_until["B"] = clock.now() + std::chrono::seconds(50);
+  health.cooldown_until["A"] = clock.now() + std::chrono::seconds(10);
+  testing::ScriptedRandom random{0};
+  Router router(make_config(), health, random);
+  auto d = router.route({"my-sonnet", std::nullopt});
+  REQUIRE(d);
+  CHECK(names(*d) == std::vector<std::string>{"C", "A", "B"});
+  CHECK(d->candidates[0].healthy());
+  CHECK_FALSE(d->candidates[1].healthy());
+
+  health.cooldown_until["C"] = clock.now() + std::chrono::seconds(5);
+  d = router.route({"my-sonnet", std::nullopt});
+  REQUIRE(d);
+  // *sonnet* and *SONNET* have nobody healthy; "*" has A, but A is in cooldown too. Every
+  // matching route is unhealthy, so the first one is used, ordered by cooldown end.
+  CHECK(names(*d) == std::vector<std::string>{"C", "A", "B"});
+}
+
+TEST_CASE("Router: provider pin", "[unit][router]") {
+  ScriptedHealth health;
+  testing::ScriptedRandom random{0};
+  Router router(make_config(), health, random);
+  std::string_view pin = "C";
+  auto d = router.route({"x-sonnet", pin});
+  REQUIRE(d);
+  CHECK(names(*d) == std::vector<std::string>{"C"});
+  CHECK(d->candidates[0].upstream_model == "x");
+
+  std::string_view unknown = "Nope";
+  auto bad = router.route({"x-sonnet", unknown});
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code == ErrorCode::NotFound);
+  CHECK_THAT(bad.error().message, Catch::Contains("Nope"));
+
+  std::string_view disabled = "Off";
+  CHECK_FALSE(router.route({"x-sonnet", disabled}));
+}
+
+TEST_CASE("Router: unknown model is NotFound naming the model", "[unit][router]") {
+  auto c = std::make_shared<BalancerConfig>();
+  c->providers = {provider("A")};
+  c->model_routes = {{"*opus*", {entry("A", "passthrough", 1)}}};
+  ScriptedHealth health;
+  testing::ScriptedRandom random{0};
+  Router router(c, health, random);
+  auto d = router.route({"claude-haiku", std::nullopt});
+  REQUIRE_FALSE(d);
+  CHECK(d.error().code == ErrorCode::NotFound);
+  CHECK_THAT(d.error().message, Catch::Contains("claude-haiku"));
+}
