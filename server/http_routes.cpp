@@ -236,7 +236,10 @@ void install_routes(httplib::Server& server, App& app) {
   server.set_error_handler(httplib::Server::HandlerWithResponse(
       [](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty() || res.content_provider_) {
-      return httplib::Server::HandlerResponse::Unhandled;  // an error body was already set
+      // An error body was already set. Still "Handled": only then does httplib add the
+      // Content-Length on paths that bypass routing (an Expect: 100-continue refusal), without
+      // which the client waits for the connection to close.
+      return httplib::Server::HandlerResponse::Handled;
     }
     const bool known = std::find(kKnownPaths.begin(), kKnownPaths.end(), req.path) != kKnownPaths.end();
     if (res.status == 404 && known) {

@@ -26,9 +26,7 @@
 #include <utility>
 #include <vector>
 
-namespace httplib {
-class Server;
-}
+#include <httplib.h>
 
 namespace balancer::test {
 
@@ -129,7 +127,7 @@ class FakeUpstream {
   bool wait_for_streams(StreamOutcome outcome, std::size_t n, Millis timeout) const;
 
  private:
-  void handle(const void* request, void* response);  // httplib types kept out of this header
+  void handle(const httplib::Request& request, httplib::Response& response);
   std::size_t record(RecordedRequest request);
   std::size_t add_stream(std::size_t request_index);
   void update_stream(std::size_t stream, std::size_t events_written, StreamOutcome outcome);
