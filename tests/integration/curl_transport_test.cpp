@@ -29,6 +29,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "pacing.h"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -490,7 +492,7 @@ TEST_CASE("curl transport: a stream is relayed as it is produced", "[integration
       res.set_chunked_content_provider("text/event-stream",
                                        [sent](std::size_t, httplib::DataSink& sink) {
                                          if (*sent > 0) {
-                                           std::this_thread::sleep_for(200ms);
+                                           balancer::test::pace_fake_upstream(200ms);
                                          }
                                          const std::string event =
                                              "event: ping\ndata: " + std::to_string(*sent) + "\n\n";
@@ -546,7 +548,7 @@ TEST_CASE("curl transport: there is no total timeout, only an idle timeout",
       auto sent = std::make_shared<int>(0);
       res.set_chunked_content_provider("text/event-stream",
                                        [sent](std::size_t, httplib::DataSink& sink) {
-                                         std::this_thread::sleep_for(100ms);
+                                         balancer::test::pace_fake_upstream(100ms);
                                          const std::string event = "data: tick\n\n";
                                          if (!sink.write(event.data(), event.size())) {
                                            return false;
@@ -765,7 +767,7 @@ TEST_CASE("curl transport: destroying a call cancels the upstream transfer",
           "text/event-stream",
           [&](std::size_t offset, httplib::DataSink& sink) {
             if (offset > 0) {
-              std::this_thread::sleep_for(20ms);
+              balancer::test::pace_fake_upstream(20ms);
             }
             if (stop) {
               return false;

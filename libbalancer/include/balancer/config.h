@@ -1,5 +1,6 @@
 // config.h — the balancer's configuration: plain validated aggregates parsed from YAML
-// (spec §2). Parsing is pure: environment variables come in through an EnvLookup, never getenv().
+// (spec §2). Parsing is pure: environment variables come in through an EnvLookup; the
+// library never reads the process environment itself.
 #pragma once
 
 #include <chrono>

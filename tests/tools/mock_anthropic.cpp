@@ -1,0 +1,464 @@
+// mock_anthropic — a standalone fake Anthropic Messages API server.
+//
+// Used to run the real Claude Code CLI against balancer-server (tests/e2e/claude_code_smoke.sh)
+// and as the common backend of benchmarks (direct call, nginx, balancer-server). It answers
+//   POST /v1/messages               streaming (SSE) or not, with "Hello from the mock upstream."
+//   POST /v1/messages/count_tokens  {"input_tokens": len(body)/4 + 1}
+// and every other path with a 404 Anthropic error. Each request is logged to stderr as one line:
+//   mock_anthropic: METHOD TARGET STATUS [model=M stream=true|false] [key=ok|missing|bad]
+// (key= only with --require-key; with --log-headers the request headers follow, indented).
+// The first stdout line is "listening on HOST:PORT" (flushed), so --port 0 can be used.
+#include <pthread.h>
+
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+// Insertion-ordered, so that every object has its keys in the real API's order ("type" first).
+using json = nlohmann::ordered_json;
+
+constexpr const char* kUsage = R"(mock_anthropic — a fake Anthropic Messages API server
+
+Usage: mock_anthropic [options]
+  --host HOST          listen address (default 127.0.0.1)
+  --port N             listen port (default 0 = any free port; printed on stdout)
+  --delay-ms N         delay between SSE events in milliseconds (default 0)
+  --events N           number of text deltas per streamed answer (default 3)
+  --threads N          worker threads (default 64)
+  --require-key KEY    answer 401 unless the request has x-api-key or Authorization: Bearer
+                       equal to KEY, and no other credential
+  --log-headers        also log each request's headers (credentials redacted)
+  --help               print this help and exit
+)";
+
+constexpr const char* kBaseText = "Hello from the mock upstream.";
+
+struct Options {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  long delay_ms = 0;
+  long events = 3;
+  long threads = 64;
+  std::string require_key;
+  bool log_headers = false;
+};
+
+std::atomic<unsigned long long> g_request_counter{0};
+std::mutex g_log_mutex;
+
+// Per-request facts the handlers record for the log line (the logger runs on the same worker
+// thread after the response, including a streamed body, has been written).
+struct RequestNote {
+  unsigned long long number = 0;
+  std::string model;
+  std::optional<bool> stream;
+  std::string key;  // "ok", "missing", "bad" or "" (not checked)
+};
+thread_local RequestNote t_note;
+
+void log_line(const std::string& line) {
+  const std::lock_guard<std::mutex> lock(g_log_mutex);
+  std::fputs(line.c_str(), stderr);
+  std::fflush(stderr);
+}
+
+bool iequal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A credential, shortened to its first 4 and last 4 characters.
+std::string redact(const std::string& value) {
+  if (value.size() <= 12) {
+    return "<" + std::to_string(value.size()) + " chars>";
+  }
+  return value.substr(0, 4) + "..." + value.substr(value.size() - 4);
+}
+
+std::optional<long> parse_number(const char* text, long min, long max) {
+  if (text == nullptr || *text == '\0') {
+    return std::nullopt;
+  }
+  char* end = nullptr;
+  const long value = std::strtol(text, &end, 10);
+  if (*end != '\0' || value < min || value > max) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::string error_body(const std::string& type, const std::string& message) {
+  return json{{"type", "error"}, {"error", {{"type", type}, {"message", message}}}}.dump();
+}
+
+void send_error(httplib::Response& res, int status, const std::string& type, const std::string& message) {
+  res.status = status;
+  res.set_content(error_body(type, message), "application/json");
+}
+
+// The credentials of the request: x-api-key and the Authorization header (its Bearer token).
+std::vector<std::string> client_keys(const httplib::Request& req) {
+  std::vector<std::string> keys;
+  for (std::size_t i = 0; i < req.get_header_value_count("x-api-key"); ++i) {
+    keys.push_back(req.get_header_value("x-api-key", i));
+  }
+  for (std::size_t i = 0; i < req.get_header_value_count("authorization"); ++i) {
+    const std::string value = req.get_header_value("authorization", i);
+    constexpr std::string_view kBearer = "Bearer ";
+    const bool bearer = value.size() >= kBearer.size() && value.compare(0, kBearer.size(), kBearer) == 0;
+    keys.push_back(bearer ? value.substr(kBearer.size()) : value);
+  }
+  return keys;
+}
+
+// True when the request may proceed; otherwise the 401 is already in `res`. Stricter than the
+// real API on purpose: every credential the request carries must be the required key, so that a
+// client key forwarded next to the right one (e.g. Authorization beside x-api-key) is caught.
+bool check_key(const Options& opts, const httplib::Request& req, httplib::Response& res) {
+  if (opts.require_key.empty()) {
+    return true;
+  }
+  const auto keys = client_keys(req);
+  if (keys.empty()) {
+    t_note.key = "missing";
+    send_error(res, 401, "authentication_error", "x-api-key header is required");
+    return false;
+  }
+  for (const auto& key : keys) {
+    if (key != opts.require_key) {
+      t_note.key = "bad";
+      send_error(res, 401, "authentication_error", "invalid x-api-key");
+      return false;
+    }
+  }
+  t_note.key = "ok";
+  return true;
+}
+
+json usage_json(std::size_t input_tokens, std::size_t output_tokens) {
+  return json{{"input_tokens", input_tokens},
+              {"cache_creation_input_tokens", 0},
+              {"cache_read_input_tokens", 0},
+              {"output_tokens", output_tokens}};
+}
+
+std::string sse_event(const std::string& name, const json& data) {
+  return "event: " + name + "\ndata: " + data.dump() + "\n\n";
+}
+
+// The answer: its full text and every SSE event after message_start, built once at start-up
+// (they do not depend on the request). The text is the base sentence, repeated (space-separated)
+// when there are more events than characters so that no delta is empty; the concatenation of the
+// deltas always contains the base sentence.
+struct Answer {
+  std::string text;
+  std::size_t output_tokens = 1;
+  std::vector<std::string> tail_events;
+};
+
+Answer make_answer(long events) {
+  Answer answer;
+  std::vector<std::string> pieces;
+  if (events > 0) {
+    const std::string base = kBaseText;
+    answer.text = base;
+    while (answer.text.size() < static_cast<std::size_t>(events)) {
+      answer.text += " " + base;
+    }
+    const std::size_t n = static_cast<std::size_t>(events);
+    const std::size_t len = answer.text.size();
+    pieces.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      pieces.push_back(answer.text.substr(i * len / n, (i + 1) * len / n - i * len / n));
+    }
+  }
+  answer.output_tokens = answer.text.size() / 4 + 1;
+
+  auto& tail = answer.tail_events;
+  tail.reserve(pieces.size() + 5);
+  tail.push_back(sse_event("content_block_start", {{"type", "content_block_start"},
+                                                   {"index", 0},
+                                                   {"content_block", {{"type", "text"}, {"text", ""}}}}));
+  tail.push_back(sse_event("ping", {{"type", "ping"}}));
+  for (const auto& piece : pieces) {
+    tail.push_back(sse_event("content_block_delta", {{"type", "content_block_delta"},
+                                                     {"index", 0},
+                                                     {"delta", {{"type", "text_delta"}, {"text", piece}}}}));
+  }
+  tail.push_back(sse_event("content_block_stop", {{"type", "content_block_stop"}, {"index", 0}}));
+  tail.push_back(sse_event("message_delta", {{"type", "message_delta"},
+                                             {"delta", {{"stop_reason", "end_turn"}, {"stop_sequence", nullptr}}},
+                                             {"usage", {{"output_tokens", answer.output_tokens}}}}));
+  tail.push_back(sse_event("message_stop", {{"type", "message_stop"}}));
+  return answer;
+}
+
+std::string message_start_event(const std::string& message_id, const std::string& model,
+                                std::size_t input_tokens) {
+  json message = {{"id", message_id},
+                  {"type", "message"},
+                  {"role", "assistant"},
+                  {"model", model},
+                  {"content", json::array()},
+                  {"stop_reason", nullptr},
+                  {"stop_sequence", nullptr},
+                  {"usage", usage_json(input_tokens, 1)}};
+  return sse_event("message_start", {{"type", "message_start"}, {"message", message}});
+}
+
+void handle_messages(const Options& opts, const Answer& answer, unsigned long long request_number,
+                     const httplib::Request& req, httplib::Response& res) {
+  json body;
+  try {
+    body = json::parse(req.body);
+  } catch (const json::exception& e) {
+    send_error(res, 400, "invalid_request_error", std::string("request body is not valid JSON: ") + e.what());
+    return;
+  }
+  if (!body.is_object()) {
+    send_error(res, 400, "invalid_request_error", "request body must be a JSON object");
+    return;
+  }
+  const auto model_it = body.find("model");
+  const std::string model =
+      model_it != body.end() && model_it->is_string() ? model_it->get<std::string>() : "claude-mock";
+  const auto stream_it = body.find("stream");
+  const bool stream = stream_it != body.end() && stream_it->is_boolean() && stream_it->get<bool>();
+  t_note.model = model;
+  t_note.stream = stream;
+  if (!check_key(opts, req, res)) {
+    return;
+  }
+
+  char id_buf[40];
+  std::snprintf(id_buf, sizeof id_buf, "msg_mock_%016llu", request_number);
+  const std::string message_id = id_buf;
+  const std::size_t input_tokens = req.body.size() / 4 + 1;
+
+  if (!stream) {
+    json message = {{"id", message_id},
+                    {"type", "message"},
+                    {"role", "assistant"},
+                    {"model", model},
+                    {"content", json::array({json{{"type", "text"}, {"text", answer.text}}})},
+                    {"stop_reason", "end_turn"},
+                    {"stop_sequence", nullptr},
+                    {"usage", usage_json(input_tokens, answer.output_tokens)}};
+    res.status = 200;
+    res.set_content(message.dump(), "application/json");
+    return;
+  }
+
+  // Event 0 is message_start, events 1.. are answer.tail_events (which outlives the server).
+  auto first = std::make_shared<const std::string>(message_start_event(message_id, model, input_tokens));
+  auto next = std::make_shared<std::size_t>(0);
+  const std::vector<std::string>* tail = &answer.tail_events;
+  const std::size_t total = tail->size() + 1;
+  const auto delay = std::chrono::milliseconds(opts.delay_ms);
+  res.status = 200;
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream", [first, next, tail, total, delay](std::size_t /*offset*/, httplib::DataSink& sink) {
+        if (*next > 0 && delay.count() > 0) {
+          std::this_thread::sleep_for(delay);
+        }
+        const std::string& event = *next == 0 ? *first : (*tail)[*next - 1];
+        ++*next;
+        if (!sink.write(event.data(), event.size())) {
+          return false;
+        }
+        if (*next >= total) {
+          sink.done();
+        }
+        return true;
+      });
+}
+
+void handle_count_tokens(const Options& opts, const httplib::Request& req, httplib::Response& res) {
+  if (!check_key(opts, req, res)) {
+    return;
+  }
+  res.status = 200;
+  res.set_content(json{{"input_tokens", req.body.size() / 4 + 1}}.dump(), "application/json");
+}
+
+void handle_unknown(const Options& opts, const httplib::Request& req, httplib::Response& res) {
+  if (req.path.rfind("/v1/", 0) == 0 && !check_key(opts, req, res)) {
+    return;
+  }
+  send_error(res, 404, "not_found_error", "Not found: " + req.method + " " + req.path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opts;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const char* value = nullptr;
+    auto take = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    auto usage_error = [&](const std::string& message) {
+      std::fprintf(stderr, "mock_anthropic: %s\n\n%s", message.c_str(), kUsage);
+      return 2;
+    };
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (arg == "--host") {
+      if ((value = take()) == nullptr) return usage_error("--host needs a value");
+      opts.host = value;
+    } else if (arg == "--port") {
+      const auto n = parse_number(take(), 0, 65535);
+      if (!n) return usage_error("--port needs a number 0-65535");
+      opts.port = static_cast<int>(*n);
+    } else if (arg == "--delay-ms") {
+      const auto n = parse_number(take(), 0, 3'600'000);
+      if (!n) return usage_error("--delay-ms needs a number >= 0");
+      opts.delay_ms = *n;
+    } else if (arg == "--events") {
+      const auto n = parse_number(take(), 0, 1'000'000);
+      if (!n) return usage_error("--events needs a number >= 0");
+      opts.events = *n;
+    } else if (arg == "--threads") {
+      const auto n = parse_number(take(), 1, 100'000);
+      if (!n) return usage_error("--threads needs a number >= 1");
+      opts.threads = *n;
+    } else if (arg == "--log-headers") {
+      opts.log_headers = true;
+    } else if (arg == "--require-key") {
+      if ((value = take()) == nullptr) return usage_error("--require-key needs a value");
+      opts.require_key = value;
+    } else {
+      return usage_error("unknown option " + arg);
+    }
+  }
+
+  // Debian's cpp-httplib writes without MSG_NOSIGNAL: a client that hangs up must not kill us.
+  std::signal(SIGPIPE, SIG_IGN);
+  // SIGINT/SIGTERM are taken by one thread through sigwait; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const Answer answer = make_answer(opts.events);
+  httplib::Server server;
+  const std::size_t threads = static_cast<std::size_t>(opts.threads);
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server.set_keep_alive_max_count(100000);
+  server.set_keep_alive_timeout(30);
+  server.set_tcp_nodelay(true);
+
+  // Every request gets a number, a request-id header and a fresh note for the log line.
+  server.set_pre_routing_handler([](const httplib::Request&, httplib::Response& res) {
+    t_note = RequestNote{};
+    t_note.number = ++g_request_counter;
+    res.set_header("request-id", "req_mock_" + std::to_string(t_note.number));
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  server.Post("/v1/messages", [&opts, &answer](const httplib::Request& req, httplib::Response& res) {
+    handle_messages(opts, answer, t_note.number, req, res);
+  });
+  server.Post("/v1/messages/count_tokens", [&opts](const httplib::Request& req, httplib::Response& res) {
+    handle_count_tokens(opts, req, res);
+  });
+  const auto unknown = [&opts](const httplib::Request& req, httplib::Response& res) {
+    handle_unknown(opts, req, res);
+  };
+  server.Get(".*", unknown);  // also serves HEAD
+  server.Post(".*", unknown);
+  server.Put(".*", unknown);
+  server.Patch(".*", unknown);
+  server.Delete(".*", unknown);
+  server.Options(".*", unknown);
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    send_error(res, 500, "api_error", "mock_anthropic: " + what);
+  });
+
+  const bool log_headers = opts.log_headers;
+  server.set_logger([log_headers](const httplib::Request& req, const httplib::Response& res) {
+    std::string line = "mock_anthropic: " + req.method + " " + (req.target.empty() ? req.path : req.target) +
+                       " " + std::to_string(res.status);
+    if (!t_note.model.empty()) {
+      line += " model=" + t_note.model;
+    }
+    if (t_note.stream) {
+      line += std::string(" stream=") + (*t_note.stream ? "true" : "false");
+    }
+    if (!t_note.key.empty()) {
+      line += " key=" + t_note.key;
+    }
+    line += "\n";
+    if (log_headers) {
+      for (const auto& [name, value] : req.headers) {
+        if (name == "REMOTE_ADDR" || name == "REMOTE_PORT" || name == "LOCAL_ADDR" || name == "LOCAL_PORT") {
+          continue;
+        }
+        const bool secret = iequal(name, "x-api-key") || iequal(name, "authorization");
+        line += "    " + name + ": " + (secret ? redact(value) : value) + "\n";
+      }
+    }
+    log_line(line);
+    t_note = RequestNote{};  // a request httplib rejects before routing must not inherit it
+  });
+
+  int port = opts.port;
+  if (port == 0) {
+    port = server.bind_to_any_port(opts.host);
+    if (port < 0) {
+      std::fprintf(stderr, "mock_anthropic: cannot bind %s:0\n", opts.host.c_str());
+      return 1;
+    }
+  } else if (!server.bind_to_port(opts.host, port)) {
+    std::fprintf(stderr, "mock_anthropic: cannot bind %s:%d\n", opts.host.c_str(), port);
+    return 1;
+  }
+  std::printf("listening on %s:%d\n", opts.host.c_str(), port);
+  std::fflush(stdout);
+
+  std::thread signal_thread([&server, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log_line("mock_anthropic: signal " + std::to_string(sig) + ", stopping\n");
+    server.stop();
+  });
+
+  const bool ok = server.listen_after_bind();
+  // The accept loop ended (by the signal thread, or by an error): let the signal thread go too.
+  if (!ok) {
+    pthread_kill(signal_thread.native_handle(), SIGTERM);
+  }
+  signal_thread.join();
+  return ok ? 0 : 1;
+}
