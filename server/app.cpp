@@ -18,20 +18,22 @@ bool is_loopback(const std::string& host) {
 
 }  // namespace
 
-Runtime::Runtime(std::shared_ptr<const BalancerConfig> cfg, const HealthView& health,
-                 Random& random, HttpTransport& transport, const Clock& clock,
-                 ProviderStats& stats)
+Runtime::Runtime(std::shared_ptr<const BalancerConfig> cfg, HealthTracker& health,
+                 ConversationAffinity& affinity, Random& random, HttpTransport& transport,
+                 const Clock& clock, ProviderStats& stats)
     : config(std::move(cfg)),
       auth(config->auth),
       router(config, health, random),
-      forwarder(router, transport, auth, clock, stats) {}
+      forwarder(router, transport, auth, clock, stats,
+                ForwarderOptions{.max_buffered_body = 64u << 20, .health = &health, .affinity = &affinity}) {}
 
 App::App(AppOptions options)
     : options_(std::move(options)),
       clock_(options_.clock != nullptr ? *options_.clock : Clock::real()),
       owned_transport_(options_.transport == nullptr ? make_curl_transport() : nullptr),
       transport_(options_.transport != nullptr ? *options_.transport : *owned_transport_),
-      random_(make_default_random()) {}
+      random_(make_default_random()),
+      health_(HealthConfig::from(options_.config->settings), clock_) {}
 
 Result<std::unique_ptr<App>> App::create(AppOptions options) {
   if (!options.config) {
@@ -42,8 +44,8 @@ Result<std::unique_ptr<App>> App::create(AppOptions options) {
   app->log_ = std::make_unique<RequestLog>(app->clock_, parse_log_level(settings.log_level),
                                            settings.log_file_path);
   app->runtime_ = std::make_shared<const Runtime>(app->options_.config, app->health_,
-                                                  *app->random_, app->transport_, app->clock_,
-                                                  app->stats_);
+                                                  app->affinity_, *app->random_, app->transport_,
+                                                  app->clock_, app->stats_);
   for (const std::string& warning : app->options_.config->warnings) {
     app->log_->write(LogLevel::Warning, "config", {{"warning", warning}});
   }
@@ -136,7 +138,9 @@ Result<std::shared_ptr<const Runtime>> App::reload() {
     return tl::unexpected(parsed.error());
   }
   auto config = std::make_shared<const BalancerConfig>(std::move(*parsed));
-  auto next = std::make_shared<const Runtime>(config, health_, *random_, transport_, clock_, stats_);
+  auto next = std::make_shared<const Runtime>(config, health_, affinity_, *random_, transport_,
+                                              clock_, stats_);
+  health_.set_config(HealthConfig::from(config->settings));
   std::shared_ptr<const Runtime> previous;
   {
     std::lock_guard lock(runtime_mutex_);

@@ -13,7 +13,9 @@
 
 #include <balancer/client_auth.h>
 #include <balancer/config.h>
+#include <balancer/conversation_affinity.h>
 #include <balancer/forwarder.h>
+#include <balancer/health_tracker.h>
 #include <balancer/http.h>
 #include <balancer/provider_stats.h>
 #include <balancer/random.h>
@@ -35,8 +37,9 @@ struct AppOptions {
 // One config snapshot and everything built from it. Immutable; a request keeps the snapshot it
 // started with alive (shared_ptr), so a reload never disturbs a request in flight.
 struct Runtime {
-  Runtime(std::shared_ptr<const BalancerConfig> config, const HealthView& health, Random& random,
-          HttpTransport& transport, const Clock& clock, ProviderStats& stats);
+  Runtime(std::shared_ptr<const BalancerConfig> config, HealthTracker& health,
+          ConversationAffinity& affinity, Random& random, HttpTransport& transport,
+          const Clock& clock, ProviderStats& stats);
   std::shared_ptr<const BalancerConfig> config;
   ClientAuth auth;
   Router router;
@@ -65,7 +68,7 @@ class App {
 
   RequestLog& log() { return *log_; }
   const Clock& clock() const { return clock_; }
-  const HealthView& health() const { return health_; }
+  const HealthTracker& health() const { return health_; }
   const ProviderStats& stats() const { return stats_; }
   std::size_t busy_connections() const {
     auto* queue = queue_.load();
@@ -82,7 +85,8 @@ class App {
   std::unique_ptr<HttpTransport> owned_transport_;
   HttpTransport& transport_;
   std::unique_ptr<Random> random_;
-  AlwaysHealthy health_;
+  HealthTracker health_;
+  ConversationAffinity affinity_;
   ProviderStats stats_;
   std::unique_ptr<RequestLog> log_;
 

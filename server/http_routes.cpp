@@ -88,6 +88,7 @@ void log_request(App& app, const std::string& id, const httplib::Request& req,
     attempts.push_back({{"provider", a.provider},
                         {"status", a.status},
                         {"error", a.error},
+                        {"health", a.health},
                         {"ms", a.elapsed.count()}});
   }
   app.log().write(result.status < 500 ? LogLevel::Info : LogLevel::Warning, "request",
@@ -173,7 +174,7 @@ void handle_providers(App& app, const httplib::Request& req, httplib::Response& 
     return;
   }
   const auto runtime = app.runtime();
-  send_json(res, 200, providers_report(*runtime->config, app.health(), app.stats(), app.clock().now()));
+  send_json(res, 200, providers_report(*runtime->config, app.health(), app.stats()));
 }
 
 void handle_reload(App& app, const httplib::Request& req, httplib::Response& res) {

@@ -12,6 +12,7 @@
 
 #include "header_rules.h"
 #include "json_splice.h"
+#include "response_classifier.h"
 #include "sse_relay.h"
 
 namespace balancer {
@@ -21,6 +22,8 @@ struct Forwarder::TryOutcome {
   std::optional<ForwardResult> result;
   Attempt attempt;
   std::optional<long> retry_after_s;  // from a failed 429/503/529
+  std::string error_class;            // failures: what kind (see response_classifier.h)
+  bool penalize = false;              // failures: counts against the provider's health
 };
 
 namespace {
@@ -147,23 +150,27 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   TryOutcome outcome;
   outcome.attempt.provider = provider.name;
   const SteadyTime started = clock_.now();
-  auto fail = [&](std::string error) {
+  auto fail = [&](const detail::Classification& c, std::string error) {
+    outcome.error_class = c.error_class;
+    outcome.penalize = c.penalize;
     outcome.attempt.error = std::move(error);
     outcome.attempt.elapsed = duration_cast<milliseconds>(clock_.now() - started);
-    stats_.record_failure(provider.name, outcome.attempt.status != 0
-                                             ? fmt::format("HTTP {}", outcome.attempt.status)
-                                             : outcome.attempt.error.substr(0, 80));
     return std::move(outcome);
   };
+  auto transport_failure = [&](const Error& error) {
+    return fail(detail::classify_transport_error(error.code, settings), describe(error));
+  };
   if (provider.type == ProviderType::OpenAI) {
-    return fail("unsupported: OpenAI-format providers are not wired yet");
+    return fail({detail::Classification::Verdict::Failure, "unsupported", false},
+                "unsupported: OpenAI-format providers are not wired yet");
   }
   auto body = detail::splice_request_body(
       request.body,
       candidate.rewrite_model ? std::optional<std::string>(candidate.upstream_model) : std::nullopt,
       remove_provider);
   if (!body) {
-    return fail(describe(body.error()));
+    return fail({detail::Classification::Verdict::Failure, "invalid_request", false},
+                describe(body.error()));
   }
   HttpRequest upstream;
   upstream.url = provider.base_url + request.path + (request.query.empty() ? "" : "?" + request.query);
@@ -178,22 +185,53 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   auto call = transport_.start(std::move(upstream));
   auto head = call->head();
   if (!head) {
-    return fail(describe(head.error()));
+    return transport_failure(head.error());
   }
   const int status = head->status;
   outcome.attempt.status = status;
-  const bool unhealthy_status =
-      std::find(settings.unhealthy_http_codes.begin(), settings.unhealthy_http_codes.end(),
-                status) != settings.unhealthy_http_codes.end();
-  // With passthrough the credential is the client's: a 401/403 is theirs to see, not an outage.
-  const bool client_credential_error = provider.passthrough() && (status == 401 || status == 403);
-  if (unhealthy_status && !client_credential_error) {
-    auto error_body = read_body(*call, kErrorBodyPeek);
+  detail::ResponseEvidence evidence;
+  evidence.status = status;
+  evidence.client_credentials = provider.passthrough();
+  evidence.event_stream = is_event_stream(head->headers) && status >= 200 && status < 300;
+  evidence.content_type = find_header(head->headers, "content-type").value_or("");
+
+  std::unique_ptr<detail::SseRelay> relay;
+  std::string full_body;
+  if (evidence.event_stream) {
+    relay = std::make_unique<detail::SseRelay>(
+        std::move(call), provider.name, [this, name = provider.name](const std::string& failure) {
+          stats_.record_failure(name, "stream: " + failure);
+          if (options_.health != nullptr) {
+            options_.health->record(name, Outcome::failure("stream_error"));
+          }
+        });
+    if (std::string failure = relay->prime(); !failure.empty()) {
+      const auto c = failure.rfind("empty_stream", 0) == 0
+                         ? detail::Classification{detail::Classification::Verdict::Failure, "empty_body", true}
+                         : detail::Classification{detail::Classification::Verdict::Failure, "stream_error", true};
+      return fail(c, failure);
+    }
+    evidence.first_event = relay->first_event_type();
+    evidence.body = relay->first_event_data();
+  } else {
+    auto read = read_body(*call, status >= 400 ? kErrorBodyPeek : options_.max_buffered_body);
+    if (!read) {
+      return transport_failure(read.error());
+    }
+    full_body = std::move(*read);
+    evidence.body = full_body;
+  }
+
+  const auto verdict = detail::classify_response(evidence, settings);
+  if (verdict.failure()) {
     if (status == 429 || status == 503 || status == 529) {
       outcome.retry_after_s = parse_retry_after(head->headers);
     }
-    const std::string summary = error_body ? summarize_error_body(*error_body) : std::string();
-    return fail(fmt::format("HTTP {}{}{}", status, summary.empty() ? "" : " ", summary));
+    const std::string summary = summarize_error_body(evidence.body);
+    const std::string what = verdict.error_class == "http_status"
+                                 ? fmt::format("HTTP {}", status)
+                                 : fmt::format("{} (HTTP {})", verdict.error_class, status);
+    return fail(verdict, summary.empty() ? what : what + ": " + summary);
   }
 
   ForwardResult result;
@@ -204,23 +242,56 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
       result.headers.emplace_back(std::move(name), std::move(value));
     }
   }
-  if (is_event_stream(result.headers)) {
-    auto relay = std::make_unique<detail::SseRelay>(std::move(call), provider.name, stats_);
-    if (std::string failure = relay->prime(); !failure.empty()) {
-      return fail(failure);
-    }
+  if (relay) {
     result.stream = std::move(relay);
   } else {
-    auto full = read_body(*call, options_.max_buffered_body);
-    if (!full) {
-      return fail(describe(full.error()));
-    }
-    result.body = std::move(*full);
+    result.body = std::move(full_body);
   }
   outcome.attempt.elapsed = duration_cast<milliseconds>(clock_.now() - started);
-  stats_.record_success(provider.name, outcome.attempt.elapsed);
   outcome.result = std::move(result);
   return outcome;
+}
+
+void Forwarder::record_outcome(const std::string& provider, TryOutcome& outcome) const {
+  if (outcome.result) {
+    stats_.record_success(provider, outcome.attempt.elapsed);
+  } else {
+    stats_.record_failure(provider, outcome.attempt.status != 0
+                                        ? fmt::format("HTTP {}", outcome.attempt.status)
+                                        : outcome.error_class);
+  }
+  if (options_.health == nullptr) {
+    return;
+  }
+  // Client errors (passed through) are successes as far as the provider's health goes: the
+  // provider answered. Failures the settings do not count only release a probe.
+  if (outcome.result) {
+    options_.health->record(provider, Outcome::ok());
+  } else if (outcome.penalize) {
+    std::optional<Duration> retry_after;
+    if (outcome.retry_after_s) {
+      retry_after = std::chrono::seconds(*outcome.retry_after_s);
+    }
+    options_.health->record(provider, Outcome::failure(outcome.error_class, outcome.attempt.status, retry_after));
+  } else {
+    options_.health->release_probe(provider);
+  }
+  const HealthSnapshot h = options_.health->snapshot(provider);
+  outcome.attempt.health = h.healthy || h.status == "probing"
+                               ? fmt::format("count={}/{}", h.failure_count, h.threshold)
+                               : fmt::format("count={}/{} {} for {:.0f} s", h.failure_count,
+                                             h.threshold, h.status, h.cooldown_remaining_s);
+}
+
+std::string Forwarder::conversation_key(const ForwardRequest& request,
+                                        const std::string& user_id) const {
+  if (!user_id.empty()) {
+    return "user:" + user_id;
+  }
+  if (auto session = find_header(request.headers, "x-claude-code-session-id"); session && !session->empty()) {
+    return "session:" + std::string(*session);
+  }
+  return {};
 }
 
 ForwardResult Forwarder::forward(const ForwardRequest& request) const {
@@ -228,9 +299,20 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
   if (!info) {
     return balancer_error(400, "invalid_request_error", info.error().message);
   }
-  RouteRequest route_request{info->model, std::nullopt};
+  const Settings& settings = router_.config().settings;
+  const std::string conversation = options_.affinity != nullptr && settings.sticky_provider_duration.count() > 0
+                                       ? conversation_key(request, info->user_id)
+                                       : std::string();
+  std::optional<std::string> preferred;
+  if (!conversation.empty()) {
+    preferred = options_.affinity->get(conversation, clock_.now());
+  }
+  RouteRequest route_request{info->model, std::nullopt, std::nullopt};
   if (info->pinned_provider) {
     route_request.pinned_provider = *info->pinned_provider;
+  }
+  if (preferred) {
+    route_request.preferred_provider = *preferred;
   }
   auto decision = router_.route(route_request);
   if (!decision) {
@@ -240,10 +322,22 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
   }
 
   std::vector<Attempt> attempts;
+  std::vector<std::string> skipped;
   std::optional<long> min_retry_after;
   bool all_rate_limited = true;
+  // Providers in cooldown are contacted only when every candidate is in cooldown (or pinned).
+  const bool force = info->pinned_provider.has_value() ||
+                     std::none_of(decision->candidates.begin(), decision->candidates.end(),
+                                  [](const Candidate& c) { return c.healthy(); });
   for (const Candidate& candidate : decision->candidates) {
+    const std::string& name = candidate.provider->name;
+    if (options_.health != nullptr &&
+        options_.health->acquire(name, force) == detail::UpstreamHealth::Permit::Skip) {
+      skipped.push_back(name);
+      continue;
+    }
     TryOutcome outcome = try_candidate(candidate, request, info->pinned_provider.has_value());
+    record_outcome(name, outcome);
     if (outcome.result) {
       ForwardResult result = std::move(*outcome.result);
       attempts.push_back(std::move(outcome.attempt));
@@ -251,6 +345,10 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
       result.headers.emplace_back("x-balancer-attempts", std::to_string(attempts.size()));
       result.attempts = std::move(attempts);
       result.model = info->model;
+      if (!conversation.empty()) {
+        options_.affinity->put(conversation, result.provider,
+                               clock_.now() + settings.sticky_provider_duration);
+      }
       return result;
     }
     all_rate_limited = all_rate_limited && outcome.attempt.status == 429;
@@ -264,8 +362,12 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
   for (const Attempt& a : attempts) {
     listing += fmt::format("{}{}: {}", listing.empty() ? "" : "; ", a.provider, a.error);
   }
+  for (const std::string& name : skipped) {
+    listing += fmt::format("{}{}: skipped (recovering, another request is probing it)",
+                           listing.empty() ? "" : "; ", name);
+  }
   const std::string message = fmt::format("all {} provider(s) for model '{}' failed: {}",
-                                          attempts.size(), info->model, listing);
+                                          attempts.size() + skipped.size(), info->model, listing);
   ForwardResult r;
   if (all_rate_limited && !attempts.empty()) {
     r = balancer_error(429, "rate_limit_error", message);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "glob.h"
+#include "selection.h"
 
 namespace balancer {
 
@@ -45,11 +46,42 @@ std::optional<Candidate> Router::make_candidate(const ModelRoute& route, const R
   return c;
 }
 
-void Router::order(std::vector<Candidate>& candidates) const {
-  // Priority strategy: ascending priority, ties by higher weight, then file order. Other
-  // strategies reorder the healthy prefix (added with the health tracker); the draw is taken
-  // here so that the API does not change when they arrive.
-  (void)random_;
+std::size_t Router::pick_first(const std::vector<Candidate>& healthy,
+                               const std::string& route_pattern) const {
+  const SelectionStrategy strategy = config_->settings.selection_strategy;
+  if (strategy == SelectionStrategy::Priority || healthy.size() < 2) {
+    return 0;
+  }
+  std::vector<int> weights;
+  weights.reserve(healthy.size());
+  for (const Candidate& c : healthy) {
+    weights.push_back(c.weight < 1 ? 1 : c.weight);
+  }
+  if (strategy == SelectionStrategy::Random) {
+    return detail::weighted_pick(weights, random_.next_u64());
+  }
+  std::lock_guard lock(rotation_mutex_);
+  Rotation& rotation = rotations_[route_pattern];
+  if (strategy == SelectionStrategy::RoundRobin) {
+    return static_cast<std::size_t>(rotation.next++ % healthy.size());
+  }
+  // Smooth WRR over the healthy candidates; a provider's running weight survives while it is
+  // out of the rotation, as in nginx.
+  std::vector<long long> current;
+  current.reserve(healthy.size());
+  for (const Candidate& c : healthy) {
+    current.push_back(rotation.wrr_current[c.provider->name]);
+  }
+  const std::size_t chosen = detail::smooth_wrr_pick(weights, current);
+  for (std::size_t i = 0; i < healthy.size(); ++i) {
+    rotation.wrr_current[healthy[i].provider->name] = current[i];
+  }
+  return chosen;
+}
+
+void Router::order(std::vector<Candidate>& candidates, const std::string& route_pattern,
+                   std::optional<std::string_view> preferred) const {
+  // Base order: healthy first; by ascending priority, ties by higher weight, then file order.
   std::stable_sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
     if (a.healthy() != b.healthy()) {
       return a.healthy();
@@ -59,12 +91,33 @@ void Router::order(std::vector<Candidate>& candidates) const {
     }
     return a.weight > b.weight;
   });
-  // Candidates in cooldown: earliest cooldown end first.
-  auto first_unhealthy = std::find_if(candidates.begin(), candidates.end(),
-                                      [](const Candidate& c) { return !c.healthy(); });
+  const auto first_unhealthy = std::find_if(candidates.begin(), candidates.end(),
+                                            [](const Candidate& c) { return !c.healthy(); });
+  // Candidates in cooldown follow the healthy ones, earliest cooldown end first.
   std::stable_sort(first_unhealthy, candidates.end(), [](const Candidate& a, const Candidate& b) {
     return *a.cooldown_until < *b.cooldown_until;
   });
+  const auto healthy_count = static_cast<std::size_t>(first_unhealthy - candidates.begin());
+  if (healthy_count == 0) {
+    return;
+  }
+  // The strategy chooses which healthy candidate goes first; the rest stay in base order as
+  // fallbacks. Conversation affinity overrides the strategy's choice.
+  std::size_t first = healthy_count;
+  if (preferred) {
+    for (std::size_t i = 0; i < healthy_count; ++i) {
+      if (candidates[i].provider->name == *preferred) {
+        first = i;
+        break;
+      }
+    }
+  }
+  if (first == healthy_count) {
+    const std::vector<Candidate> healthy(candidates.begin(), first_unhealthy);
+    first = pick_first(healthy, route_pattern);
+  }
+  std::rotate(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(first),
+              candidates.begin() + static_cast<std::ptrdiff_t>(first) + 1);
 }
 
 Result<RouteDecision> Router::route(const RouteRequest& request) const {
@@ -102,7 +155,7 @@ Result<RouteDecision> Router::route(const RouteRequest& request) const {
     const bool any_healthy = std::any_of(candidates.begin(), candidates.end(),
                                          [](const Candidate& c) { return c.healthy(); });
     if (any_healthy) {
-      order(candidates);
+      order(candidates, route->pattern, request.preferred_provider);
       decision.candidates = std::move(candidates);
       return decision;
     }
@@ -114,7 +167,7 @@ Result<RouteDecision> Router::route(const RouteRequest& request) const {
     return make_error(ErrorCode::NotFound, "no enabled provider is configured for model '" +
                                                std::string(request.model) + "'");
   }
-  order(fallback);
+  order(fallback, fallback.front().route_pattern, std::nullopt);
   decision.candidates = std::move(fallback);
   return decision;
 }

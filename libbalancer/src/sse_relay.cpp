@@ -24,8 +24,9 @@ std::string event_type(const SseEvent& event) {
 
 }  // namespace
 
-SseRelay::SseRelay(std::unique_ptr<UpstreamCall> call, std::string provider, ProviderStats& stats)
-    : call_(std::move(call)), provider_(std::move(provider)), stats_(stats) {}
+SseRelay::SseRelay(std::unique_ptr<UpstreamCall> call, std::string provider,
+                   FailureCallback on_failure)
+    : call_(std::move(call)), provider_(std::move(provider)), on_failure_(std::move(on_failure)) {}
 
 SseRelay::Pump SseRelay::pump() {
   if (upstream_ended_) {
@@ -41,8 +42,12 @@ SseRelay::Pump SseRelay::pump() {
     return Pump::End;
   }
   parser_.feed(chunk_, [this](const SseEvent& event) {
-    events_seen_ = true;
     const std::string type = event_type(event);
+    if (!events_seen_) {
+      first_event_type_ = type;
+      first_event_data_ = event.data;
+    }
+    events_seen_ = true;
     if (type == "message_stop" || type == "error") {
       terminal_seen_ = true;
     }
@@ -60,8 +65,8 @@ void SseRelay::fail(std::string reason) {
   held_.clear();
   ready_ += anthropic_error_event(
       "api_error", "upstream provider '" + provider_ + "' stream failed: " + failure_);
-  if (committed_) {
-    stats_.record_failure(provider_, "stream: " + failure_);
+  if (committed_ && on_failure_) {
+    on_failure_(failure_);
   }
 }
 

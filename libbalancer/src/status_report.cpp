@@ -4,19 +4,15 @@
 
 namespace balancer {
 
-nlohmann::json providers_report(const BalancerConfig& config, const HealthView& health,
-                                const ProviderStats& stats, SteadyTime now) {
+nlohmann::json providers_report(const BalancerConfig& config, const HealthTracker& health,
+                                const ProviderStats& stats) {
   nlohmann::json providers = nlohmann::json::array();
   int healthy_count = 0;
   for (const ProviderConfig& p : config.providers) {
-    const auto until = health.unavailable_until(p.name);
-    const bool healthy = p.enabled && !until;
+    const HealthSnapshot h = health.snapshot(p.name);
+    const bool healthy = p.enabled && h.healthy;
     healthy_count += healthy ? 1 : 0;
     const ProviderCounters counters = stats.get(p.name);
-    double cooldown_s = 0.0;
-    if (until && *until > now) {
-      cooldown_s = std::chrono::duration<double>(*until - now).count();
-    }
     nlohmann::json models = nlohmann::json::array();
     for (const ModelRoute& route : config.model_routes) {
       for (const RouteEntry& entry : route.entries) {
@@ -36,11 +32,13 @@ nlohmann::json providers_report(const BalancerConfig& config, const HealthView& 
         {"passthrough", p.passthrough()},
         {"enabled", p.enabled},
         {"healthy", healthy},
-        {"status", !p.enabled ? "disabled" : (healthy ? "healthy" : "unhealthy")},
-        {"failure_count", 0},
-        {"threshold", config.settings.unhealthy_threshold},
-        {"cooldown_remaining_s", cooldown_s},
+        {"status", !p.enabled ? std::string("disabled") : h.status},
+        {"failure_count", h.failure_count},
+        {"threshold", h.threshold},
+        {"cooldown_remaining_s", h.cooldown_remaining_s},
         {"last_error", counters.last_error.empty() ? nlohmann::json() : nlohmann::json(counters.last_error)},
+        {"last_error_class", h.last_error.empty() ? nlohmann::json() : nlohmann::json(h.last_error)},
+        {"last_status", h.last_status == 0 ? nlohmann::json() : nlohmann::json(h.last_status)},
         {"requests", counters.requests},
         {"failures", counters.failures},
         {"last_latency_ms", counters.last_latency.count()},

@@ -10,6 +10,8 @@
 
 #include <balancer/client_auth.h>
 #include <balancer/clock.h>
+#include <balancer/conversation_affinity.h>
+#include <balancer/health_tracker.h>
 #include <balancer/http.h>
 #include <balancer/provider_stats.h>
 #include <balancer/router.h>
@@ -30,6 +32,7 @@ struct Attempt {
   int status = 0;
   std::string error;  // e.g. "connection_error: Connection refused"; empty on success
   std::chrono::milliseconds elapsed{0};
+  std::string health;  // the provider's health after this attempt, e.g. "count=1/2"
 };
 
 // The rest of a committed streaming (SSE) response, pulled by the server thread that writes to
@@ -61,6 +64,11 @@ struct ForwardResult {
 
 struct ForwarderOptions {
   std::size_t max_buffered_body = 64u << 20;  // non-streaming upstream bodies
+  // Optional shared state (owned by the caller, must outlive the Forwarder): provider health,
+  // fed with every attempt's outcome and consulted before contacting a provider; and
+  // conversation affinity. Without them every provider is always tried and nothing is sticky.
+  HealthTracker* health = nullptr;
+  ConversationAffinity* affinity = nullptr;
 };
 
 // Thread-safe; one per config snapshot. `router`, `transport`, `auth`, `clock` and `stats` must
@@ -78,6 +86,8 @@ class Forwarder {
   struct TryOutcome;
   TryOutcome try_candidate(const Candidate& candidate, const ForwardRequest& request,
                            bool remove_provider) const;
+  void record_outcome(const std::string& provider, TryOutcome& outcome) const;
+  std::string conversation_key(const ForwardRequest& request, const std::string& user_id) const;
   Headers upstream_headers(const Headers& client_headers, const ProviderConfig& provider) const;
 
   const Router& router_;

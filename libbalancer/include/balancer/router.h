@@ -2,7 +2,10 @@
 // provider candidates to try (spec §5).
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +38,9 @@ class AlwaysHealthy final : public HealthView {
 struct RouteRequest {
   std::string_view model;
   std::optional<std::string_view> pinned_provider;  // the body's "provider" field
+  // Conversation affinity: the provider that served this conversation before. Put first when
+  // it is a healthy candidate; ignored otherwise.
+  std::optional<std::string_view> preferred_provider = std::nullopt;
 };
 
 // One provider to try. Points into the router's config snapshot, which RouteDecision keeps alive.
@@ -58,8 +64,9 @@ struct RouteDecision {
   std::vector<Candidate> candidates;
 };
 
-// Route lookup and candidate ordering. Thread-safe: route() is const and reads health through
-// the HealthView; `health` and `random` must outlive the Router.
+// Route lookup and candidate ordering. Thread-safe: route() reads health through the HealthView
+// and keeps the rotation state of round_robin / weighted_round_robin per route under a mutex.
+// `health` and `random` must outlive the Router.
 class Router {
  public:
   Router(std::shared_ptr<const BalancerConfig> config, const HealthView& health, Random& random);
@@ -78,11 +85,21 @@ class Router {
   std::vector<const ModelRoute*> matching_routes(std::string_view model) const;
   std::optional<Candidate> make_candidate(const ModelRoute& route, const RouteEntry& entry,
                                           std::string_view client_model) const;
-  void order(std::vector<Candidate>& candidates) const;
+  void order(std::vector<Candidate>& candidates, const std::string& route_pattern,
+             std::optional<std::string_view> preferred) const;
+  std::size_t pick_first(const std::vector<Candidate>& healthy, const std::string& route_pattern) const;
+
+  // Rotation state of one route.
+  struct Rotation {
+    std::uint64_t next = 0;                         // round_robin
+    std::map<std::string, long long> wrr_current;  // weighted_round_robin, by provider
+  };
 
   std::shared_ptr<const BalancerConfig> config_;
   const HealthView& health_;
   Random& random_;
+  mutable std::mutex rotation_mutex_;
+  mutable std::map<std::string, Rotation> rotations_;  // by route pattern; guarded by rotation_mutex_
 };
 
 }  // namespace balancer

@@ -6,16 +6,17 @@
 
 #include <balancer/clock.h>
 #include <balancer/config.h>
+#include <balancer/health_tracker.h>
 #include <balancer/provider_stats.h>
 #include <balancer/router.h>
 
 namespace balancer {
 
 // `{"providers":[{name, type, base_url, enabled, healthy, status, failure_count, threshold,
-// cooldown_remaining_s, last_error, requests, failures, last_latency_ms, models}], ...}`. Pure
-// apart from reading the thread-safe `health` and `stats`.
-nlohmann::json providers_report(const BalancerConfig& config, const HealthView& health,
-                                const ProviderStats& stats, SteadyTime now);
+// cooldown_remaining_s, last_error, last_status, requests, failures, last_latency_ms, models}],
+// ...}`. Pure apart from reading the thread-safe `health` and `stats`.
+nlohmann::json providers_report(const BalancerConfig& config, const HealthTracker& health,
+                                const ProviderStats& stats);
 
 // `{"status":"healthy"|"unhealthy", "providers_available": n, "providers_total": n}`; the
 // bool is true when at least one enabled provider is usable now.

@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# bench/run.sh — balancer-server vs nginx vs calling the upstream directly.
+#
+# Three paths to the same mock Anthropic upstream (build/…/tests/mock_anthropic), all on 127.0.0.1:
+#   direct    client -> mock
+#   nginx     client -> nginx (proxy_pass, HTTP/1.1, upstream keepalive, proxy_buffering off) -> mock
+#   balancer  client -> balancer-server (one anthropic provider, api_key "bench-key") -> mock
+#
+# Measurements, each bounded in time or count:
+#   non-stream  wrk, POST /v1/messages with a ~19 KB Claude Code-like body, "stream": false
+#   SSE         the same with "stream": true (mock: --events 20, no delay between events)
+#   streamed    N sequential curl requests, "stream": true, against a second mock that paces its
+#               SSE events (--delay-ms); time to first byte and total time. The mock writes its
+#               first event together with the headers and the balancer only sends its headers once
+#               the first event has arrived, so TTFB here is also time to the first event.
+# For each wrk run the CPU time used by the proxy (or, for "direct", the mock) is also reported
+# per request, from /proc.
+#
+# Usage: bench/run.sh [--quick] [--help]
+#   --quick     smoke run (3 s wrk runs, 40 streamed requests; under a minute)
+#   default     10 s wrk runs, 200 streamed requests (about 2 minutes)
+# Environment:
+#   BUILD_DIR   build directory (default build/bench; configured and built when binaries are missing)
+#   WRK_THREADS, WRK_CONNECTIONS (default 2 and 32), EVENTS (20), PACE_MS (2)
+# Output: the table on stdout, also written to bench/results/latest.txt.
+set -euo pipefail
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+
+QUICK=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run.sh: unknown argument $arg" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build/bench}
+case "$BUILD_DIR" in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
+SERVER_BIN=$BUILD_DIR/server/balancer-server
+MOCK_BIN=$BUILD_DIR/tests/mock_anthropic
+BODY_FILE=$BENCH_DIR/request-body.json
+LUA_SCRIPT=$BENCH_DIR/messages.lua
+RESULTS_FILE=$BENCH_DIR/results/latest.txt
+
+WRK_THREADS=${WRK_THREADS:-2}
+WRK_CONNECTIONS=${WRK_CONNECTIONS:-32}
+EVENTS=${EVENTS:-20}
+PACE_MS=${PACE_MS:-2}
+if [[ $QUICK == 1 ]]; then
+  WRK_SECONDS=3; WARMUP_SECONDS=1; STREAM_COUNT=40
+else
+  WRK_SECONDS=10; WARMUP_SECONDS=2; STREAM_COUNT=200
+fi
+PATHS=(direct nginx balancer)
+
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
+
+# --- tools ----------------------------------------------------------------------------------
+apt_install() {
+  local -a cmd=(apt-get)
+  if [[ $(id -u) != 0 ]]; then
+    command -v sudo >/dev/null && sudo -n true 2>/dev/null || die "$* missing and not root: apt-get install $*"
+    cmd=(sudo -n apt-get)
+  fi
+  log "installing $* with apt-get"
+  DEBIAN_FRONTEND=noninteractive "${cmd[@]}" install -y -q "$@" >/dev/null 2>&1 || {
+    DEBIAN_FRONTEND=noninteractive "${cmd[@]}" update -q >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive "${cmd[@]}" install -y -q "$@" >/dev/null 2>&1
+  }
+}
+NGINX_BIN=$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)
+if [[ -z $NGINX_BIN ]]; then
+  apt_install nginx-light || apt_install nginx || die "cannot install nginx"
+  NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
+fi
+command -v wrk >/dev/null || apt_install wrk || die "cannot install wrk"
+command -v curl >/dev/null || apt_install curl || die "cannot install curl"
+
+if [[ ! -x $SERVER_BIN || ! -x $MOCK_BIN ]]; then
+  log "building into $BUILD_DIR"
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD_DIR" --target balancer-server mock_anthropic >/dev/null
+fi
+[[ -x $SERVER_BIN && -x $MOCK_BIN ]] || die "missing $SERVER_BIN or $MOCK_BIN"
+
+# --- processes ------------------------------------------------------------------------------
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/balancer-bench.XXXXXX")
+chmod 755 "$TMP"  # nginx workers (user nobody when started as root) must reach their temp dirs
+PIDS=()
+cleanup() {
+  local rc=$? pid i
+  trap - EXIT INT TERM
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    pid=${PIDS[i]}
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A port nobody listens on now (connection refused). nginx is checked after it starts.
+free_port() {
+  local p
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  die "no free port found"
+}
+
+# wait_for_line FILE REGEX SECONDS PID: prints the first matching line.
+wait_for_line() {
+  local file=$1 regex=$2 seconds=$3 pid=$4 line
+  for _ in $(seq $((seconds * 20))); do
+    line=$(grep -m1 -E "$regex" "$file" 2>/dev/null || true)
+    if [[ -n $line ]]; then echo "$line"; return 0; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  return 1
+}
+
+start_mock() {  # start_mock NAME ARGS... -> sets MOCK_PORT
+  local name=$1; shift
+  "$MOCK_BIN" --port 0 --events "$EVENTS" --threads 128 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+  local pid=$!
+  PIDS+=("$pid")
+  local line
+  line=$(wait_for_line "$TMP/$name.out" '^listening on ' 10 "$pid") ||
+    { cat "$TMP/$name.err" >&2; die "$name did not start"; }
+  MOCK_PORT=${line##*:}
+}
+
+start_mock mock-fast
+FAST_MOCK_PORT=$MOCK_PORT
+start_mock mock-paced --delay-ms "$PACE_MS"
+PACED_MOCK_PORT=$MOCK_PORT
+log "mocks: fast 127.0.0.1:$FAST_MOCK_PORT, paced ($PACE_MS ms between events) 127.0.0.1:$PACED_MOCK_PORT"
+
+NGINX_FAST_PORT=$(free_port)
+NGINX_PACED_PORT=$(free_port)
+while [[ $NGINX_PACED_PORT == "$NGINX_FAST_PORT" ]]; do NGINX_PACED_PORT=$(free_port); done
+sed -e "s|@TMP@|$TMP|g" -e "s|@MOCK_FAST_PORT@|$FAST_MOCK_PORT|g" \
+    -e "s|@MOCK_PACED_PORT@|$PACED_MOCK_PORT|g" -e "s|@NGINX_FAST_PORT@|$NGINX_FAST_PORT|g" \
+    -e "s|@NGINX_PACED_PORT@|$NGINX_PACED_PORT|g" "$BENCH_DIR/nginx.conf.in" >"$TMP/nginx.conf"
+"$NGINX_BIN" -p "$TMP" -e "$TMP/nginx-error.log" -c "$TMP/nginx.conf" >"$TMP/nginx.out" 2>&1 &
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
+
+cat >"$TMP/balancer.yaml" <<EOF
+providers:
+  - name: "mock"
+    type: "anthropic"
+    base_url: "http://127.0.0.1:$FAST_MOCK_PORT"
+    auth_type: "api_key"
+    auth_value: "bench-key"
+  - name: "mock-paced"
+    type: "anthropic"
+    base_url: "http://127.0.0.1:$PACED_MOCK_PORT"
+    auth_type: "api_key"
+    auth_value: "bench-key"
+model_routes:
+  "bench-paced-*":
+    - provider: "mock-paced"
+  "*":
+    - provider: "mock"
+settings:
+  log_level: "WARNING"
+  log_file_path: ""
+EOF
+"$SERVER_BIN" --config "$TMP/balancer.yaml" --host 127.0.0.1 --port 0 >"$TMP/balancer.out" 2>"$TMP/balancer.err" &
+BALANCER_PID=$!
+PIDS+=("$BALANCER_PID")
+line=$(wait_for_line "$TMP/balancer.err" 'listening on http://' 10 "$BALANCER_PID") ||
+  { cat "$TMP/balancer.err" >&2; die "balancer-server did not start"; }
+line=${line##*http://}
+line=${line%% *}
+BALANCER_PORT=${line##*:}
+log "balancer-server on 127.0.0.1:$BALANCER_PORT, nginx on 127.0.0.1:$NGINX_FAST_PORT/$NGINX_PACED_PORT"
+
+declare -A FAST_URL=([direct]="http://127.0.0.1:$FAST_MOCK_PORT" [nginx]="http://127.0.0.1:$NGINX_FAST_PORT"
+                     [balancer]="http://127.0.0.1:$BALANCER_PORT")
+declare -A PACED_URL=([direct]="http://127.0.0.1:$PACED_MOCK_PORT" [nginx]="http://127.0.0.1:$NGINX_PACED_PORT"
+                      [balancer]="http://127.0.0.1:$BALANCER_PORT")
+
+# Bodies for curl: the non-stream one, and the streamed one whose model routes the balancer to
+# the paced mock (nginx and the mock ignore the model name).
+sed -e 's/"stream": false/"stream": true/' -e 's/"model":"[^"]*"/"model":"bench-paced-claude-sonnet-4-5"/' \
+    -e 's/BENCH_REQ_ID/curl/' "$BODY_FILE" >"$TMP/body-stream.json"
+sed -e 's/BENCH_REQ_ID/curl/' "$BODY_FILE" >"$TMP/body-plain.json"
+CURL_HEADERS=(-H 'content-type: application/json' -H 'anthropic-version: 2023-06-01'
+              -H 'x-api-key: sk-ant-bench-client-key')
+
+# Every path must answer 200 before anything is measured (nginx gets a few seconds to start).
+for p in "${PATHS[@]}"; do
+  for url in "${FAST_URL[$p]}" "${PACED_URL[$p]}"; do
+    ok=0
+    for _ in $(seq 50); do
+      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${CURL_HEADERS[@]}" \
+             --data-binary @"$TMP/body-stream.json" "$url/v1/messages" || true)
+      if [[ $code == 200 ]]; then ok=1; break; fi
+      kill -0 "$NGINX_PID" 2>/dev/null || { cat "$TMP/nginx.out" "$TMP/nginx-error.log" >&2 2>/dev/null; die "nginx exited"; }
+      sleep 0.1
+    done
+    [[ $ok == 1 ]] || die "$p at $url/v1/messages does not answer 200 (last: $code)"
+  done
+done
+
+# --- measuring ------------------------------------------------------------------------------
+# CPU ticks (user+system) of a process and its children (nginx workers).
+proc_ticks() {
+  local total=0 pid t
+  for pid in "$@" $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    t=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
+    total=$((total + ${t:-0}))
+  done
+  echo "$total"
+}
+CLK_TCK=$(getconf CLK_TCK)
+declare -A SERVER_PID=([direct]=${PIDS[0]} [nginx]=$NGINX_PID [balancer]=$BALANCER_PID)
+
+# wrk's "1.23ms" / "456.00us" / "1.02s" / "2.00m" -> milliseconds
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+    printf "%.2f", n }'
+}
+
+declare -A R  # results, keyed "path:metric"
+
+run_wrk() {  # run_wrk PATH KIND(ns|sse) STREAM(true|false)
+  local p=$1 kind=$2 stream=$3 url=${FAST_URL[$1]} out="$TMP/wrk-$1-$2.txt"
+  wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${WARMUP_SECONDS}s" --timeout 5s \
+      -s "$LUA_SCRIPT" "$url" -- "$BODY_FILE" "$stream" >/dev/null 2>&1 || true
+  local before after
+  before=$(proc_ticks "${SERVER_PID[$p]}")
+  wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${WRK_SECONDS}s" --timeout 5s --latency \
+      -s "$LUA_SCRIPT" "$url" -- "$BODY_FILE" "$stream" >"$out" 2>&1 || true
+  after=$(proc_ticks "${SERVER_PID[$p]}")
+  local rps p50 p99 total non2xx sock
+  rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
+  p50=$(awk '$1 == "50%" {print $2}' "$out")
+  p99=$(awk '$1 == "99%" {print $2}' "$out")
+  total=$(awk '/requests in/ {print $1}' "$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' "$out")
+  sock=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$out")
+  R[$p:$kind:rps]=${rps:-0}
+  R[$p:$kind:p50]=$([[ -n $p50 ]] && to_ms "$p50" || echo nan)
+  R[$p:$kind:p99]=$([[ -n $p99 ]] && to_ms "$p99" || echo nan)
+  R[$p:$kind:err]=$(( ${non2xx:-0} + ${sock:-0} ))
+  R[$p:$kind:n]=${total:-0}
+  if [[ ${total:-0} -gt 0 ]]; then
+    R[$p:$kind:cpu]=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$total" 'BEGIN {printf "%.0f", t / hz * 1e6 / n}')
+  else
+    R[$p:$kind:cpu]=nan
+  fi
+  log "$p $kind: ${R[$p:$kind:rps]} req/s, p50 ${R[$p:$kind:p50]} ms, p99 ${R[$p:$kind:p99]} ms, errors ${R[$p:$kind:err]}, ${R[$p:$kind:cpu]} us CPU/req"
+}
+
+# percentile FILE COLUMN Q -> value (nearest rank) of column COLUMN, in ms
+percentile() {
+  awk -v c="$2" '{print $c * 1000}' "$1" | sort -g |
+    awk -v q="$3" '{v[NR] = $1} END { if (NR == 0) { print "nan"; exit }
+      i = int(q * NR); if (i < q * NR) i++; if (i < 1) i = 1; printf "%.2f", v[i] }'
+}
+
+run_stream() {  # run_stream PATH
+  local p=$1 url=${PACED_URL[$1]}/v1/messages out="$TMP/curl-$1.txt" i
+  for i in 1 2 3; do  # warm-up: connection pools, page cache
+    curl -s -o /dev/null --max-time 10 "${CURL_HEADERS[@]}" --data-binary @"$TMP/body-stream.json" "$url" || true
+  done
+  : >"$out"
+  for ((i = 0; i < STREAM_COUNT; i++)); do
+    curl -s -N -o /dev/null --max-time 10 -w '%{http_code} %{time_starttransfer} %{time_total}\n' \
+         "${CURL_HEADERS[@]}" --data-binary @"$TMP/body-stream.json" "$url" >>"$out" || echo "000 0 0" >>"$out"
+  done
+  grep '^200 ' "$out" >"$out.ok" || true
+  R[$p:ttfb50]=$(percentile "$out.ok" 2 0.50)
+  R[$p:ttfb99]=$(percentile "$out.ok" 2 0.99)
+  R[$p:tot50]=$(percentile "$out.ok" 3 0.50)
+  R[$p:tot99]=$(percentile "$out.ok" 3 0.99)
+  R[$p:serr]=$((STREAM_COUNT - $(wc -l <"$out.ok")))
+  log "$p streamed: TTFB p50 ${R[$p:ttfb50]} ms p99 ${R[$p:ttfb99]} ms, total p50 ${R[$p:tot50]} ms p99 ${R[$p:tot99]} ms, errors ${R[$p:serr]}"
+}
+
+log "non-streaming: wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${WRK_SECONDS}s (after ${WARMUP_SECONDS}s warm-up)"
+for p in "${PATHS[@]}"; do run_wrk "$p" ns false; done
+log "SSE: wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${WRK_SECONDS}s, $EVENTS text deltas per answer"
+for p in "${PATHS[@]}"; do run_wrk "$p" sse true; done
+log "streamed: $STREAM_COUNT sequential curl requests, $PACE_MS ms between events"
+for p in "${PATHS[@]}"; do run_stream "$p"; done
+
+BALANCER_RSS=$(awk '/^VmRSS:/ {printf "%.1f MB", $2 / 1024}' "/proc/$BALANCER_PID/status" 2>/dev/null || echo "?")
+BALANCER_THREADS=$(awk '/^Threads:/ {print $2}' "/proc/$BALANCER_PID/status" 2>/dev/null || echo "?")
+kill -0 "$BALANCER_PID" 2>/dev/null || die "balancer-server died during the run (see $TMP/balancer.err)"
+
+# --- report ---------------------------------------------------------------------------------
+delta() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else printf "%+.2f", a - b }'; }
+cpu_model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+[[ -n $cpu_model ]] || cpu_model=$(lscpu 2>/dev/null | awk -F': *' '/Model name/ {print $2; exit}')
+git_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
+[[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null) ]] && git_rev="$git_rev+dirty"
+body_bytes=$(wc -c <"$BODY_FILE")
+
+report() {
+  printf 'balancer benchmark  %s  (%s run)\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$([[ $QUICK == 1 ]] && echo quick || echo full)"
+  printf 'machine   %s CPU(s), %s, %s %s, %s MB RAM\n' "$(nproc)" "${cpu_model:-unknown CPU}" "$(uname -s)" "$(uname -r)" \
+    "$(awk '/^MemTotal:/ {printf "%d", $2 / 1024}' /proc/meminfo)"
+  printf 'versions  %s (%s), %s, %s, %s\n' "$("$SERVER_BIN" --version 2>&1 | head -1)" "$git_rev" \
+    "$("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')" "$(wrk --version 2>&1 | head -1 | awk '{print $1, $2}')" \
+    "$(curl --version | head -1 | awk '{print $1, $2}')"
+  printf 'setup     all on 127.0.0.1, load generator on the same %s CPU(s); body %s bytes; wrk -t%s -c%s -d%ss;\n' \
+    "$(nproc)" "$body_bytes" "$WRK_THREADS" "$WRK_CONNECTIONS" "$WRK_SECONDS"
+  printf '          SSE answers of %s deltas (%s events); streamed: %s sequential curl requests, %s ms between events\n' \
+    "$EVENTS" "$((EVENTS + 6))" "$STREAM_COUNT" "$PACE_MS"
+  echo
+  printf '%-9s | %-37s | %-37s | %s\n' "" "non-streaming (wrk)" "SSE stream (wrk)" "streamed, sequential (curl), ms"
+  printf '%-9s | %7s %7s %7s %5s %7s | %7s %7s %7s %5s %7s | %8s %7s %8s %7s %9s %9s %4s\n' \
+    path 'req/s' 'p50 ms' 'p99 ms' err 'cpu/req' 'req/s' 'p50 ms' 'p99 ms' err 'cpu/req' \
+    'TTFB p50' p99 'total50' p99 '+TTFB p50' '+tot p50' err
+  local p
+  for p in "${PATHS[@]}"; do
+    local dt dd
+    if [[ $p == direct ]]; then dt=-; dd=-; else
+      dt=$(delta "${R[$p:ttfb50]}" "${R[direct:ttfb50]}"); dd=$(delta "${R[$p:tot50]}" "${R[direct:tot50]}"); fi
+    printf '%-9s | %7s %7s %7s %5s %5sus | %7s %7s %7s %5s %5sus | %8s %7s %8s %7s %9s %9s %4s\n' "$p" \
+      "${R[$p:ns:rps]}" "${R[$p:ns:p50]}" "${R[$p:ns:p99]}" "${R[$p:ns:err]}" "${R[$p:ns:cpu]}" \
+      "${R[$p:sse:rps]}" "${R[$p:sse:p50]}" "${R[$p:sse:p99]}" "${R[$p:sse:err]}" "${R[$p:sse:cpu]}" \
+      "${R[$p:ttfb50]}" "${R[$p:ttfb99]}" "${R[$p:tot50]}" "${R[$p:tot99]}" "$dt" "$dd" "${R[$p:serr]}"
+  done
+  echo
+  echo "cpu/req: CPU time (user+system) of the server process per request during the wrk run — the mock for"
+  echo "direct, nginx master+workers for nginx, balancer-server for balancer (the mock's own CPU excluded)."
+  echo "err: non-2xx answers + socket errors (wrk), non-200 or failed requests (curl)."
+  printf 'balancer-server after the run: RSS %s, %s threads\n' "$BALANCER_RSS" "$BALANCER_THREADS"
+}
+
+mkdir -p "$(dirname "$RESULTS_FILE")"
+report | tee "$RESULTS_FILE"
