@@ -9,16 +9,19 @@
 # Measurements, each bounded in time or count:
 #   non-stream  wrk, POST /v1/messages with a ~19 KB Claude Code-like body, "stream": false
 #   SSE         the same with "stream": true (mock: --events 20, no delay between events)
+#   -c1         non-streaming again over one connection: the latency a proxy adds when idle
 #   streamed    N sequential curl requests, "stream": true, against a second mock that paces its
 #               SSE events (--delay-ms); time to first byte and total time. The mock writes its
 #               first event together with the headers and the balancer only sends its headers once
 #               the first event has arrived, so TTFB here is also time to the first event.
 # For each wrk run the CPU time used by the proxy (or, for "direct", the mock) is also reported
-# per request, from /proc.
+# per request, from /proc: unlike req/s it hardly depends on other load on the machine. The
+# paths take turns in rounds and the best round is kept; the CPU used by other processes just
+# before and after the run is printed so that a noisy run can be recognised.
 #
 # Usage: bench/run.sh [--quick] [--help]
-#   --quick     smoke run (3 s wrk runs, 40 streamed requests; under a minute)
-#   default     10 s wrk runs, 200 streamed requests (about 2 minutes)
+#   --quick     smoke run: one round of 3 s wrk runs, 40 streamed requests (under a minute)
+#   default     two rounds of 5 s wrk runs, 200 streamed requests (about 2.5 minutes)
 # Environment:
 #   BUILD_DIR   build directory (default build/bench; configured and built when binaries are missing)
 #   WRK_THREADS, WRK_CONNECTIONS (default 2 and 32), EVENTS (20), PACE_MS (2)
@@ -51,9 +54,9 @@ WRK_CONNECTIONS=${WRK_CONNECTIONS:-32}
 EVENTS=${EVENTS:-20}
 PACE_MS=${PACE_MS:-2}
 if [[ $QUICK == 1 ]]; then
-  WRK_SECONDS=3; WARMUP_SECONDS=1; STREAM_COUNT=40
+  ROUNDS=1; WRK_SECONDS=3; C1_SECONDS=2; WARMUP_SECONDS=1; STREAM_COUNT=40
 else
-  WRK_SECONDS=10; WARMUP_SECONDS=2; STREAM_COUNT=200
+  ROUNDS=2; WRK_SECONDS=5; C1_SECONDS=3; WARMUP_SECONDS=2; STREAM_COUNT=200
 fi
 PATHS=(direct nginx balancer)
 
@@ -88,6 +91,18 @@ if [[ ! -x $SERVER_BIN || ! -x $MOCK_BIN ]]; then
 fi
 [[ -x $SERVER_BIN && -x $MOCK_BIN ]] || die "missing $SERVER_BIN or $MOCK_BIN"
 
+# CPU busy share (all CPUs, %) over SECONDS, from /proc/stat.
+cpu_busy() {
+  local a b
+  a=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat)
+  sleep "$1"
+  b=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); busy = y[1] - x[1]; idle = y[2] - x[2]
+    total = busy + idle; if (total <= 0) total = 1; printf "%.0f", 100 * busy / total }'
+}
+IDLE_BUSY_BEFORE=$(cpu_busy 1)
+[[ $IDLE_BUSY_BEFORE -lt 20 ]] || log "warning: the machine is already ${IDLE_BUSY_BEFORE}% busy before the benchmark: figures will be noisy"
+
 # --- processes ------------------------------------------------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/balancer-bench.XXXXXX")
 chmod 755 "$TMP"  # nginx workers (user nobody when started as root) must reach their temp dirs
@@ -111,14 +126,18 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A port nobody listens on now (connection refused). nginx is checked after it starts.
+# A port nobody listens on now (connection refused), below the kernel's ephemeral range so that
+# no outgoing connection can be holding it. nginx is retried with other ports if the bind fails.
+EPHEMERAL_LOW=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[[ $EPHEMERAL_LOW -gt 12000 ]] || EPHEMERAL_LOW=61000
 free_port() {
   local p
   for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
   done
-  die "no free port found"
+  echo "run.sh: no free port found" >&2
+  return 1
 }
 
 # wait_for_line FILE REGEX SECONDS PID: prints the first matching line.
@@ -150,15 +169,36 @@ start_mock mock-paced --delay-ms "$PACE_MS"
 PACED_MOCK_PORT=$MOCK_PORT
 log "mocks: fast 127.0.0.1:$FAST_MOCK_PORT, paced ($PACE_MS ms between events) 127.0.0.1:$PACED_MOCK_PORT"
 
-NGINX_FAST_PORT=$(free_port)
-NGINX_PACED_PORT=$(free_port)
-while [[ $NGINX_PACED_PORT == "$NGINX_FAST_PORT" ]]; do NGINX_PACED_PORT=$(free_port); done
-sed -e "s|@TMP@|$TMP|g" -e "s|@MOCK_FAST_PORT@|$FAST_MOCK_PORT|g" \
-    -e "s|@MOCK_PACED_PORT@|$PACED_MOCK_PORT|g" -e "s|@NGINX_FAST_PORT@|$NGINX_FAST_PORT|g" \
-    -e "s|@NGINX_PACED_PORT@|$NGINX_PACED_PORT|g" "$BENCH_DIR/nginx.conf.in" >"$TMP/nginx.conf"
-"$NGINX_BIN" -p "$TMP" -e "$TMP/nginx-error.log" -c "$TMP/nginx.conf" >"$TMP/nginx.out" 2>&1 &
-NGINX_PID=$!
-PIDS+=("$NGINX_PID")
+start_nginx() {  # picks two ports, starts nginx, waits until it listens; 1 when a bind failed
+  NGINX_FAST_PORT=$(free_port)
+  NGINX_PACED_PORT=$(free_port)
+  while [[ $NGINX_PACED_PORT == "$NGINX_FAST_PORT" ]]; do NGINX_PACED_PORT=$(free_port); done
+  sed -e "s|@TMP@|$TMP|g" -e "s|@MOCK_FAST_PORT@|$FAST_MOCK_PORT|g" \
+      -e "s|@MOCK_PACED_PORT@|$PACED_MOCK_PORT|g" -e "s|@NGINX_FAST_PORT@|$NGINX_FAST_PORT|g" \
+      -e "s|@NGINX_PACED_PORT@|$NGINX_PACED_PORT|g" "$BENCH_DIR/nginx.conf.in" >"$TMP/nginx.conf"
+  "$NGINX_BIN" -p "$TMP" -e "$TMP/nginx-error.log" -c "$TMP/nginx.conf" >"$TMP/nginx.out" 2>&1 &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  for _ in $(seq 100); do
+    if ! kill -0 "$NGINX_PID" 2>/dev/null; then
+      wait "$NGINX_PID" 2>/dev/null || true
+      unset 'PIDS[${#PIDS[@]}-1]'  # reaped: its pid must not be signalled at clean-up
+      return 1
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$NGINX_FAST_PORT") 2>/dev/null &&
+       (exec 3<>"/dev/tcp/127.0.0.1/$NGINX_PACED_PORT") 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.05
+  done
+  cat "$TMP/nginx.out" >&2
+  die "nginx did not start listening"
+}
+for attempt in 1 2 3 4 5; do
+  start_nginx && break
+  [[ $attempt == 5 ]] && { cat "$TMP/nginx.out" >&2; die "nginx did not start"; }
+  log "nginx could not bind its ports, retrying with others"
+done
 
 cat >"$TMP/balancer.yaml" <<EOF
 providers:
@@ -242,33 +282,39 @@ to_ms() {
 
 declare -A R  # results, keyed "path:metric"
 
-run_wrk() {  # run_wrk PATH KIND(ns|sse) STREAM(true|false)
-  local p=$1 kind=$2 stream=$3 url=${FAST_URL[$1]} out="$TMP/wrk-$1-$2.txt"
-  wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${WARMUP_SECONDS}s" --timeout 5s \
-      -s "$LUA_SCRIPT" "$url" -- "$BODY_FILE" "$stream" >/dev/null 2>&1 || true
+run_wrk() {  # run_wrk ROUND PATH KIND STREAM(true|false) THREADS CONNECTIONS SECONDS
+  local round=$1 p=$2 kind=$3 stream=$4 threads=$5 conns=$6 seconds=$7
+  local url=${FAST_URL[$2]} out="$TMP/wrk-$2-$3-$1.txt"
+  if [[ $round == 1 ]]; then  # warm-up: connection pools, allocator, page cache
+    wrk -t"$threads" -c"$conns" -d"${WARMUP_SECONDS}s" --timeout 5s \
+        -s "$LUA_SCRIPT" "$url" -- "$BODY_FILE" "$stream" >/dev/null 2>&1 || true
+  fi
   local before after
   before=$(proc_ticks "${SERVER_PID[$p]}")
-  wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${WRK_SECONDS}s" --timeout 5s --latency \
+  wrk -t"$threads" -c"$conns" -d"${seconds}s" --timeout 5s --latency \
       -s "$LUA_SCRIPT" "$url" -- "$BODY_FILE" "$stream" >"$out" 2>&1 || true
   after=$(proc_ticks "${SERVER_PID[$p]}")
-  local rps p50 p99 total non2xx sock
+  local rps p50 p99 total non2xx sock cpu
   rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
   p50=$(awk '$1 == "50%" {print $2}' "$out")
   p99=$(awk '$1 == "99%" {print $2}' "$out")
   total=$(awk '/requests in/ {print $1}' "$out")
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$out")
   sock=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$out")
-  R[$p:$kind:rps]=${rps:-0}
-  R[$p:$kind:p50]=$([[ -n $p50 ]] && to_ms "$p50" || echo nan)
-  R[$p:$kind:p99]=$([[ -n $p99 ]] && to_ms "$p99" || echo nan)
-  R[$p:$kind:err]=$(( ${non2xx:-0} + ${sock:-0} ))
-  R[$p:$kind:n]=${total:-0}
+  [[ -n $rps ]] || { log "wrk output for $p $kind:"; cat "$out" >&2; }
+  p50=$([[ -n $p50 ]] && to_ms "$p50" || echo nan)
+  p99=$([[ -n $p99 ]] && to_ms "$p99" || echo nan)
+  cpu=nan
   if [[ ${total:-0} -gt 0 ]]; then
-    R[$p:$kind:cpu]=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$total" 'BEGIN {printf "%.0f", t / hz * 1e6 / n}')
-  else
-    R[$p:$kind:cpu]=nan
+    cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$total" 'BEGIN {printf "%.0f", t / hz * 1e6 / n}')
   fi
-  log "$p $kind: ${R[$p:$kind:rps]} req/s, p50 ${R[$p:$kind:p50]} ms, p99 ${R[$p:$kind:p99]} ms, errors ${R[$p:$kind:err]}, ${R[$p:$kind:cpu]} us CPU/req"
+  R[$p:$kind:err]=$(( ${R[$p:$kind:err]:-0} + ${non2xx:-0} + ${sock:-0} ))
+  log "$p $kind (round $round): ${rps:-0} req/s, p50 $p50 ms, p99 $p99 ms, errors $(( ${non2xx:-0} + ${sock:-0} )), $cpu us CPU/req"
+  # Of several rounds the one with the highest rate is kept: other load on the machine only
+  # ever makes a round slower.
+  if [[ -z ${R[$p:$kind:rps]:-} || ${rps:-0} -gt ${R[$p:$kind:rps]} ]]; then
+    R[$p:$kind:rps]=${rps:-0}; R[$p:$kind:p50]=$p50; R[$p:$kind:p99]=$p99; R[$p:$kind:cpu]=$cpu
+  fi
 }
 
 # percentile FILE COLUMN Q -> value (nearest rank) of column COLUMN, in ms
@@ -278,32 +324,54 @@ percentile() {
       i = int(q * NR); if (i < q * NR) i++; if (i < 1) i = 1; printf "%.2f", v[i] }'
 }
 
-run_stream() {  # run_stream PATH
-  local p=$1 url=${PACED_URL[$1]}/v1/messages out="$TMP/curl-$1.txt" i
-  for i in 1 2 3; do  # warm-up: connection pools, page cache
-    curl -s -o /dev/null --max-time 10 "${CURL_HEADERS[@]}" --data-binary @"$TMP/body-stream.json" "$url" || true
-  done
-  : >"$out"
-  for ((i = 0; i < STREAM_COUNT; i++)); do
+run_stream() {  # run_stream ROUND PATH COUNT: appends COUNT timings; summarize_stream afterwards
+  local round=$1 p=$2 count=$3 url=${PACED_URL[$2]}/v1/messages out="$TMP/curl-$2.txt" i
+  if [[ $round == 1 ]]; then
+    : >"$out"
+    for i in 1 2 3; do  # warm-up: connection pools, page cache
+      curl -s -o /dev/null --max-time 10 "${CURL_HEADERS[@]}" --data-binary @"$TMP/body-stream.json" "$url" || true
+    done
+  fi
+  for ((i = 0; i < count; i++)); do
     curl -s -N -o /dev/null --max-time 10 -w '%{http_code} %{time_starttransfer} %{time_total}\n' \
          "${CURL_HEADERS[@]}" --data-binary @"$TMP/body-stream.json" "$url" >>"$out" || echo "000 0 0" >>"$out"
   done
+}
+
+summarize_stream() {  # summarize_stream PATH
+  local p=$1 out="$TMP/curl-$1.txt"
   grep '^200 ' "$out" >"$out.ok" || true
   R[$p:ttfb50]=$(percentile "$out.ok" 2 0.50)
   R[$p:ttfb99]=$(percentile "$out.ok" 2 0.99)
   R[$p:tot50]=$(percentile "$out.ok" 3 0.50)
   R[$p:tot99]=$(percentile "$out.ok" 3 0.99)
-  R[$p:serr]=$((STREAM_COUNT - $(wc -l <"$out.ok")))
+  R[$p:serr]=$(( $(wc -l <"$out") - $(wc -l <"$out.ok") ))
   log "$p streamed: TTFB p50 ${R[$p:ttfb50]} ms p99 ${R[$p:ttfb99]} ms, total p50 ${R[$p:tot50]} ms p99 ${R[$p:tot99]} ms, errors ${R[$p:serr]}"
 }
 
-log "non-streaming: wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${WRK_SECONDS}s (after ${WARMUP_SECONDS}s warm-up)"
-for p in "${PATHS[@]}"; do run_wrk "$p" ns false; done
-log "SSE: wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${WRK_SECONDS}s, $EVENTS text deltas per answer"
-for p in "${PATHS[@]}"; do run_wrk "$p" sse true; done
-log "streamed: $STREAM_COUNT sequential curl requests, $PACE_MS ms between events"
-for p in "${PATHS[@]}"; do run_stream "$p"; done
+# Phase by phase; within a phase the paths take turns round by round, so that a burst of other
+# load on the machine does not fall on one path only.
+log "non-streaming: wrk -t$WRK_THREADS -c$WRK_CONNECTIONS, $ROUNDS round(s) of ${WRK_SECONDS}s per path (after ${WARMUP_SECONDS}s warm-up)"
+for ((r = 1; r <= ROUNDS; r++)); do
+  for p in "${PATHS[@]}"; do run_wrk "$r" "$p" ns false "$WRK_THREADS" "$WRK_CONNECTIONS" "$WRK_SECONDS"; done
+done
+log "SSE: wrk -t$WRK_THREADS -c$WRK_CONNECTIONS, $ROUNDS round(s) of ${WRK_SECONDS}s, $EVENTS text deltas per answer"
+for ((r = 1; r <= ROUNDS; r++)); do
+  for p in "${PATHS[@]}"; do run_wrk "$r" "$p" sse true "$WRK_THREADS" "$WRK_CONNECTIONS" "$WRK_SECONDS"; done
+done
+log "non-streaming, one connection: wrk -t1 -c1, $ROUNDS round(s) of ${C1_SECONDS}s"
+for ((r = 1; r <= ROUNDS; r++)); do
+  for p in "${PATHS[@]}"; do run_wrk "$r" "$p" c1 false 1 1 "$C1_SECONDS"; done
+done
+log "streamed: $STREAM_COUNT sequential curl requests per path, $PACE_MS ms between events"
+for ((r = 1; r <= ROUNDS; r++)); do
+  for p in "${PATHS[@]}"; do
+    run_stream "$r" "$p" $(( STREAM_COUNT * r / ROUNDS - STREAM_COUNT * (r - 1) / ROUNDS ))
+  done
+done
+for p in "${PATHS[@]}"; do summarize_stream "$p"; done
 
+IDLE_BUSY_AFTER=$(cpu_busy 1)  # the benchmark's own processes are idle now
 BALANCER_RSS=$(awk '/^VmRSS:/ {printf "%.1f MB", $2 / 1024}' "/proc/$BALANCER_PID/status" 2>/dev/null || echo "?")
 BALANCER_THREADS=$(awk '/^Threads:/ {print $2}' "/proc/$BALANCER_PID/status" 2>/dev/null || echo "?")
 kill -0 "$BALANCER_PID" 2>/dev/null || die "balancer-server died during the run (see $TMP/balancer.err)"
@@ -323,29 +391,40 @@ report() {
   printf 'versions  %s (%s), %s, %s, %s\n' "$("$SERVER_BIN" --version 2>&1 | head -1)" "$git_rev" \
     "$("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')" "$(wrk --version 2>&1 | head -1 | awk '{print $1, $2}')" \
     "$(curl --version | head -1 | awk '{print $1, $2}')"
-  printf 'setup     all on 127.0.0.1, load generator on the same %s CPU(s); body %s bytes; wrk -t%s -c%s -d%ss;\n' \
-    "$(nproc)" "$body_bytes" "$WRK_THREADS" "$WRK_CONNECTIONS" "$WRK_SECONDS"
+  printf 'load      CPU used by other processes: %s%% just before, %s%% just after the run%s\n' \
+    "$IDLE_BUSY_BEFORE" "$IDLE_BUSY_AFTER" \
+    "$([[ $IDLE_BUSY_BEFORE -ge 20 || $IDLE_BUSY_AFTER -ge 20 ]] && echo ' — NOISY: other work was running')"
+  printf 'setup     all on 127.0.0.1, load generator on the same %s CPU(s); body %s bytes; wrk -t%s -c%s -d%ss, best of %s round(s);\n' \
+    "$(nproc)" "$body_bytes" "$WRK_THREADS" "$WRK_CONNECTIONS" "$WRK_SECONDS" "$ROUNDS"
   printf '          SSE answers of %s deltas (%s events); streamed: %s sequential curl requests, %s ms between events\n' \
     "$EVENTS" "$((EVENTS + 6))" "$STREAM_COUNT" "$PACE_MS"
   echo
-  printf '%-9s | %-37s | %-37s | %s\n' "" "non-streaming (wrk)" "SSE stream (wrk)" "streamed, sequential (curl), ms"
-  printf '%-9s | %7s %7s %7s %5s %7s | %7s %7s %7s %5s %7s | %8s %7s %8s %7s %9s %9s %4s\n' \
-    path 'req/s' 'p50 ms' 'p99 ms' err 'cpu/req' 'req/s' 'p50 ms' 'p99 ms' err 'cpu/req' \
-    'TTFB p50' p99 'total50' p99 '+TTFB p50' '+tot p50' err
+  printf '%-8s | %-33s | %-33s | %-15s | %s\n' "" "non-streaming, wrk -c$WRK_CONNECTIONS" \
+    "SSE stream, wrk -c$WRK_CONNECTIONS" "non-stream -c1" "streamed, sequential curl (ms)"
+  printf '%-8s | %7s %7s %7s %9s | %7s %7s %7s %9s | %7s %7s | %8s %8s %8s %8s | %s\n' \
+    path 'req/s' 'p50 ms' 'p99 ms' 'cpu/req' 'req/s' 'p50 ms' 'p99 ms' 'cpu/req' 'p50 ms' 'p99 ms' \
+    'TTFB p50' 'p99' 'tot p50' 'p99' errors
   local p
   for p in "${PATHS[@]}"; do
-    local dt dd
-    if [[ $p == direct ]]; then dt=-; dd=-; else
-      dt=$(delta "${R[$p:ttfb50]}" "${R[direct:ttfb50]}"); dd=$(delta "${R[$p:tot50]}" "${R[direct:tot50]}"); fi
-    printf '%-9s | %7s %7s %7s %5s %5sus | %7s %7s %7s %5s %5sus | %8s %7s %8s %7s %9s %9s %4s\n' "$p" \
-      "${R[$p:ns:rps]}" "${R[$p:ns:p50]}" "${R[$p:ns:p99]}" "${R[$p:ns:err]}" "${R[$p:ns:cpu]}" \
-      "${R[$p:sse:rps]}" "${R[$p:sse:p50]}" "${R[$p:sse:p99]}" "${R[$p:sse:err]}" "${R[$p:sse:cpu]}" \
-      "${R[$p:ttfb50]}" "${R[$p:ttfb99]}" "${R[$p:tot50]}" "${R[$p:tot99]}" "$dt" "$dd" "${R[$p:serr]}"
+    printf '%-8s | %7s %7s %7s %7sus | %7s %7s %7s %7sus | %7s %7s | %8s %8s %8s %8s | %s\n' "$p" \
+      "${R[$p:ns:rps]}" "${R[$p:ns:p50]}" "${R[$p:ns:p99]}" "${R[$p:ns:cpu]}" \
+      "${R[$p:sse:rps]}" "${R[$p:sse:p50]}" "${R[$p:sse:p99]}" "${R[$p:sse:cpu]}" \
+      "${R[$p:c1:p50]}" "${R[$p:c1:p99]}" \
+      "${R[$p:ttfb50]}" "${R[$p:ttfb99]}" "${R[$p:tot50]}" "${R[$p:tot99]}" \
+      "$(( R[$p:ns:err] + R[$p:sse:err] + R[$p:c1:err] + R[$p:serr] ))"
   done
   echo
-  echo "cpu/req: CPU time (user+system) of the server process per request during the wrk run — the mock for"
-  echo "direct, nginx master+workers for nginx, balancer-server for balancer (the mock's own CPU excluded)."
-  echo "err: non-2xx answers + socket errors (wrk), non-200 or failed requests (curl)."
+  printf 'added latency vs direct (p50 / p99, ms):\n'
+  for p in "${PATHS[@]}"; do
+    [[ $p == direct ]] && continue
+    printf '  %-8s  non-stream -c1 %s / %s   stream TTFB %s / %s   stream total %s / %s\n' "$p" \
+      "$(delta "${R[$p:c1:p50]}" "${R[direct:c1:p50]}")" "$(delta "${R[$p:c1:p99]}" "${R[direct:c1:p99]}")" \
+      "$(delta "${R[$p:ttfb50]}" "${R[direct:ttfb50]}")" "$(delta "${R[$p:ttfb99]}" "${R[direct:ttfb99]}")" \
+      "$(delta "${R[$p:tot50]}" "${R[direct:tot50]}")" "$(delta "${R[$p:tot99]}" "${R[direct:tot99]}")"
+  done
+  echo "cpu/req: CPU time (user+system) of the serving process per request during the wrk run: the mock"
+  echo "  for direct, nginx master+workers for nginx, balancer-server alone for balancer (the mock excluded)."
+  echo "errors: non-2xx answers and socket errors (wrk) plus non-200 or failed requests (curl), all runs."
   printf 'balancer-server after the run: RSS %s, %s threads\n' "$BALANCER_RSS" "$BALANCER_THREADS"
 }
 

@@ -83,6 +83,10 @@ bool read_body(const httplib::ContentReader& reader, std::size_t limit, std::str
 
 void log_request(App& app, const std::string& id, const httplib::Request& req,
                  const ForwardResult& result, SteadyTime started, std::string_view outcome) {
+  const LogLevel level = result.status < 500 ? LogLevel::Info : LogLevel::Warning;
+  if (!app.log().enabled(level)) {
+    return;
+  }
   nlohmann::json attempts = nlohmann::json::array();
   for (const Attempt& a : result.attempts) {
     attempts.push_back({{"provider", a.provider},
@@ -91,7 +95,7 @@ void log_request(App& app, const std::string& id, const httplib::Request& req,
                         {"health", a.health},
                         {"ms", a.elapsed.count()}});
   }
-  app.log().write(result.status < 500 ? LogLevel::Info : LogLevel::Warning, "request",
+  app.log().write(level, "request",
                   {{"request_id", id},
                    {"path", req.path},
                    {"model", result.model},

@@ -43,12 +43,12 @@ RequestLog::~RequestLog() {
   }
 }
 
-void RequestLog::set_level(LogLevel level) {
-  std::lock_guard lock(mutex_);
-  level_ = level;
-}
+void RequestLog::set_level(LogLevel level) { level_ = level; }
 
 void RequestLog::write(LogLevel level, std::string_view message, nlohmann::json fields) {
+  if (!enabled(level)) {
+    return;
+  }
   const auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(clock_.wall_now());
   fields["ts"] = fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", ms);
   fields["level"] = kLevelNames[static_cast<int>(level)];
@@ -56,9 +56,6 @@ void RequestLog::write(LogLevel level, std::string_view message, nlohmann::json 
   const std::string line =
       fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::lock_guard lock(mutex_);
-  if (level < level_) {
-    return;
-  }
   if (file_ != nullptr) {
     std::fputs(line.c_str(), file_);
     std::fflush(file_);

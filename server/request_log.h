@@ -2,6 +2,7 @@
 // Never given secrets: callers pass names, statuses, counts and error classes only.
 #pragma once
 
+#include <atomic>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -28,11 +29,13 @@ class RequestLog {
   // Adds "ts", "level" and "msg" to `fields` and writes the line if `level` is enabled.
   void write(LogLevel level, std::string_view message, nlohmann::json fields = nlohmann::json::object());
   void set_level(LogLevel level);
+  // Whether a line at `level` would be written; lets callers skip building its fields.
+  bool enabled(LogLevel level) const { return level >= level_.load(); }
 
  private:
   const Clock& clock_;
   std::mutex mutex_;
-  LogLevel level_;
+  std::atomic<LogLevel> level_;
   std::FILE* file_ = nullptr;
 };
 

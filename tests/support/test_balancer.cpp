@@ -7,8 +7,10 @@
 #include <csignal>
 #include <cstdlib>
 #include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -139,6 +141,24 @@ void raise_fd_limit(unsigned long wanted) {
   }
   limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min<rlim_t>(wanted, limit.rlim_max);
   ::setrlimit(RLIMIT_NOFILE, &limit);
+}
+
+bool wait_until(const std::function<bool()>& predicate, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds interval) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::mutex mutex;
+  std::condition_variable never_notified;  // a timed wait between two evaluations
+  std::unique_lock lock(mutex);
+  for (;;) {
+    if (predicate()) {
+      return true;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      return false;
+    }
+    never_notified.wait_for(lock, std::min<std::chrono::steady_clock::duration>(interval, deadline - now));
+  }
 }
 
 }  // namespace balancer::test

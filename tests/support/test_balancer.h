@@ -5,6 +5,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -71,5 +73,11 @@ std::string anthropic_error_message(const std::string& body);
 // Raises the soft RLIMIT_NOFILE to at least `wanted` (bounded by the hard limit): a test with
 // hundreds of concurrent connections holds four descriptors per connection in this process.
 void raise_fd_limit(unsigned long wanted);
+
+// Evaluates `predicate` now and then every `interval` until it holds or `timeout` has passed;
+// returns whether it held. For conditions that only real time makes true (a cooldown ending on
+// the server's real clock): tests wait on a condition with a deadline, never for a fixed time.
+bool wait_until(const std::function<bool()>& predicate, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds interval = std::chrono::milliseconds(20));
 
 }  // namespace balancer::test
