@@ -252,6 +252,11 @@ Result<std::string> run_shell_command(const std::string& command,
   do {
     reaped = ::waitpid(pid, &status, 0);
   } while (reaped < 0 && errno == EINTR);
+  const int reap_errno = errno;
+  // When this process reaps orphans (PID 1 in a container, or a child subreaper), the killed
+  // members of the group are now its children: reap them too. Otherwise there are none (ECHILD).
+  while (::waitpid(-pid, nullptr, 0) > 0 || errno == EINTR) {
+  }
 
   switch (end) {
     case End::Cancelled:
@@ -265,7 +270,7 @@ Result<std::string> run_shell_command(const std::string& command,
     case End::Exited:
       break;
   }
-  if (reaped != pid) return sys_error("waitpid", errno);
+  if (reaped != pid) return sys_error("waitpid", reap_errno);
   if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
     return make_error(ErrorCode::UpstreamProtocol,
                       fmt::format("balance check exited with status {}", WEXITSTATUS(status)));

@@ -2,139 +2,98 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_splice.h"
+#include "json_validate.h"
+
 namespace balancer {
 namespace {
 
-// SAX handler that validates the document and captures top-level model/provider/stream and
-// metadata.user_id. Depth 1 is the top-level object.
-class RequestFieldsSax final : public nlohmann::json_sax<nlohmann::json> {
- public:
-  explicit RequestFieldsSax(MessageRequestInfo& info) : info_(info) {}
+constexpr std::string_view kBom = "\xEF\xBB\xBF";
 
-  bool null() override { return scalar(Kind::Null); }
-  bool boolean(bool value) override {
-    if (at_top("stream")) {
-      info_.stream = value;
-    }
-    return scalar(Kind::Other);
+// The decoded value of a JSON string token (quotes included) from a validated text.
+std::string decode_string(std::string_view token) {
+  const std::string_view inner = token.substr(1, token.size() - 2);
+  if (inner.find('\\') == std::string_view::npos) {
+    return std::string(inner);  // already valid UTF-8, nothing to unescape
   }
-  bool number_integer(number_integer_t /*value*/) override { return scalar(Kind::Other); }
-  bool number_unsigned(number_unsigned_t /*value*/) override { return scalar(Kind::Other); }
-  bool number_float(number_float_t /*value*/, const string_t& /*raw*/) override {
-    return scalar(Kind::Other);
-  }
-  bool string(string_t& value) override {
-    if (at_top("model")) {
-      info_.model = value;
-      model_is_string_ = true;
-    } else if (at_top("provider")) {
-      info_.pinned_provider = value;
-    } else if (depth_ == 2 && in_metadata_ && key_ == "user_id") {
-      info_.user_id = value;
-    }
-    return scalar(Kind::String);
-  }
-  bool binary(binary_t& /*value*/) override { return scalar(Kind::Other); }
-  bool start_object(std::size_t /*size*/) override {
-    if (depth_ == 0) {
-      top_is_object_ = true;
-    }
-    if (at_top("model")) {
-      model_seen_ = true;
-    } else if (at_top("provider")) {
-      provider_bad_ = true;
-    }
-    if (depth_ == 1) {
-      in_metadata_ = key_ == "metadata";
-    }
-    ++depth_;
-    return true;
-  }
-  bool end_object() override {
-    --depth_;
-    if (depth_ == 1) {
-      in_metadata_ = false;
-    }
-    return true;
-  }
-  bool start_array(std::size_t /*size*/) override {
-    if (at_top("model")) {
-      model_seen_ = true;
-    } else if (at_top("provider")) {
-      provider_bad_ = true;
-    }
-    ++depth_;
-    return true;
-  }
-  bool end_array() override {
-    --depth_;
-    return true;
-  }
-  bool key(string_t& value) override {
-    if (depth_ <= 2) {
-      key_ = value;
-    }
-    return true;
-  }
-  bool parse_error(std::size_t position, const std::string& /*last_token*/,
-                   const nlohmann::detail::exception& ex) override {
-    error_ = "request body is not valid JSON (byte " + std::to_string(position) + "): " +
-             std::string(ex.what()).substr(0, 160);
-    return false;
-  }
+  auto parsed = nlohmann::json::parse(token, nullptr, /*allow_exceptions=*/false);
+  return parsed.is_string() ? parsed.get<std::string>() : std::string();
+}
 
-  Result<MessageRequestInfo> result() const {
-    if (!error_.empty()) {
-      return make_error(ErrorCode::InvalidRequest, error_);
-    }
-    if (!top_is_object_) {
-      return make_error(ErrorCode::InvalidRequest, "request body must be a JSON object");
-    }
-    if (!model_is_string_) {
-      return make_error(ErrorCode::InvalidRequest,
-                        model_seen_ ? "model: must be a string" : "model: field required");
-    }
-    if (provider_bad_) {
-      return make_error(ErrorCode::InvalidRequest, "provider: must be a string");
-    }
-    return info_;
-  }
-
- private:
-  enum class Kind { Null, String, Other };
-
-  bool at_top(std::string_view key) const { return depth_ == 1 && key_ == key; }
-
-  bool scalar(Kind kind) {
-    if (depth_ == 0) {
-      return true;  // a scalar document; reported as "not an object"
-    }
-    if (at_top("model") && kind != Kind::String) {
-      model_seen_ = true;
-    } else if (at_top("provider") && kind != Kind::String && kind != Kind::Null) {
-      provider_bad_ = true;
-    }
-    return true;
-  }
-
-  MessageRequestInfo& info_;
-  int depth_ = 0;
-  std::string key_;
-  bool top_is_object_ = false;
-  bool model_seen_ = false;
-  bool model_is_string_ = false;
-  bool provider_bad_ = false;
-  bool in_metadata_ = false;
-  std::string error_;
-};
+std::string_view value_of(std::string_view json, const detail::MemberSpan& member) {
+  return json.substr(member.value_begin, member.value_end - member.value_begin);
+}
 
 }  // namespace
 
+// Validates the whole body with the allocation-free validator, then reads only the top-level
+// members it needs; the large values (messages, system, tools) are never parsed. For duplicate
+// keys the semantics are those of a single streaming pass: the last string `model`, `provider`
+// and `metadata.user_id` and the last boolean `stream` win.
 Result<MessageRequestInfo> inspect_request_body(std::string_view body) {
+  if (const auto error = detail::diagnose_json(body)) {
+    return make_error(ErrorCode::InvalidRequest, "request body is not valid JSON (byte " +
+                                                     std::to_string(error->offset) +
+                                                     "): " + error->reason);
+  }
+  std::string_view json = body;
+  if (json.substr(0, kBom.size()) == kBom) {
+    json.remove_prefix(kBom.size());  // nlohmann skips a leading BOM; so does the validator
+  }
+  const std::size_t first = json.find_first_not_of(" \t\n\r");
+  if (first == std::string_view::npos || json[first] != '{') {
+    return make_error(ErrorCode::InvalidRequest, "request body must be a JSON object");
+  }
+  auto members = detail::scan_top_level_members(json);
+  if (!members) {
+    return tl::unexpected(members.error());
+  }
+
   MessageRequestInfo info;
-  RequestFieldsSax sax(info);
-  nlohmann::json::sax_parse(body, &sax, nlohmann::json::input_format_t::json, true);
-  return sax.result();
+  bool model_seen = false;
+  bool model_is_string = false;
+  bool provider_bad = false;
+  for (const detail::MemberSpan& member : *members) {
+    const std::string_view value = value_of(json, member);
+    const char kind = value.front();  // '"', '{', '[', 't', 'f', 'n' or a number
+    if (member.key == "model") {
+      if (kind == '"') {
+        info.model = decode_string(value);
+        model_is_string = true;
+      } else {
+        model_seen = true;
+      }
+    } else if (member.key == "provider") {
+      if (kind == '"') {
+        info.pinned_provider = decode_string(value);
+      } else if (kind != 'n') {
+        provider_bad = true;  // null means absent
+      }
+    } else if (member.key == "stream") {
+      if (kind == 't' || kind == 'f') {
+        info.stream = kind == 't';
+      }
+    } else if (member.key == "metadata" && kind == '{') {
+      auto fields = detail::scan_top_level_members(value);
+      if (!fields) {
+        return tl::unexpected(fields.error());
+      }
+      for (const detail::MemberSpan& field : *fields) {
+        const std::string_view field_value = value_of(value, field);
+        if (field.key == "user_id" && field_value.front() == '"') {
+          info.user_id = decode_string(field_value);
+        }
+      }
+    }
+  }
+  if (!model_is_string) {
+    return make_error(ErrorCode::InvalidRequest,
+                      model_seen ? "model: must be a string" : "model: field required");
+  }
+  if (provider_bad) {
+    return make_error(ErrorCode::InvalidRequest, "provider: must be a string");
+  }
+  return info;
 }
 
 }  // namespace balancer

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -215,6 +216,22 @@ TEST_CASE("run_shell_command kills the whole process group on timeout", "[integr
   std::ifstream(pid_file) >> child;
   REQUIRE(child > 0);
   CHECK(terminates(child));
+}
+
+TEST_CASE("run_shell_command reaps the killed group when this process is the orphans' reaper",
+          "[integration][balance]") {
+  // As when balance-server is PID 1 in a container: orphans become our children.
+  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  TempDir dir;
+  const std::string pid_file = dir.file("pid");
+  auto out = run_shell_command("sleep 30 & echo $! > '" + pid_file + "'; wait", 300ms);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+  REQUIRE_FALSE(out.has_value());
+  CHECK(out.error().code == ErrorCode::UpstreamTimeout);
+  pid_t child = 0;
+  std::ifstream(pid_file) >> child;
+  REQUIRE(child > 0);
+  CHECK(reaped(child));  // not left as our zombie
 }
 
 TEST_CASE("run_shell_command returns when the shell exits, even if a leftover process holds stdout",
