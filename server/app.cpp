@@ -33,7 +33,8 @@ App::App(AppOptions options)
       owned_transport_(options_.transport == nullptr ? make_curl_transport() : nullptr),
       transport_(options_.transport != nullptr ? *options_.transport : *owned_transport_),
       random_(make_default_random()),
-      health_(HealthConfig::from(options_.config->settings), clock_) {}
+      health_(HealthConfig::from(options_.config->settings), clock_),
+      balance_monitor_(health_, clock_) {}
 
 Result<std::unique_ptr<App>> App::create(AppOptions options) {
   if (!options.config) {
@@ -49,6 +50,20 @@ Result<std::unique_ptr<App>> App::create(AppOptions options) {
   for (const std::string& warning : app->options_.config->warnings) {
     app->log_->write(LogLevel::Warning, "config", {{"warning", warning}});
   }
+  app->balance_monitor_.set_config(*app->options_.config);
+  app->balance_checker_ = std::make_unique<BalanceChecker>(
+      app->balance_monitor_, [log = app->log_.get()](const BalanceUpdate& u) {
+        if (!u.tracked) {
+          return;
+        }
+        if (!u.error.empty()) {
+          log->write(LogLevel::Warning, "balance check failed", {{"provider", u.provider}, {"error", u.error}});
+        } else if (u.changed) {
+          log->write(u.low ? LogLevel::Warning : LogLevel::Info,
+                     u.low ? "balance low: provider unavailable" : "balance restored",
+                     {{"provider", u.provider}, {"balance", *u.balance}, {"threshold", u.threshold}});
+        }
+      });
   app->configure_server(settings);
   return app;
 }
@@ -141,6 +156,8 @@ Result<std::shared_ptr<const Runtime>> App::reload() {
   auto next = std::make_shared<const Runtime>(config, health_, affinity_, *random_, transport_,
                                               clock_, stats_);
   health_.set_config(HealthConfig::from(config->settings));
+  balance_monitor_.set_config(*config);
+  balance_checker_->wake();
   std::shared_ptr<const Runtime> previous;
   {
     std::lock_guard lock(runtime_mutex_);

@@ -11,6 +11,7 @@
 
 #include <httplib.h>
 
+#include <balancer/balance_monitor.h>
 #include <balancer/client_auth.h>
 #include <balancer/config.h>
 #include <balancer/conversation_affinity.h>
@@ -21,6 +22,7 @@
 #include <balancer/random.h>
 #include <balancer/router.h>
 
+#include "balance_checker.h"
 #include "growing_task_queue.h"
 #include "request_log.h"
 
@@ -70,6 +72,7 @@ class App {
   const Clock& clock() const { return clock_; }
   const HealthTracker& health() const { return health_; }
   const ProviderStats& stats() const { return stats_; }
+  const BalanceMonitor& balance() const { return balance_monitor_; }
   std::size_t busy_connections() const {
     auto* queue = queue_.load();
     return queue != nullptr ? queue->busy() : 0;
@@ -86,6 +89,7 @@ class App {
   HttpTransport& transport_;
   std::unique_ptr<Random> random_;
   HealthTracker health_;
+  BalanceMonitor balance_monitor_;
   ConversationAffinity affinity_;
   ProviderStats stats_;
   std::unique_ptr<RequestLog> log_;
@@ -98,6 +102,8 @@ class App {
   std::atomic<GrowingTaskQueue*> queue_{nullptr};  // owned by server_
   int listen_fd_ = -1;
   std::atomic<std::uint64_t> request_counter_{0};
+  // Last: its threads stop before anything they use is destroyed.
+  std::unique_ptr<BalanceChecker> balance_checker_;
 };
 
 }  // namespace balancer::server

@@ -178,7 +178,16 @@ void handle_providers(App& app, const httplib::Request& req, httplib::Response& 
     return;
   }
   const auto runtime = app.runtime();
-  send_json(res, 200, providers_report(*runtime->config, app.health(), app.stats()));
+  nlohmann::json report = providers_report(*runtime->config, app.health(), app.stats());
+  for (auto& provider : report["providers"]) {
+    if (auto b = app.balance().snapshot(provider["name"].get<std::string>())) {
+      provider["balance"] = {{"balance", b->balance ? nlohmann::json(*b->balance) : nlohmann::json()},
+                             {"low", b->low},
+                             {"checked_ago_s", b->checked_ago_s ? nlohmann::json(*b->checked_ago_s) : nlohmann::json()},
+                             {"last_error", b->last_error.empty() ? nlohmann::json() : nlohmann::json(b->last_error)}};
+    }
+  }
+  send_json(res, 200, report);
 }
 
 void handle_reload(App& app, const httplib::Request& req, httplib::Response& res) {

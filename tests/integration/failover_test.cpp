@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -591,6 +592,44 @@ TEST_CASE("failover: conversation affinity under round_robin and failover moving
   // The other conversations are unaffected.
   CHECK(served_by("bob") == bob);
   CHECK(served_by("carol") == carol);
+}
+
+TEST_CASE("balance check: a provider whose balance is at the threshold is skipped until it reads above",
+          "[integration][failover][balance]") {
+  FakeUpstream primary;
+  FakeUpstream backup;
+  TempDir dir;
+  const std::string balance_file = dir.file("balance");
+  const auto write_balance = [&](const char* value) {
+    std::ofstream(balance_file) << value << "\n";
+  };
+  write_balance("0.00");
+  std::string yaml = "providers:\n" + provider_yaml("primary", primary.url()) +
+                     fmt::format("    balance_check: \"cat {}\"\n    balance_check_interval: 1\n"
+                                 "    balance_threshold: 0\n",
+                                 balance_file) +
+                     provider_yaml("backup", backup.url()) +
+                     "model_routes:\n  \"*\":\n    - {provider: \"primary\", priority: 1}\n"
+                     "    - {provider: \"backup\", priority: 2}\n" +
+                     test_settings_yaml();
+  TestBalancer balancer(yaml);
+
+  REQUIRE(wait_until([&] { return provider_status(balancer, "primary").at("status") == "low_balance"; },
+                     std::chrono::seconds(10)));
+  const json low = provider_status(balancer, "primary");
+  CHECK(low.at("healthy") == false);
+  CHECK(low.at("balance").at("balance") == 0.0);
+  const ClientResponse skipped = send(balancer, simple_body());
+  CHECK(skipped.status == 200);
+  CHECK(skipped.header("x-balancer-provider") == "backup");
+  CHECK(primary.request_count() == 0);  // not contacted while out of credit
+
+  write_balance("12.5");
+  REQUIRE(wait_until([&] { return provider_status(balancer, "primary").at("status") == "healthy"; },
+                     std::chrono::seconds(10)));
+  const ClientResponse restored = send(balancer, simple_body());
+  CHECK(restored.header("x-balancer-provider") == "primary");
+  CHECK(primary.request_count() == 1);
 }
 
 }  // namespace balancer::test
