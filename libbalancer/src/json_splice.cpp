@@ -80,7 +80,8 @@ tl::unexpected<Error> malformed(std::size_t pos) {
 
 Result<std::vector<MemberSpan>> scan_top_level_members(std::string_view json) {
   std::vector<MemberSpan> members;
-  std::size_t pos = skip_ws(json, 0);
+  const std::size_t bom = json.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;  // accepted, as by the validator
+  std::size_t pos = skip_ws(json, bom);
   if (pos >= json.size() || json[pos] != '{') {
     return malformed(pos);
   }

@@ -514,7 +514,7 @@ class Validator {
       exponent = exponent * 10 + (s_[k] - '0');
     }
     magnitude += exp_negative ? -exponent : exponent;
-    if (magnitude < 99999) {
+    if (magnitude < 309) {
       return true;  // below 10^308 < DBL_MAX
     }
     if (magnitude == 309) {

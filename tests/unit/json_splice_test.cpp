@@ -80,3 +80,9 @@ TEST_CASE("rewrite and removal together", "[unit][splice]") {
   REQUIRE(out);
   CHECK(*out == R"({"model": "y", "stream": true})");
 }
+
+TEST_CASE("a leading UTF-8 BOM is kept and does not stop splicing", "[unit][splice]") {
+  auto out = splice_request_body("\xEF\xBB\xBF{\"model\":\"a\",\"provider\":\"p\"}", std::string("b"), true);
+  REQUIRE(out);
+  CHECK(*out == "\xEF\xBB\xBF{\"model\":\"b\"}");
+}

@@ -17,8 +17,8 @@ struct MessageRequestInfo {
   std::string user_id;  // metadata.user_id, empty when absent (conversation key)
 };
 
-// Validates that `body` is one JSON object and extracts the routing fields in a single pass,
-// without building a DOM. Errors (ErrorCode::InvalidRequest): invalid JSON, not an object,
+// Validates that `body` is one JSON object (a strict byte-level validator) and extracts the
+// routing fields from the top-level members, without building a DOM of the whole body. Errors (ErrorCode::InvalidRequest): invalid JSON, not an object,
 // missing or non-string `model`, non-string `provider`. Pure; safe from any thread.
 Result<MessageRequestInfo> inspect_request_body(std::string_view body);
 
