@@ -29,7 +29,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "pacing.h"
+#include "fake_upstream_pacing.h"
 
 namespace {
 

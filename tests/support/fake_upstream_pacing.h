@@ -1,4 +1,4 @@
-// pacing.h — delays inside fake upstream handlers (stream pacing, slow headers). The only
+// fake_upstream_pacing.h — delays inside fake upstream handlers (stream pacing, slow headers). The only
 // sleeping test code: tests themselves wait on conditions, never on time.
 #pragma once
 
