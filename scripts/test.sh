@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian 12 machine to every test result: installs what is missing,
 # runs the lints, builds with -Werror and runs the whole suite, builds the find_package consumer
-# against the install tree, then builds and runs the suite again under AddressSanitizer +
+# against the install tree, runs the official Anthropic SDK against a converted OpenAI stream
+# (npm @anthropic-ai/sdk), then builds and runs the suite again under AddressSanitizer +
 # UndefinedBehaviorSanitizer. The last line is the combined "N passed, N failed" summary.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,6 +57,10 @@ if cmake -S . -B build/ci -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBALANCER_WERROR=ON
     cmake --install build/ci --prefix '$prefix' >/dev/null &&
     cmake -S examples/consumer -B build/consumer -G Ninja -DCMAKE_PREFIX_PATH='$prefix' >/dev/null &&
     cmake --build build/consumer >/dev/null && build/consumer/consumer"
+  step "official Anthropic SDK over a converted OpenAI stream"
+  { command -v node && command -v npm; } >/dev/null 2>&1 || scripts/deps.sh nodejs npm
+  check "@anthropic-ai/sdk parses balancer's translation of an OpenAI upstream" \
+    tests/e2e/anthropic_sdk.sh build/ci
 else
   failed=$((failed + 1)); echo "FAILED: Debug build"
 fi

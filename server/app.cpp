@@ -19,13 +19,16 @@ bool is_loopback(const std::string& host) {
 }  // namespace
 
 Runtime::Runtime(std::shared_ptr<const BalancerConfig> cfg, HealthTracker& health,
-                 ConversationAffinity& affinity, Random& random, HttpTransport& transport,
-                 const Clock& clock, ProviderStats& stats)
+                 ConversationAffinity& affinity, EndpointSupport& endpoint_support, Random& random,
+                 HttpTransport& transport, const Clock& clock, ProviderStats& stats)
     : config(std::move(cfg)),
       auth(config->auth),
       router(config, health, random),
       forwarder(router, transport, auth, clock, stats,
-                ForwarderOptions{.max_buffered_body = 64u << 20, .health = &health, .affinity = &affinity}) {}
+                ForwarderOptions{.max_buffered_body = 64u << 20,
+                                 .health = &health,
+                                 .affinity = &affinity,
+                                 .endpoint_support = &endpoint_support}) {}
 
 App::App(AppOptions options)
     : options_(std::move(options)),
@@ -45,7 +48,7 @@ Result<std::unique_ptr<App>> App::create(AppOptions options) {
   app->log_ = std::make_unique<RequestLog>(app->clock_, parse_log_level(settings.log_level),
                                            settings.log_file_path);
   app->runtime_ = std::make_shared<const Runtime>(app->options_.config, app->health_,
-                                                  app->affinity_, *app->random_, app->transport_,
+                                                  app->affinity_, app->endpoint_support_, *app->random_, app->transport_,
                                                   app->clock_, app->stats_);
   for (const std::string& warning : app->options_.config->warnings) {
     app->log_->write(LogLevel::Warning, "config", {{"warning", warning}});
@@ -153,7 +156,7 @@ Result<std::shared_ptr<const Runtime>> App::reload() {
     return tl::unexpected(parsed.error());
   }
   auto config = std::make_shared<const BalancerConfig>(std::move(*parsed));
-  auto next = std::make_shared<const Runtime>(config, health_, affinity_, *random_, transport_,
+  auto next = std::make_shared<const Runtime>(config, health_, affinity_, endpoint_support_, *random_, transport_,
                                               clock_, stats_);
   health_.set_config(HealthConfig::from(config->settings));
   balance_monitor_.set_config(*config);

@@ -40,8 +40,8 @@ struct AppOptions {
 // started with alive (shared_ptr), so a reload never disturbs a request in flight.
 struct Runtime {
   Runtime(std::shared_ptr<const BalancerConfig> config, HealthTracker& health,
-          ConversationAffinity& affinity, Random& random, HttpTransport& transport,
-          const Clock& clock, ProviderStats& stats);
+          ConversationAffinity& affinity, EndpointSupport& endpoint_support, Random& random,
+          HttpTransport& transport, const Clock& clock, ProviderStats& stats);
   std::shared_ptr<const BalancerConfig> config;
   ClientAuth auth;
   Router router;
@@ -91,6 +91,7 @@ class App {
   HealthTracker health_;
   BalanceMonitor balance_monitor_;
   ConversationAffinity affinity_;
+  EndpointSupport endpoint_support_;
   ProviderStats stats_;
   std::unique_ptr<RequestLog> log_;
 

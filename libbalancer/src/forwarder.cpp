@@ -9,9 +9,12 @@
 
 #include <balancer/anthropic_error.h>
 #include <balancer/client_request.h>
+#include <balancer/token_estimator.h>
 
 #include "header_rules.h"
 #include "json_splice.h"
+#include "openai_stream_relay.h"
+#include "openai_upstream.h"
 #include "response_classifier.h"
 #include "sse_relay.h"
 
@@ -24,6 +27,7 @@ struct Forwarder::TryOutcome {
   std::optional<long> retry_after_s;  // from a failed 429/503/529
   std::string error_class;            // failures: what kind (see response_classifier.h)
   bool penalize = false;              // failures: counts against the provider's health
+  bool endpoint_unsupported = false;  // count_tokens answered 404/405/501: not a failure
 };
 
 namespace {
@@ -95,6 +99,10 @@ Result<std::string> read_body(UpstreamCall& call, std::size_t limit) {
   }
 }
 
+bool is_count_tokens(const ForwardRequest& request) {
+  return request.path.ends_with("/count_tokens");
+}
+
 std::string describe(const Error& error) {
   return fmt::format("{}: {}", to_string(error.code), error.message);
 }
@@ -142,8 +150,27 @@ Headers Forwarder::upstream_headers(const Headers& client_headers,
   return headers;
 }
 
+Result<HttpRequest> Forwarder::anthropic_upstream_request(const Candidate& candidate,
+                                                         const ForwardRequest& request,
+                                                         bool remove_provider) const {
+  const ProviderConfig& provider = *candidate.provider;
+  auto body = detail::splice_request_body(
+      request.body,
+      candidate.rewrite_model ? std::optional<std::string>(candidate.upstream_model) : std::nullopt,
+      remove_provider);
+  if (!body) {
+    return tl::unexpected(body.error());
+  }
+  HttpRequest upstream;
+  upstream.url = provider.base_url + request.path + (request.query.empty() ? "" : "?" + request.query);
+  upstream.headers = upstream_headers(request.headers, provider);
+  upstream.body = std::move(*body);
+  return upstream;
+}
+
 Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
                                                const ForwardRequest& request,
+                                               const std::string& client_model,
                                                bool remove_provider) const {
   const ProviderConfig& provider = *candidate.provider;
   const Settings& settings = router_.config().settings;
@@ -160,51 +187,52 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   auto transport_failure = [&](const Error& error) {
     return fail(detail::classify_transport_error(error.code, settings), describe(error));
   };
-  if (provider.type == ProviderType::OpenAI) {
-    return fail({detail::Classification::Verdict::Failure, "unsupported", false},
-                "unsupported: OpenAI-format providers are not wired yet");
+  const bool openai = provider.type == ProviderType::OpenAI;
+  auto upstream = openai ? detail::openai_upstream_request(provider, request.body,
+                                                           candidate.rewrite_model ? candidate.upstream_model : client_model,
+                                                           request.headers, auth_)
+                         : anthropic_upstream_request(candidate, request, remove_provider);
+  if (!upstream) {
+    return fail({detail::Classification::Verdict::Failure, "invalid_request", false}, describe(upstream.error()));
   }
-  auto body = detail::splice_request_body(
-      request.body,
-      candidate.rewrite_model ? std::optional<std::string>(candidate.upstream_model) : std::nullopt,
-      remove_provider);
-  if (!body) {
-    return fail({detail::Classification::Verdict::Failure, "invalid_request", false},
-                describe(body.error()));
-  }
-  HttpRequest upstream;
-  upstream.url = provider.base_url + request.path + (request.query.empty() ? "" : "?" + request.query);
-  upstream.headers = upstream_headers(request.headers, provider);
-  upstream.body = std::move(*body);
-  upstream.connect_timeout = settings.timeouts.connect_timeout;
-  upstream.header_timeout = settings.timeout_seconds;
-  upstream.idle_timeout = settings.timeouts.read_timeout;
-  upstream.proxy = provider.proxy;
+  upstream->connect_timeout = settings.timeouts.connect_timeout;
+  upstream->header_timeout = settings.timeout_seconds;
+  upstream->idle_timeout = settings.timeouts.read_timeout;
+  upstream->proxy = provider.proxy;
 
   stats_.record_attempt(provider.name);
-  auto call = transport_.start(std::move(upstream));
+  auto call = transport_.start(std::move(*upstream));
   auto head = call->head();
   if (!head) {
     return transport_failure(head.error());
   }
   const int status = head->status;
   outcome.attempt.status = status;
+  if (is_count_tokens(request) && (status == 404 || status == 405 || status == 501)) {
+    outcome.endpoint_unsupported = true;
+    return fail({detail::Classification::Verdict::Failure, "unsupported_endpoint", false},
+                fmt::format("HTTP {}: count_tokens not supported", status));
+  }
   detail::ResponseEvidence evidence;
   evidence.status = status;
   evidence.client_credentials = provider.passthrough();
   evidence.event_stream = is_event_stream(head->headers) && status >= 200 && status < 300;
   evidence.content_type = find_header(head->headers, "content-type").value_or("");
 
-  std::unique_ptr<detail::SseRelay> relay;
+  std::unique_ptr<detail::PrimedStream> relay;
   std::string full_body;
   if (evidence.event_stream) {
-    relay = std::make_unique<detail::SseRelay>(
-        std::move(call), provider.name, [this, name = provider.name](const std::string& failure) {
-          stats_.record_failure(name, "stream: " + failure);
-          if (options_.health != nullptr) {
-            options_.health->record(name, Outcome::failure("stream_error"));
-          }
-        });
+    auto on_failure = [this, name = provider.name](const std::string& failure) {
+      stats_.record_failure(name, "stream: " + failure);
+      if (options_.health != nullptr) {
+        options_.health->record(name, Outcome::failure("stream_error"));
+      }
+    };
+    if (openai) {
+      relay = std::make_unique<detail::OpenAiStreamRelay>(std::move(call), client_model, std::move(on_failure));
+    } else {
+      relay = std::make_unique<detail::SseRelay>(std::move(call), provider.name, std::move(on_failure));
+    }
     if (std::string failure = relay->prime(); !failure.empty()) {
       const auto c = failure.rfind("empty_stream", 0) == 0
                          ? detail::Classification{detail::Classification::Verdict::Failure, "empty_body", true}
@@ -219,6 +247,14 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
       return transport_failure(read.error());
     }
     full_body = std::move(*read);
+    if (openai && status >= 200 && status < 300) {
+      auto message = detail::anthropic_message_from_openai(full_body, client_model, provider);
+      if (!message) {
+        return fail({detail::Classification::Verdict::Failure, "invalid_response", true},
+                    fmt::format("invalid_response (HTTP {}): {}", status, message.error().message));
+      }
+      full_body = std::move(*message);
+    }
     evidence.body = full_body;
   }
 
@@ -237,9 +273,17 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   ForwardResult result;
   result.status = status;
   result.provider = provider.name;
-  for (auto& [name, value] : head->headers) {
-    if (detail::is_forwardable_response_header(name)) {
-      result.headers.emplace_back(std::move(name), std::move(value));
+  if (openai) {
+    // The upstream's headers describe an OpenAI response; the client gets an Anthropic one.
+    result.headers.emplace_back("content-type", relay ? "text/event-stream" : "application/json");
+    if (!relay && status >= 300) {
+      full_body = detail::anthropic_error_from_openai(status, full_body);
+    }
+  } else {
+    for (auto& [name, value] : head->headers) {
+      if (detail::is_forwardable_response_header(name)) {
+        result.headers.emplace_back(std::move(name), std::move(value));
+      }
     }
   }
   if (relay) {
@@ -253,6 +297,12 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
 }
 
 void Forwarder::record_outcome(const std::string& provider, TryOutcome& outcome) const {
+  if (outcome.endpoint_unsupported) {  // the provider answered; it just cannot count tokens
+    if (options_.health != nullptr) {
+      options_.health->release_probe(provider);
+    }
+    return;
+  }
   if (outcome.result) {
     stats_.record_success(provider, outcome.attempt.elapsed);
   } else {
@@ -294,6 +344,18 @@ std::string Forwarder::conversation_key(const ForwardRequest& request,
   return {};
 }
 
+ForwardResult Forwarder::estimate_tokens(const ForwardRequest& request, const std::string& model,
+                                         std::string_view reason) const {
+  const auto body = nlohmann::json::parse(request.body, nullptr, false);
+  ForwardResult r;
+  r.status = 200;
+  r.model = model;
+  r.headers = {{"content-type", "application/json"},
+               {"x-balancer-token-count", fmt::format("estimate; reason={}", reason)}};
+  r.body = nlohmann::json{{"input_tokens", estimate_input_tokens(body)}}.dump();
+  return r;
+}
+
 ForwardResult Forwarder::forward(const ForwardRequest& request) const {
   auto info = inspect_request_body(request.body);
   if (!info) {
@@ -325,19 +387,34 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
   std::vector<std::string> skipped;
   std::optional<long> min_retry_after;
   bool all_rate_limited = true;
+  bool all_invalid = true;  // every attempt refused the request as unconvertible
   // Providers in cooldown are contacted only when every candidate is in cooldown (or pinned).
   const bool force = info->pinned_provider.has_value() ||
                      std::none_of(decision->candidates.begin(), decision->candidates.end(),
                                   [](const Candidate& c) { return c.healthy(); });
+  const bool count_tokens = is_count_tokens(request);
   for (const Candidate& candidate : decision->candidates) {
     const std::string& name = candidate.provider->name;
+    if (count_tokens && candidate.provider->type == ProviderType::OpenAI) {
+      return estimate_tokens(request, info->model, "openai_provider");
+    }
+    if (count_tokens && options_.endpoint_support != nullptr &&
+        options_.endpoint_support->unsupported(name, clock_.now())) {
+      return estimate_tokens(request, info->model, "unsupported_by_provider");
+    }
     if (options_.health != nullptr &&
         options_.health->acquire(name, force) == detail::UpstreamHealth::Permit::Skip) {
       skipped.push_back(name);
       continue;
     }
-    TryOutcome outcome = try_candidate(candidate, request, info->pinned_provider.has_value());
+    TryOutcome outcome = try_candidate(candidate, request, info->model, info->pinned_provider.has_value());
     record_outcome(name, outcome);
+    if (outcome.endpoint_unsupported) {
+      if (options_.endpoint_support != nullptr) {
+        options_.endpoint_support->mark_unsupported(name, clock_.now());
+      }
+      return estimate_tokens(request, info->model, "unsupported_by_provider");
+    }
     if (outcome.result) {
       ForwardResult result = std::move(*outcome.result);
       attempts.push_back(std::move(outcome.attempt));
@@ -352,6 +429,7 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
       return result;
     }
     all_rate_limited = all_rate_limited && outcome.attempt.status == 429;
+    all_invalid = all_invalid && outcome.error_class == "invalid_request";
     if (outcome.retry_after_s && outcome.attempt.status == 429) {
       min_retry_after = std::min(min_retry_after.value_or(*outcome.retry_after_s), *outcome.retry_after_s);
     }
@@ -368,8 +446,13 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
   }
   const std::string message = fmt::format("all {} provider(s) for model '{}' failed: {}",
                                           attempts.size() + skipped.size(), info->model, listing);
+  if (count_tokens) {  // an estimate serves Claude Code better than an error
+    return estimate_tokens(request, info->model, "providers_failed");
+  }
   ForwardResult r;
-  if (all_rate_limited && !attempts.empty()) {
+  if (all_invalid && !attempts.empty()) {
+    r = balancer_error(400, "invalid_request_error", message);
+  } else if (all_rate_limited && !attempts.empty()) {
     r = balancer_error(429, "rate_limit_error", message);
     if (min_retry_after) {
       r.headers.emplace_back("retry-after", std::to_string(*min_retry_after));

@@ -21,8 +21,20 @@ void SseParser::feed(std::string_view chunk, const Callback& on_event) {
     feed(rest, on_event);
     return;
   }
-  for (std::size_t i = 0; i < chunk.size(); ++i) {
-    const char c = chunk[i];
+  std::size_t i = 0;
+  while (i < chunk.size()) {
+    std::size_t line_end = i;
+    while (line_end < chunk.size() && chunk[line_end] != '\r' && chunk[line_end] != '\n') {
+      ++line_end;
+    }
+    if (line_end > i) {  // a run of bytes inside a line: appended at once
+      line_.append(chunk.substr(i, line_end - i));
+      pending_bytes_ += line_end - i;
+      last_was_cr_ = false;
+      i = line_end;
+      continue;
+    }
+    const char c = chunk[i++];
     ++pending_bytes_;
     if (c == '\n' && last_was_cr_) {
       last_was_cr_ = false;
@@ -32,12 +44,8 @@ void SseParser::feed(std::string_view chunk, const Callback& on_event) {
       continue;
     }
     last_was_cr_ = c == '\r';
-    if (c == '\r' || c == '\n') {
-      process_line(line_, on_event);
-      line_.clear();
-      continue;
-    }
-    line_.push_back(c);
+    process_line(line_, on_event);  // c is '\r' or '\n'
+    line_.clear();
   }
 }
 

@@ -8,24 +8,18 @@
 
 #include <balancer/forwarder.h>
 
+#include "primed_stream.h"
 #include "sse_parser.h"
 
 namespace balancer::detail {
 
 // Not thread-safe: one per response, driven by the thread that writes to the client.
-class SseRelay final : public ResponseStream {
+class SseRelay final : public PrimedStream {
  public:
-  // `on_failure` is called once if the stream fails after it was committed (next() called).
-  using FailureCallback = std::function<void(const std::string& failure)>;
   SseRelay(std::unique_ptr<UpstreamCall> call, std::string provider, FailureCallback on_failure);
 
-  // Reads from the upstream until at least one whole event is ready or the stream ended.
-  // Called before the response is committed: an error or an empty stream here lets the caller
-  // fail over. Returns the failure, or an empty string when an event is ready.
-  std::string prime();
-  // The first event's type (`event:` name, else JSON `type`) and data, once primed.
-  const std::string& first_event_type() const { return first_event_type_; }
-  const std::string& first_event_data() const { return first_event_data_; }
+  // The first event's type is its `event:` name, else its JSON `type`.
+  std::string prime() override;
 
   bool next(std::string& out) override;
   bool completed() const override { return finished_ && failure_.empty(); }
@@ -40,8 +34,6 @@ class SseRelay final : public ResponseStream {
   std::string provider_;
   FailureCallback on_failure_;
   SseParser parser_;
-  std::string first_event_type_;
-  std::string first_event_data_;
   std::string chunk_;
   std::string held_;   // bytes of an event not yet complete
   std::string ready_;  // whole events not yet handed out

@@ -8,12 +8,9 @@
 //   mock_anthropic: METHOD TARGET STATUS [model=M stream=true|false] [key=ok|missing|bad]
 // (key= only with --require-key; with --log-headers the request headers follow, indented).
 // The first stdout line is "listening on HOST:PORT" (flushed), so --port 0 can be used.
-#include <pthread.h>
-
 #include <atomic>
 #include <cctype>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -27,6 +24,8 @@
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+
+#include "mock_common.h"
 
 namespace {
 
@@ -44,6 +43,10 @@ Usage: mock_anthropic [options]
   --require-key KEY    answer 401 unless the request has x-api-key or Authorization: Bearer
                        equal to KEY, and no other credential
   --log-headers        also log each request's headers (credentials redacted)
+  --record DIR         write every /v1/messages request body to DIR/NNNN.json
+  --tool NAME          when a request offers tool NAME, answer with a tool_use calling it;
+                       when the last message carries tool results, answer quoting them
+  --tool-input JSON    the tool_use input (default {})
   --help               print this help and exit
 )";
 
@@ -57,6 +60,9 @@ struct Options {
   long threads = 64;
   std::string require_key;
   bool log_headers = false;
+  std::string record_dir;
+  std::string tool;
+  json tool_input = json::object();
 };
 
 std::atomic<unsigned long long> g_request_counter{0};
@@ -78,38 +84,6 @@ void log_line(const std::string& line) {
   std::fflush(stderr);
 }
 
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// A credential, shortened to its first 4 and last 4 characters.
-std::string redact(const std::string& value) {
-  if (value.size() <= 12) {
-    return "<" + std::to_string(value.size()) + " chars>";
-  }
-  return value.substr(0, 4) + "..." + value.substr(value.size() - 4);
-}
-
-std::optional<long> parse_number(const char* text, long min, long max) {
-  if (text == nullptr || *text == '\0') {
-    return std::nullopt;
-  }
-  char* end = nullptr;
-  const long value = std::strtol(text, &end, 10);
-  if (*end != '\0' || value < min || value > max) {
-    return std::nullopt;
-  }
-  return value;
-}
-
 std::string error_body(const std::string& type, const std::string& message) {
   return json{{"type", "error"}, {"error", {{"type", type}, {"message", message}}}}.dump();
 }
@@ -119,21 +93,6 @@ void send_error(httplib::Response& res, int status, const std::string& type, con
   res.set_content(error_body(type, message), "application/json");
 }
 
-// The credentials of the request: x-api-key and the Authorization header (its Bearer token).
-std::vector<std::string> client_keys(const httplib::Request& req) {
-  std::vector<std::string> keys;
-  for (std::size_t i = 0; i < req.get_header_value_count("x-api-key"); ++i) {
-    keys.push_back(req.get_header_value("x-api-key", i));
-  }
-  for (std::size_t i = 0; i < req.get_header_value_count("authorization"); ++i) {
-    const std::string value = req.get_header_value("authorization", i);
-    constexpr std::string_view kBearer = "Bearer ";
-    const bool bearer = value.size() >= kBearer.size() && value.compare(0, kBearer.size(), kBearer) == 0;
-    keys.push_back(bearer ? value.substr(kBearer.size()) : value);
-  }
-  return keys;
-}
-
 // True when the request may proceed; otherwise the 401 is already in `res`. Stricter than the
 // real API on purpose: every credential the request carries must be the required key, so that a
 // client key forwarded next to the right one (e.g. Authorization beside x-api-key) is caught.
@@ -141,21 +100,13 @@ bool check_key(const Options& opts, const httplib::Request& req, httplib::Respon
   if (opts.require_key.empty()) {
     return true;
   }
-  const auto keys = client_keys(req);
-  if (keys.empty()) {
-    t_note.key = "missing";
+  t_note.key = mock::check_keys(req, opts.require_key);
+  if (t_note.key == "missing") {
     send_error(res, 401, "authentication_error", "x-api-key header is required");
-    return false;
+  } else if (t_note.key == "bad") {
+    send_error(res, 401, "authentication_error", "invalid x-api-key");
   }
-  for (const auto& key : keys) {
-    if (key != opts.require_key) {
-      t_note.key = "bad";
-      send_error(res, 401, "authentication_error", "invalid x-api-key");
-      return false;
-    }
-  }
-  t_note.key = "ok";
-  return true;
+  return t_note.key == "ok";
 }
 
 json usage_json(std::size_t input_tokens, std::size_t output_tokens) {
@@ -177,13 +128,14 @@ struct Answer {
   std::string text;
   std::size_t output_tokens = 1;
   std::vector<std::string> tail_events;
+  json content;  // the non-streaming content blocks
+  std::string stop_reason = "end_turn";
 };
 
-Answer make_answer(long events) {
+Answer make_answer(long events, const std::string& base = kBaseText) {
   Answer answer;
   std::vector<std::string> pieces;
   if (events > 0) {
-    const std::string base = kBaseText;
     answer.text = base;
     while (answer.text.size() < static_cast<std::size_t>(events)) {
       answer.text += " " + base;
@@ -213,7 +165,76 @@ Answer make_answer(long events) {
                                              {"delta", {{"stop_reason", "end_turn"}, {"stop_sequence", nullptr}}},
                                              {"usage", {{"output_tokens", answer.output_tokens}}}}));
   tail.push_back(sse_event("message_stop", {{"type", "message_stop"}}));
+  answer.content = json::array({json{{"type", "text"}, {"text", answer.text}}});
   return answer;
+}
+
+// --tool mode: a tool_use block calling `name` with `input`, its JSON streamed in 3 pieces.
+Answer make_tool_answer(const std::string& id, const std::string& name, const json& input) {
+  Answer answer;
+  answer.stop_reason = "tool_use";
+  answer.output_tokens = 20;
+  answer.content = json::array({json{{"type", "tool_use"}, {"id", id}, {"name", name}, {"input", input}}});
+  const std::string args = input.dump();
+  auto& tail = answer.tail_events;
+  tail.push_back(sse_event("content_block_start",
+                           {{"type", "content_block_start"},
+                            {"index", 0},
+                            {"content_block", {{"type", "tool_use"}, {"id", id}, {"name", name}, {"input", json::object()}}}}));
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::size_t from = i * args.size() / 3, to = (i + 1) * args.size() / 3;
+    tail.push_back(sse_event("content_block_delta",
+                             {{"type", "content_block_delta"},
+                              {"index", 0},
+                              {"delta", {{"type", "input_json_delta"}, {"partial_json", args.substr(from, to - from)}}}}));
+  }
+  tail.push_back(sse_event("content_block_stop", {{"type", "content_block_stop"}, {"index", 0}}));
+  tail.push_back(sse_event("message_delta", {{"type", "message_delta"},
+                                             {"delta", {{"stop_reason", "tool_use"}, {"stop_sequence", nullptr}}},
+                                             {"usage", {{"output_tokens", answer.output_tokens}}}}));
+  tail.push_back(sse_event("message_stop", {{"type", "message_stop"}}));
+  return answer;
+}
+
+// The text of the last message's tool_result blocks, or nullopt when it has none.
+std::optional<std::string> last_tool_result(const json& body) {
+  const auto messages = body.find("messages");
+  if (messages == body.end() || !messages->is_array() || messages->empty()) {
+    return std::nullopt;
+  }
+  const json& content = messages->back().value("content", json());
+  if (!content.is_array()) {
+    return std::nullopt;
+  }
+  std::optional<std::string> text;
+  for (const auto& block : content) {
+    if (block.value("type", "") != "tool_result") {
+      continue;
+    }
+    text = text.value_or("");
+    const json& c = block.value("content", json());
+    if (c.is_string()) {
+      *text += c.get<std::string>();
+    } else if (c.is_array()) {
+      for (const auto& part : c) {
+        *text += part.value("text", "");
+      }
+    }
+  }
+  return text;
+}
+
+bool offers_tool(const json& body, const std::string& name) {
+  const auto tools = body.find("tools");
+  if (tools == body.end() || !tools->is_array()) {
+    return false;
+  }
+  for (const auto& tool : *tools) {
+    if (tool.value("name", "") == name) {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string message_start_event(const std::string& message_id, const std::string& model,
@@ -229,8 +250,9 @@ std::string message_start_event(const std::string& message_id, const std::string
   return sse_event("message_start", {{"type", "message_start"}, {"message", message}});
 }
 
-void handle_messages(const Options& opts, const Answer& answer, unsigned long long request_number,
+void handle_messages(const Options& opts, const Answer& fixed_answer, unsigned long long request_number,
                      const httplib::Request& req, httplib::Response& res) {
+  mock::record_body(opts.record_dir, request_number, req.body);
   json body;
   try {
     body = json::parse(req.body);
@@ -258,13 +280,24 @@ void handle_messages(const Options& opts, const Answer& answer, unsigned long lo
   const std::string message_id = id_buf;
   const std::size_t input_tokens = req.body.size() / 4 + 1;
 
+  // --tool mode: call the tool when it is offered, then answer with what it returned.
+  auto answer_ptr = std::shared_ptr<const Answer>(&fixed_answer, [](const Answer*) {});
+  if (!opts.tool.empty()) {
+    if (auto result = last_tool_result(body)) {
+      answer_ptr = std::make_shared<const Answer>(make_answer(opts.events, std::string(kBaseText) + " The tool said: " + result->substr(0, 200)));
+    } else if (offers_tool(body, opts.tool)) {
+      answer_ptr = std::make_shared<const Answer>(make_tool_answer("toolu_mock_" + std::to_string(request_number), opts.tool, opts.tool_input));
+    }
+  }
+  const Answer& answer = *answer_ptr;
+
   if (!stream) {
     json message = {{"id", message_id},
                     {"type", "message"},
                     {"role", "assistant"},
                     {"model", model},
-                    {"content", json::array({json{{"type", "text"}, {"text", answer.text}}})},
-                    {"stop_reason", "end_turn"},
+                    {"content", answer.content},
+                    {"stop_reason", answer.stop_reason},
                     {"stop_sequence", nullptr},
                     {"usage", usage_json(input_tokens, answer.output_tokens)}};
     res.status = 200;
@@ -275,13 +308,13 @@ void handle_messages(const Options& opts, const Answer& answer, unsigned long lo
   // Event 0 is message_start, events 1.. are answer.tail_events (which outlives the server).
   auto first = std::make_shared<const std::string>(message_start_event(message_id, model, input_tokens));
   auto next = std::make_shared<std::size_t>(0);
-  const std::vector<std::string>* tail = &answer.tail_events;
+  const std::vector<std::string>* tail = &answer.tail_events;  // kept alive by answer_ptr
   const std::size_t total = tail->size() + 1;
   const auto delay = std::chrono::milliseconds(opts.delay_ms);
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
-      "text/event-stream", [first, next, tail, total, delay](std::size_t /*offset*/, httplib::DataSink& sink) {
+      "text/event-stream", [first, next, tail, total, delay, answer_ptr](std::size_t /*offset*/, httplib::DataSink& sink) {
         if (*next > 0 && delay.count() > 0) {
           std::this_thread::sleep_for(delay);
         }
@@ -331,23 +364,33 @@ int main(int argc, char** argv) {
       if ((value = take()) == nullptr) return usage_error("--host needs a value");
       opts.host = value;
     } else if (arg == "--port") {
-      const auto n = parse_number(take(), 0, 65535);
+      const auto n = mock::parse_number(take(), 0, 65535);
       if (!n) return usage_error("--port needs a number 0-65535");
       opts.port = static_cast<int>(*n);
     } else if (arg == "--delay-ms") {
-      const auto n = parse_number(take(), 0, 3'600'000);
+      const auto n = mock::parse_number(take(), 0, 3'600'000);
       if (!n) return usage_error("--delay-ms needs a number >= 0");
       opts.delay_ms = *n;
     } else if (arg == "--events") {
-      const auto n = parse_number(take(), 0, 1'000'000);
+      const auto n = mock::parse_number(take(), 0, 1'000'000);
       if (!n) return usage_error("--events needs a number >= 0");
       opts.events = *n;
     } else if (arg == "--threads") {
-      const auto n = parse_number(take(), 1, 100'000);
+      const auto n = mock::parse_number(take(), 1, 100'000);
       if (!n) return usage_error("--threads needs a number >= 1");
       opts.threads = *n;
     } else if (arg == "--log-headers") {
       opts.log_headers = true;
+    } else if (arg == "--record") {
+      if ((value = take()) == nullptr) return usage_error("--record needs a directory");
+      opts.record_dir = value;
+    } else if (arg == "--tool") {
+      if ((value = take()) == nullptr) return usage_error("--tool needs a name");
+      opts.tool = value;
+    } else if (arg == "--tool-input") {
+      if ((value = take()) == nullptr) return usage_error("--tool-input needs JSON");
+      opts.tool_input = json::parse(value, nullptr, false);
+      if (!opts.tool_input.is_object()) return usage_error("--tool-input needs a JSON object");
     } else if (arg == "--require-key") {
       if ((value = take()) == nullptr) return usage_error("--require-key needs a value");
       opts.require_key = value;
@@ -355,15 +398,6 @@ int main(int argc, char** argv) {
       return usage_error("unknown option " + arg);
     }
   }
-
-  // Debian's cpp-httplib writes without MSG_NOSIGNAL: a client that hangs up must not kill us.
-  std::signal(SIGPIPE, SIG_IGN);
-  // SIGINT/SIGTERM are taken by one thread through sigwait; block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   const Answer answer = make_answer(opts.events);
   httplib::Server server;
@@ -421,44 +455,11 @@ int main(int argc, char** argv) {
     }
     line += "\n";
     if (log_headers) {
-      for (const auto& [name, value] : req.headers) {
-        if (name == "REMOTE_ADDR" || name == "REMOTE_PORT" || name == "LOCAL_ADDR" || name == "LOCAL_PORT") {
-          continue;
-        }
-        const bool secret = iequal(name, "x-api-key") || iequal(name, "authorization");
-        line += "    " + name + ": " + (secret ? redact(value) : value) + "\n";
-      }
+      line += mock::header_lines(req);
     }
     log_line(line);
     t_note = RequestNote{};  // a request httplib rejects before routing must not inherit it
   });
 
-  int port = opts.port;
-  if (port == 0) {
-    port = server.bind_to_any_port(opts.host);
-    if (port < 0) {
-      std::fprintf(stderr, "mock_anthropic: cannot bind %s:0\n", opts.host.c_str());
-      return 1;
-    }
-  } else if (!server.bind_to_port(opts.host, port)) {
-    std::fprintf(stderr, "mock_anthropic: cannot bind %s:%d\n", opts.host.c_str(), port);
-    return 1;
-  }
-  std::printf("listening on %s:%d\n", opts.host.c_str(), port);
-  std::fflush(stdout);
-
-  std::thread signal_thread([&server, signals] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    log_line("mock_anthropic: signal " + std::to_string(sig) + ", stopping\n");
-    server.stop();
-  });
-
-  const bool ok = server.listen_after_bind();
-  // The accept loop ended (by the signal thread, or by an error): let the signal thread go too.
-  if (!ok) {
-    pthread_kill(signal_thread.native_handle(), SIGTERM);
-  }
-  signal_thread.join();
-  return ok ? 0 : 1;
+  return mock::serve(server, opts.host, opts.port, "mock_anthropic");
 }

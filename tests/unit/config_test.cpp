@@ -167,6 +167,7 @@ TEST_CASE("a file using every key parses to the expected values", "[unit][config
     auth_value: literal-key
     enabled: false
     max_completion_tokens: true
+    max_output_tokens: 8192
   - name: pro
     base_url: https://api.anthropic.com
     auth_type: oauth
@@ -242,6 +243,7 @@ oauth:
   CHECK(router.type == ProviderType::OpenAI);
   CHECK_FALSE(router.enabled);
   CHECK(router.max_completion_tokens);
+  CHECK(router.max_output_tokens == 8192);
   CHECK(router.line == 18);
   const auto& pro = cfg.providers[2];
   CHECK(pro.type == ProviderType::Anthropic);

@@ -41,6 +41,7 @@ struct ProviderConfig {
   std::string account_email;
   std::vector<std::pair<std::string, std::string>> headers;  // extra upstream headers
   bool max_completion_tokens = false;                        // openai: send max_completion_tokens
+  int max_output_tokens = 0;  // openai: cap max_tokens at the model's limit (0 = no cap)
   std::string balance_check;                                 // shell command printing a number
   Duration balance_check_interval = std::chrono::seconds(300);
   double balance_threshold = 0.0;

@@ -11,6 +11,7 @@
 #include <balancer/client_auth.h>
 #include <balancer/clock.h>
 #include <balancer/conversation_affinity.h>
+#include <balancer/endpoint_support.h>
 #include <balancer/health_tracker.h>
 #include <balancer/http.h>
 #include <balancer/provider_stats.h>
@@ -69,6 +70,8 @@ struct ForwarderOptions {
   // conversation affinity. Without them every provider is always tried and nothing is sticky.
   HealthTracker* health = nullptr;
   ConversationAffinity* affinity = nullptr;
+  // Optional: providers known not to have count_tokens (answered locally with an estimate).
+  EndpointSupport* endpoint_support = nullptr;
 };
 
 // Thread-safe; one per config snapshot. `router`, `transport`, `auth`, `clock` and `stats` must
@@ -85,7 +88,11 @@ class Forwarder {
  private:
   struct TryOutcome;
   TryOutcome try_candidate(const Candidate& candidate, const ForwardRequest& request,
-                           bool remove_provider) const;
+                           const std::string& client_model, bool remove_provider) const;
+  Result<HttpRequest> anthropic_upstream_request(const Candidate& candidate, const ForwardRequest& request,
+                                                 bool remove_provider) const;
+  ForwardResult estimate_tokens(const ForwardRequest& request, const std::string& model,
+                                std::string_view reason) const;
   void record_outcome(const std::string& provider, TryOutcome& outcome) const;
   std::string conversation_key(const ForwardRequest& request, const std::string& user_id) const;
   Headers upstream_headers(const Headers& client_headers, const ProviderConfig& provider) const;
