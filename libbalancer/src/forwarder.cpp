@@ -137,9 +137,9 @@ Headers Forwarder::upstream_headers(const Headers& client_headers,
   } else if (provider.auth_type == AuthType::AuthToken) {
     headers.emplace_back("authorization", "Bearer " + provider.auth_value);
   }
-  for (const auto& [name, value] : provider.headers) {
-    std::erase_if(headers, [&](const auto& h) { return iequals(h.first, name); });
-    headers.emplace_back(name, value);
+  for (const auto& extra : provider.headers) {
+    std::erase_if(headers, [&](const auto& h) { return iequals(h.first, extra.first); });
+    headers.emplace_back(extra);
   }
   if (!find_header(headers, "content-type")) {
     headers.emplace_back("content-type", "application/json");

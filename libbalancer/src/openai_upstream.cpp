@@ -57,9 +57,9 @@ Result<HttpRequest> openai_upstream_request(const ProviderConfig& provider, std:
   if (const std::string token = bearer_token(provider, client_headers, auth); !token.empty()) {
     upstream.headers.emplace_back("authorization", "Bearer " + token);
   }
-  for (const auto& [name, value] : provider.headers) {
-    std::erase_if(upstream.headers, [&](const auto& h) { return iequals(h.first, name); });
-    upstream.headers.emplace_back(name, value);
+  for (const auto& extra : provider.headers) {
+    std::erase_if(upstream.headers, [&](const auto& h) { return iequals(h.first, extra.first); });
+    upstream.headers.emplace_back(extra);
   }
   return upstream;
 }

@@ -52,17 +52,9 @@ Usage: mock_anthropic [options]
 
 constexpr const char* kBaseText = "Hello from the mock upstream.";
 
-struct Options {
-  std::string host = "127.0.0.1";
-  int port = 0;
-  long delay_ms = 0;
+struct Options : mock::CommonOptions {
   long events = 3;
   long threads = 64;
-  std::string require_key;
-  bool log_headers = false;
-  std::string record_dir;
-  std::string tool;
-  json tool_input = json::object();
 };
 
 std::atomic<unsigned long long> g_request_counter{0};
@@ -351,8 +343,7 @@ int main(int argc, char** argv) {
   Options opts;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    const char* value = nullptr;
-    auto take = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    const std::function<const char*()> take = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     auto usage_error = [&](const std::string& message) {
       std::fprintf(stderr, "mock_anthropic: %s\n\n%s", message.c_str(), kUsage);
       return 2;
@@ -360,17 +351,8 @@ int main(int argc, char** argv) {
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
-    } else if (arg == "--host") {
-      if ((value = take()) == nullptr) return usage_error("--host needs a value");
-      opts.host = value;
-    } else if (arg == "--port") {
-      const auto n = mock::parse_number(take(), 0, 65535);
-      if (!n) return usage_error("--port needs a number 0-65535");
-      opts.port = static_cast<int>(*n);
-    } else if (arg == "--delay-ms") {
-      const auto n = mock::parse_number(take(), 0, 3'600'000);
-      if (!n) return usage_error("--delay-ms needs a number >= 0");
-      opts.delay_ms = *n;
+    } else if (auto error = mock::parse_common_option(arg, take, opts)) {
+      if (!error->empty()) return usage_error(*error);
     } else if (arg == "--events") {
       const auto n = mock::parse_number(take(), 0, 1'000'000);
       if (!n) return usage_error("--events needs a number >= 0");
@@ -379,21 +361,6 @@ int main(int argc, char** argv) {
       const auto n = mock::parse_number(take(), 1, 100'000);
       if (!n) return usage_error("--threads needs a number >= 1");
       opts.threads = *n;
-    } else if (arg == "--log-headers") {
-      opts.log_headers = true;
-    } else if (arg == "--record") {
-      if ((value = take()) == nullptr) return usage_error("--record needs a directory");
-      opts.record_dir = value;
-    } else if (arg == "--tool") {
-      if ((value = take()) == nullptr) return usage_error("--tool needs a name");
-      opts.tool = value;
-    } else if (arg == "--tool-input") {
-      if ((value = take()) == nullptr) return usage_error("--tool-input needs JSON");
-      opts.tool_input = json::parse(value, nullptr, false);
-      if (!opts.tool_input.is_object()) return usage_error("--tool-input needs a JSON object");
-    } else if (arg == "--require-key") {
-      if ((value = take()) == nullptr) return usage_error("--require-key needs a value");
-      opts.require_key = value;
     } else {
       return usage_error("unknown option " + arg);
     }

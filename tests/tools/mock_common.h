@@ -16,7 +16,10 @@
 #include <thread>
 #include <vector>
 
+#include <functional>
+
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 namespace mock {
 
@@ -104,6 +107,55 @@ inline void record_body(const std::string& dir, unsigned long long number, const
   char name[32];
   std::snprintf(name, sizeof name, "/%04llu.json", number);
   std::ofstream(dir + name, std::ios::binary) << body;
+}
+
+// The options every mock takes (see their --help).
+struct CommonOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  long delay_ms = 0;
+  std::string require_key;
+  bool log_headers = false;
+  std::string record_dir;
+  std::string tool;
+  nlohmann::ordered_json tool_input = nlohmann::ordered_json::object();
+};
+
+// Parses `arg` when it is one of the common options (`take` yields its value, or null when
+// missing). nullopt: not a common option; "": parsed; otherwise the usage error.
+inline std::optional<std::string> parse_common_option(const std::string& arg, const std::function<const char*()>& take,
+                                                      CommonOptions& o) {
+  const char* value = nullptr;
+  if (arg == "--host") {
+    if ((value = take()) == nullptr) return "--host needs a value";
+    o.host = value;
+  } else if (arg == "--port") {
+    const auto n = parse_number(take(), 0, 65535);
+    if (!n) return "--port needs a number 0-65535";
+    o.port = static_cast<int>(*n);
+  } else if (arg == "--delay-ms") {
+    const auto n = parse_number(take(), 0, 3'600'000);
+    if (!n) return "--delay-ms needs a number >= 0";
+    o.delay_ms = *n;
+  } else if (arg == "--require-key") {
+    if ((value = take()) == nullptr) return "--require-key needs a value";
+    o.require_key = value;
+  } else if (arg == "--log-headers") {
+    o.log_headers = true;
+  } else if (arg == "--record") {
+    if ((value = take()) == nullptr) return "--record needs a directory";
+    o.record_dir = value;
+  } else if (arg == "--tool") {
+    if ((value = take()) == nullptr) return "--tool needs a name";
+    o.tool = value;
+  } else if (arg == "--tool-input") {
+    if ((value = take()) == nullptr) return "--tool-input needs JSON";
+    o.tool_input = nlohmann::ordered_json::parse(value, nullptr, false);
+    if (!o.tool_input.is_object()) return "--tool-input needs a JSON object";
+  } else {
+    return std::nullopt;
+  }
+  return "";
 }
 
 // Binds (port 0 = any), prints "listening on HOST:PORT" on stdout, serves until SIGTERM/SIGINT.

@@ -50,16 +50,8 @@ Usage: mock_openai [options]
 
 constexpr const char* kBaseText = "Hello from the mock OpenAI upstream.";
 
-struct Options {
-  std::string host = "127.0.0.1";
-  int port = 0;
-  long delay_ms = 0;
-  std::string require_key;
-  std::string tool;
-  json tool_input = json::object();
+struct Options : mock::CommonOptions {
   bool reasoning = false;
-  std::string record_dir;
-  bool log_headers = false;
 };
 
 // What one answer consists of, before it is rendered as a completion or as chunks.
@@ -248,8 +240,7 @@ int main(int argc, char** argv) {
   Options opts;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    const char* value = nullptr;
-    auto take = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    const std::function<const char*()> take = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     auto usage_error = [&](const std::string& message) {
       std::fprintf(stderr, "mock_openai: %s\n\n%s", message.c_str(), kUsage);
       return 2;
@@ -257,34 +248,10 @@ int main(int argc, char** argv) {
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
-    } else if (arg == "--host") {
-      if ((value = take()) == nullptr) return usage_error("--host needs a value");
-      opts.host = value;
-    } else if (arg == "--port") {
-      const auto n = mock::parse_number(take(), 0, 65535);
-      if (!n) return usage_error("--port needs a number 0-65535");
-      opts.port = static_cast<int>(*n);
-    } else if (arg == "--delay-ms") {
-      const auto n = mock::parse_number(take(), 0, 3'600'000);
-      if (!n) return usage_error("--delay-ms needs a number >= 0");
-      opts.delay_ms = *n;
-    } else if (arg == "--require-key") {
-      if ((value = take()) == nullptr) return usage_error("--require-key needs a value");
-      opts.require_key = value;
-    } else if (arg == "--tool") {
-      if ((value = take()) == nullptr) return usage_error("--tool needs a name");
-      opts.tool = value;
-    } else if (arg == "--tool-input") {
-      if ((value = take()) == nullptr) return usage_error("--tool-input needs JSON");
-      opts.tool_input = json::parse(value, nullptr, false);
-      if (!opts.tool_input.is_object()) return usage_error("--tool-input needs a JSON object");
+    } else if (auto error = mock::parse_common_option(arg, take, opts)) {
+      if (!error->empty()) return usage_error(*error);
     } else if (arg == "--reasoning") {
       opts.reasoning = true;
-    } else if (arg == "--record") {
-      if ((value = take()) == nullptr) return usage_error("--record needs a directory");
-      opts.record_dir = value;
-    } else if (arg == "--log-headers") {
-      opts.log_headers = true;
     } else {
       return usage_error("unknown option " + arg);
     }
