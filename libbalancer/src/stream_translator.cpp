@@ -30,6 +30,7 @@
 #include <balancer/anthropic_error.h>
 
 #include "anthropic_sse_writer.h"
+#include "json_validate.h"
 #include "openai_chunk.h"
 #include "sse_parser.h"
 
@@ -46,6 +47,8 @@ constexpr std::string_view kNoEvent = "the upstream stream ended without any SSE
 constexpr std::string_view kInterleavedArguments =
     "the upstream interleaved the arguments of several tool calls, which an Anthropic stream "
     "cannot express";
+constexpr std::string_view kInvalidToolArguments =
+    "the upstream sent tool call arguments that are not a JSON object";
 constexpr std::string_view kNamelessToolCall = "the upstream sent a tool call without a name";
 
 enum class BlockKind { None, Text, Thinking, ToolUse };
@@ -203,6 +206,9 @@ struct StreamTranslator::State {
     }
     append_block_text(BlockKind::Thinking, chunk.reasoning, out);
     append_block_text(BlockKind::Text, chunk.content, out);
+    if (done_) {
+      return;
+    }
     for (const detail::OpenAiToolFragment& fragment : chunk.tool_calls) {
       on_tool_fragment(fragment, out);
       if (done_) {
@@ -231,8 +237,14 @@ struct StreamTranslator::State {
     if (text.empty()) {
       return;
     }
+    if (done_) {
+      return;
+    }
     if (open_kind_ != kind) {
       open_text_block(kind, out);
+      if (done_) {
+        return;
+      }
     }
     if (kind == BlockKind::Thinking) {
       detail::write_thinking_delta(out, open_block_, text);
@@ -242,7 +254,9 @@ struct StreamTranslator::State {
   }
 
   void open_text_block(BlockKind kind, std::string& out) {
-    close_open_block(out);
+    if (!close_open_block(out)) {
+      return;
+    }
     open_block_ = next_block_++;
     open_kind_ = kind;
     if (kind == BlockKind::Thinking) {
@@ -252,12 +266,29 @@ struct StreamTranslator::State {
     }
   }
 
-  void close_open_block(std::string& out) {
+  // Closes the open block. A tool_use block whose arguments are not a JSON object (cut short,
+  // or garbage) ends the stream with an error instead: its input would be unusable. Returns
+  // false when the stream ended.
+  bool close_open_block(std::string& out) {
+    if (open_kind_ == BlockKind::ToolUse && !valid_tool_arguments(open_tool_arguments_)) {
+      end_with_error("api_error", std::string(kInvalidToolArguments), out);
+      return false;
+    }
     if (open_block_ >= 0) {
       detail::write_block_stop(out, open_block_);
     }
     open_block_ = -1;
     open_kind_ = BlockKind::None;
+    open_tool_arguments_.clear();
+    return true;
+  }
+
+  static bool valid_tool_arguments(std::string_view arguments) {
+    const auto first = arguments.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos) {
+      return true;  // no arguments: input {}
+    }
+    return arguments[first] == '{' && !detail::find_json_error(arguments);
   }
 
   void on_tool_fragment(const detail::OpenAiToolFragment& fragment, std::string& out) {
@@ -285,6 +316,7 @@ struct StreamTranslator::State {
       return;
     }
     detail::write_input_json_delta(out, call.block, fragment.arguments);
+    open_tool_arguments_ += fragment.arguments;
   }
 
   void accumulate_unstarted(ToolCall& call, const detail::OpenAiToolFragment& fragment,
@@ -299,7 +331,9 @@ struct StreamTranslator::State {
   }
 
   void start_tool_block(ToolCall& call, std::string& out) {
-    close_open_block(out);
+    if (!close_open_block(out)) {
+      return;
+    }
     call.block = next_block_++;
     open_block_ = call.block;
     open_kind_ = BlockKind::ToolUse;
@@ -309,6 +343,7 @@ struct StreamTranslator::State {
     detail::write_tool_use_block_start(out, call.block, id, call.name);
     if (!call.buffered_arguments.empty()) {
       detail::write_input_json_delta(out, call.block, call.buffered_arguments);
+      open_tool_arguments_ = std::move(call.buffered_arguments);
       call.buffered_arguments.clear();
     }
   }
@@ -324,7 +359,9 @@ struct StreamTranslator::State {
         return;
       }
     }
-    close_open_block(out);
+    if (!close_open_block(out)) {
+      return;
+    }
     detail::write_message_delta(out, stop_reason(), message_usage());
     detail::write_message_stop(out);
     done_ = true;
@@ -393,6 +430,7 @@ struct StreamTranslator::State {
   int next_block_ = 0;
   int open_block_ = -1;
   BlockKind open_kind_ = BlockKind::None;
+  std::string open_tool_arguments_;  // the open tool_use block's arguments so far
   bool tool_use_sent_ = false;
   std::map<std::int64_t, ToolCall> tool_calls_;
 };

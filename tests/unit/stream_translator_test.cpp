@@ -478,20 +478,47 @@ TEST_CASE("StreamTranslator: interleaved tool arguments end the stream with an e
                       tool_chunk(0, "", "", "") +  // an empty fragment for a closed call: ignored
                       tool_chunk(0, "", "", R"("a"})") + text_chunk("never sent") + kDone,
                   out);
-  // Block 0 was closed with incomplete arguments when call 1 began; that is why the stream
-  // cannot go on and must end in an error (the grammar checker flags that block too).
-  CHECK_THAT(check_anthropic_stream(out).violation, Catch::Contains("tool block 0 is not a JSON object"));
+  // Call 1 begins while call 0's arguments are still incomplete: block 0 cannot be closed with
+  // unusable input, so the stream ends there with an error (block 0 left open, no stop).
+  const auto check = check_anthropic_stream(out);
+  CHECK(check.ok());
+  CHECK(check.errored);
   CHECK(shape_of(out) == std::vector<std::string>{
                              "message_start", "content_block_start:tool_use",
-                             "content_block_delta:input_json_delta", "content_block_stop",
-                             "content_block_start:tool_use", "content_block_delta:input_json_delta",
-                             "error"});
+                             "content_block_delta:input_json_delta", "error"});
   CHECK(out.find("never sent") == std::string::npos);
   CHECK(translator.started());
   CHECK(translator.done());
   CHECK_FALSE(translator.completed());
-  CHECK_THAT(translator.failure(), Catch::Contains("interleaved"));
+  CHECK_THAT(translator.failure(), Catch::Contains("not a JSON object"));
   CHECK(translator.upstream_error().empty());
+}
+
+TEST_CASE("StreamTranslator: more arguments for a call whose block was closed complete end the stream", "[stream_translator]") {
+  StreamTranslator translator(kModel);
+  std::string out;
+  translator.feed(tool_chunk(0, "call_a", "Read", R"({"file_path":"a"})") +
+                      tool_chunk(1, "call_b", "Read", R"({"file_path":"b"})") +
+                      tool_chunk(0, "", "", R"(  )") + kDone,
+                  out);
+  const auto check = check_anthropic_stream(out);
+  CHECK(check.ok());
+  CHECK(check.errored);
+  CHECK_THAT(translator.failure(), Catch::Contains("interleaved"));
+}
+
+TEST_CASE("StreamTranslator: tool arguments that are not a JSON object end the stream with an error", "[stream_translator]") {
+  for (const std::string arguments : {R"({"file_path":)", R"([1,2])", R"("text")", R"({"a":1}})"}) {
+    StreamTranslator translator(kModel);
+    std::string out;
+    translator.feed(tool_chunk(0, "call_a", "Read", arguments) + kDone, out);
+    INFO(arguments);
+    const auto check = check_anthropic_stream(out);
+    CHECK(check.ok());
+    CHECK(check.errored);
+    CHECK_FALSE(translator.completed());
+    CHECK_THAT(translator.failure(), Catch::Contains("not a JSON object"));
+  }
 }
 
 TEST_CASE("StreamTranslator: a tool call whose name never arrives is an error", "[stream_translator]") {
