@@ -89,11 +89,15 @@ void log_request(App& app, const std::string& id, const httplib::Request& req,
   }
   nlohmann::json attempts = nlohmann::json::array();
   for (const Attempt& a : result.attempts) {
-    attempts.push_back({{"provider", a.provider},
-                        {"status", a.status},
-                        {"error", a.error},
-                        {"health", a.health},
-                        {"ms", a.elapsed.count()}});
+    nlohmann::json attempt = {{"provider", a.provider},
+                              {"status", a.status},
+                              {"error", a.error},
+                              {"health", a.health},
+                              {"ms", a.elapsed.count()}};
+    if (!a.notes.empty()) {
+      attempt["conversion_notes"] = a.notes;
+    }
+    attempts.push_back(std::move(attempt));
   }
   app.log().write(level, "request",
                   {{"request_id", id},

@@ -475,6 +475,7 @@ ProviderConfig parse_provider(Reader r) {
   if (auto headers = r.take("headers")) p.headers = parse_headers(*headers);
   r.read("max_completion_tokens", p.max_completion_tokens);
   r.read("max_output_tokens", p.max_output_tokens, 0, std::numeric_limits<int>::max());
+  r.read("send_reasoning_content", p.send_reasoning_content);
   r.read("balance_check", p.balance_check);
   r.read("balance_check_interval", p.balance_check_interval);
   r.read("balance_threshold", p.balance_threshold);

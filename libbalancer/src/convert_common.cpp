@@ -117,7 +117,11 @@ std::int64_t count(const json& usage, std::string_view key) {
   if (it == usage.end() || !it->is_number()) {
     return 0;
   }
-  return it->is_number_float() ? static_cast<std::int64_t>(it->get<double>()) : it->get<std::int64_t>();
+  if (it->is_number_float()) {  // clamped: converting an out-of-range double is undefined
+    const double value = it->get<double>();
+    return value > 0 && value < 1e15 ? static_cast<std::int64_t>(value) : 0;
+  }
+  return it->get<std::int64_t>();
 }
 
 std::string error_message(const json& body) {

@@ -1,3 +1,4 @@
+// endpoint_support.cpp — the "provider has no count_tokens" memo (see endpoint_support.h).
 #include <balancer/endpoint_support.h>
 
 namespace balancer {

@@ -1,6 +1,7 @@
 #include <balancer/forwarder.h>
 
 #include <algorithm>
+#include <exception>
 #include <charconv>
 #include <optional>
 
@@ -13,10 +14,12 @@
 
 #include "header_rules.h"
 #include "json_splice.h"
+#include "message_stream.h"
 #include "openai_stream_relay.h"
 #include "openai_upstream.h"
 #include "response_classifier.h"
 #include "sse_relay.h"
+#include "unsigned_thinking.h"
 
 namespace balancer {
 
@@ -69,8 +72,13 @@ std::string summarize_error_body(std::string_view body) {
   if (json.is_object()) {
     auto err = json.find("error");
     if (err != json.end() && err->is_object()) {
-      std::string out = err->value("type", "");
-      const std::string message = err->value("message", "");
+      // Only string fields: Azure/LiteLLM-style bodies carry nulls.
+      auto text = [&](const char* key) {
+        auto it = err->find(key);
+        return it != err->end() && it->is_string() ? it->get<std::string>() : std::string();
+      };
+      std::string out = text("type");
+      const std::string message = text("message");
       if (!message.empty()) {
         out += (out.empty() ? "" : ": ") + message.substr(0, 200);
       }
@@ -164,14 +172,17 @@ Result<HttpRequest> Forwarder::anthropic_upstream_request(const Candidate& candi
   HttpRequest upstream;
   upstream.url = provider.base_url + request.path + (request.query.empty() ? "" : "?" + request.query);
   upstream.headers = upstream_headers(request.headers, provider);
-  upstream.body = std::move(*body);
+  // Thinking an OpenAI-format provider produced has no signature; Anthropic refuses it back.
+  upstream.body = detail::strip_unsigned_thinking(std::move(*body));
   return upstream;
 }
 
 Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
                                                const ForwardRequest& request,
-                                               const std::string& client_model,
-                                               bool remove_provider) const {
+                                               const MessageRequestInfo& info) const {
+  const std::string& client_model = info.model;
+  const bool remove_provider = info.pinned_provider.has_value();
+  const bool client_streams = info.stream;
   const ProviderConfig& provider = *candidate.provider;
   const Settings& settings = router_.config().settings;
   TryOutcome outcome;
@@ -190,7 +201,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   const bool openai = provider.type == ProviderType::OpenAI;
   auto upstream = openai ? detail::openai_upstream_request(provider, request.body,
                                                            candidate.rewrite_model ? candidate.upstream_model : client_model,
-                                                           request.headers, auth_)
+                                                           request.headers, auth_, outcome.attempt.notes)
                          : anthropic_upstream_request(candidate, request, remove_provider);
   if (!upstream) {
     return fail({detail::Classification::Verdict::Failure, "invalid_request", false}, describe(upstream.error()));
@@ -221,11 +232,14 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
 
   std::unique_ptr<detail::PrimedStream> relay;
   std::string full_body;
+  std::optional<std::string> streamed_from_json;
   if (evidence.event_stream) {
-    auto on_failure = [this, name = provider.name](const std::string& failure) {
-      stats_.record_failure(name, "stream: " + failure);
-      if (options_.health != nullptr) {
-        options_.health->record(name, Outcome::failure("stream_error"));
+    // The stream may outlive this Forwarder (a reload frees its snapshot while the stream runs):
+    // capture only the shared, server-lifetime objects.
+    auto on_failure = [stats = &stats_, health = options_.health, name = provider.name](const std::string& failure) {
+      stats->record_failure(name, "stream: " + failure);
+      if (health != nullptr) {
+        health->record(name, Outcome::failure("stream_error"));
       }
     };
     if (openai) {
@@ -253,7 +267,10 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
         return fail({detail::Classification::Verdict::Failure, "invalid_response", true},
                     fmt::format("invalid_response (HTTP {}): {}", status, message.error().message));
       }
-      full_body = std::move(*message);
+      full_body = message->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      if (client_streams) {  // the provider ignored `stream: true`: render the message as a stream
+        streamed_from_json = detail::anthropic_stream_from_message(*message);
+      }
     }
     evidence.body = full_body;
   }
@@ -275,7 +292,11 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   result.provider = provider.name;
   if (openai) {
     // The upstream's headers describe an OpenAI response; the client gets an Anthropic one.
-    result.headers.emplace_back("content-type", relay ? "text/event-stream" : "application/json");
+    result.headers.emplace_back("content-type",
+                                relay || streamed_from_json ? "text/event-stream" : "application/json");
+    if (streamed_from_json) {
+      full_body = std::move(*streamed_from_json);
+    }
     if (!relay && status >= 300) {
       full_body = detail::anthropic_error_from_openai(status, full_body);
     }
@@ -297,7 +318,9 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
 }
 
 void Forwarder::record_outcome(const std::string& provider, TryOutcome& outcome) const {
-  if (outcome.endpoint_unsupported) {  // the provider answered; it just cannot count tokens
+  if (outcome.endpoint_unsupported || outcome.error_class == "invalid_request") {
+    // The provider answered but cannot count tokens, or it was never contacted (the request
+    // could not be converted for it): neither says anything about its health.
     if (options_.health != nullptr) {
       options_.health->release_probe(provider);
     }
@@ -407,7 +430,15 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
       skipped.push_back(name);
       continue;
     }
-    TryOutcome outcome = try_candidate(candidate, request, info->model, info->pinned_provider.has_value());
+    TryOutcome outcome;
+    try {
+      outcome = try_candidate(candidate, request, *info);
+    } catch (const std::exception& e) {  // a bug must cost one attempt, not the request or a probe
+      outcome = TryOutcome{};
+      outcome.attempt.provider = name;
+      outcome.attempt.error = std::string("internal_error: ") + e.what();
+      outcome.error_class = "internal_error";
+    }
     record_outcome(name, outcome);
     if (outcome.endpoint_unsupported) {
       if (options_.endpoint_support != nullptr) {

@@ -1,3 +1,5 @@
+// openai_stream_relay.cpp — pulls an OpenAI chunk stream through a StreamTranslator for the
+// client (see openai_stream_relay.h).
 #include "openai_stream_relay.h"
 
 namespace balancer::detail {
@@ -13,6 +15,7 @@ void OpenAiStreamRelay::pump() {
   } else if (!*more) {
     translator_.finish(ready_);
   } else {
+    bytes_received_ += chunk_.size();
     translator_.feed(chunk_, ready_);
   }
   if (translator_.done() && !translator_.completed() && committed_ && !failure_reported_ && on_failure_) {
@@ -25,18 +28,18 @@ std::string OpenAiStreamRelay::prime() {
   while (ready_.empty() && !translator_.done()) {
     pump();
   }
-  if (translator_.started()) {
-    first_event_type_ = "message_start";
-    return {};
-  }
-  if (!translator_.upstream_error().empty()) {
-    first_event_type_ = "error";
+  if (!translator_.started() && !translator_.upstream_error().empty()) {
+    first_event_type_ = "error";  // classified like an Anthropic stream opening with an error
     first_event_data_ = translator_.upstream_error();
     return {};
   }
-  // Nothing usable before the end: an empty or broken stream, which fails over.
-  return "empty_stream: " + (translator_.failure().empty() ? std::string("the upstream sent no chunk")
-                                                           : translator_.failure());
+  if (translator_.done() && !translator_.completed()) {
+    // Broken before anything reached the client (a short answer that ended in an error can
+    // arrive in one read): fail over instead of relaying it.
+    return (bytes_received_ == 0 ? "empty_stream: " : "") + translator_.failure();
+  }
+  first_event_type_ = "message_start";
+  return {};
 }
 
 bool OpenAiStreamRelay::next(std::string& out) {

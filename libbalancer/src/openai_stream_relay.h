@@ -34,6 +34,7 @@ class OpenAiStreamRelay final : public PrimedStream {
   FailureCallback on_failure_;
   std::string chunk_;
   std::string ready_;  // translated bytes not yet handed out
+  std::size_t bytes_received_ = 0;
   bool committed_ = false;
   bool failure_reported_ = false;
 };

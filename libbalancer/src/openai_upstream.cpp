@@ -1,3 +1,5 @@
+// openai_upstream.cpp — request and buffered-response side of OpenAI-compatible providers
+// (see openai_upstream.h).
 #include "openai_upstream.h"
 
 #include <nlohmann/json.hpp>
@@ -11,6 +13,7 @@ ConverterOptions converter_options(const ProviderConfig& provider) {
   ConverterOptions options;
   options.max_completion_tokens = provider.max_completion_tokens;
   options.max_output_tokens = provider.max_output_tokens;
+  options.send_reasoning_content = provider.send_reasoning_content;
   return options;
 }
 
@@ -37,7 +40,7 @@ std::string bearer_token(const ProviderConfig& provider, const Headers& client_h
 
 Result<HttpRequest> openai_upstream_request(const ProviderConfig& provider, std::string_view anthropic_body,
                                             const std::string& upstream_model, const Headers& client_headers,
-                                            const ClientAuth& auth) {
+                                            const ClientAuth& auth, std::vector<std::string>& notes) {
   const auto request = nlohmann::json::parse(anthropic_body, nullptr, false);
   if (!request.is_object()) {
     return make_error(ErrorCode::InvalidRequest, "request body must be a JSON object");
@@ -47,9 +50,10 @@ Result<HttpRequest> openai_upstream_request(const ProviderConfig& provider, std:
   if (!converted) {
     return tl::unexpected(converted.error());
   }
+  notes.insert(notes.end(), converted->notes.begin(), converted->notes.end());
   HttpRequest upstream;
   upstream.url = provider.base_url + "/chat/completions";
-  upstream.body = converted->body.dump();
+  upstream.body = converted->body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   upstream.headers.emplace_back("content-type", "application/json");
   if (converted->body.value("stream", false)) {
     upstream.headers.emplace_back("accept", "text/event-stream");
@@ -64,8 +68,8 @@ Result<HttpRequest> openai_upstream_request(const ProviderConfig& provider, std:
   return upstream;
 }
 
-Result<std::string> anthropic_message_from_openai(std::string_view body, std::string_view client_model,
-                                                  const ProviderConfig& provider) {
+Result<nlohmann::json> anthropic_message_from_openai(std::string_view body, std::string_view client_model,
+                                                     const ProviderConfig& provider) {
   const auto response = nlohmann::json::parse(body, nullptr, false);
   if (response.is_discarded()) {
     return make_error(ErrorCode::UpstreamProtocol, "the upstream's completion is not valid JSON");
@@ -75,11 +79,12 @@ Result<std::string> anthropic_message_from_openai(std::string_view body, std::st
   if (!message) {
     return make_error(ErrorCode::UpstreamProtocol, message.error().message);
   }
-  return message->dump();
+  return std::move(*message);
 }
 
 std::string anthropic_error_from_openai(int status, std::string_view body) {
-  return Converter::openai_to_anthropic_error(status, body).dump();
+  return Converter::openai_to_anthropic_error(status, body).dump(-1, ' ', false,
+                                                                 nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace balancer::detail

@@ -5,11 +5,14 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <balancer/client_auth.h>
 #include <balancer/config.h>
 #include <balancer/error.h>
 #include <balancer/http.h>
+
+#include <nlohmann/json.hpp>
 
 namespace balancer::detail {
 
@@ -17,15 +20,16 @@ namespace balancer::detail {
 // `upstream_model`, POSTed to base_url + "/chat/completions" with `Authorization: Bearer` (the
 // configured key, or with passthrough the client's own credential, never a balancer key) and
 // the provider's extra headers. Client headers are not forwarded (they are Anthropic's).
+// What the conversion left out is appended to `notes` (for the request log).
 // Errors: InvalidRequest when the body cannot be converted (the client's 400).
 Result<HttpRequest> openai_upstream_request(const ProviderConfig& provider, std::string_view anthropic_body,
                                             const std::string& upstream_model, const Headers& client_headers,
-                                            const ClientAuth& auth);
+                                            const ClientAuth& auth, std::vector<std::string>& notes);
 
 // A buffered 2xx chat.completion → an Anthropic message body (`model` = the client's).
 // Errors: UpstreamProtocol when the body is not a usable completion (fails over).
-Result<std::string> anthropic_message_from_openai(std::string_view body, std::string_view client_model,
-                                                  const ProviderConfig& provider);
+Result<nlohmann::json> anthropic_message_from_openai(std::string_view body, std::string_view client_model,
+                                                     const ProviderConfig& provider);
 
 // A buffered OpenAI error body with its status → an Anthropic error body.
 std::string anthropic_error_from_openai(int status, std::string_view body);

@@ -348,8 +348,14 @@ struct StreamTranslator::State {
     }
   }
 
-  // `[DONE]`: close the open block, then message_delta and message_stop.
+  // `[DONE]`: close the open block, then message_delta and message_stop. `[DONE]` with no
+  // content and no finish_reason is an empty answer (a fake success): an error, so that the
+  // caller fails over.
   void complete(std::string& out) {
+    if (next_block_ == 0 && finish_reason_.empty()) {
+      end_with_error("api_error", std::string(kEmptyStream), out);
+      return;
+    }
     if (!started_) {
       start_message({}, out);
     }

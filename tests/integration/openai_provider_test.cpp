@@ -178,6 +178,45 @@ TEST_CASE("openai provider: a stream with text and a tool call becomes a valid A
   CHECK(sent.at("stream_options").at("include_usage") == true);
 }
 
+TEST_CASE("openai provider: a streaming client gets a stream when the provider answers with JSON", "[openai]") {
+  FakeUpstream openai([](const RecordedRequest&) { return Reply::json(completion_json("Hello from OpenAI.")); });
+  TestBalancer balancer(config({{"oai", "openai", openai.url()}}));
+
+  const ClientResponse response = post(balancer.url("/v1/messages"), request_body(true), client_headers());
+
+  REQUIRE(response.status == 200);
+  CHECK(response.header("content-type").value_or("").rfind("text/event-stream", 0) == 0);
+  const StreamCheck check = check_anthropic_stream(response.body);
+  INFO(response.body);
+  CHECK(check.violation.empty());
+  CHECK(check.completed);
+  CHECK(response.body.find(R"("text":"Hello from OpenAI.")") != std::string::npos);
+}
+
+TEST_CASE("openai provider: an answer broken before it reached the client fails over", "[openai]") {
+  // One short read holds a text chunk and then an error chunk: nothing has been sent yet, so the
+  // request moves to the next provider and the failure counts against the first.
+  FakeUpstream openai([](const RecordedRequest&) {
+    return Reply::sse({chunk({{"role", "assistant"}, {"content", "Hel"}}) +
+                       "data: {\"error\":{\"message\":\"upstream overloaded\",\"type\":\"server_error\"}}\n\n"});
+  });
+  FakeUpstream anthropic([](const RecordedRequest&) { return Reply::sse(message_stream({"Hi"})); });
+  TestBalancer balancer(config({{"oai", "openai", openai.url()}, {"ant", "anthropic", anthropic.url()}}));
+
+  const ClientResponse response = post(balancer.url("/v1/messages"), request_body(true), client_headers());
+
+  CHECK(response.status == 200);
+  CHECK(response.header("x-balancer-provider") == "ant");
+  CHECK(check_anthropic_stream(response.body).completed);
+  const json providers = json::parse(get(balancer.url("/providers")).body);
+  for (const json& p : providers.at("providers")) {
+    if (p.at("name") == "oai") {
+      CHECK(p.at("failures") == 1);
+      CHECK(p.at("healthy") == false);  // threshold 1
+    }
+  }
+}
+
 TEST_CASE("openai provider: a stream that ends without [DONE] ends with an error event", "[openai]") {
   FakeUpstream openai([](const RecordedRequest&) { return Reply::sse(tool_call_stream(false)); });
   TestBalancer balancer(config({{"oai", "openai", openai.url()}}));
@@ -232,6 +271,25 @@ TEST_CASE("openai provider: failover from OpenAI to Anthropic and back", "[opena
     CHECK(response.status == 200);
     CHECK(response.header("x-balancer-provider") == "oai");
     CHECK(check_anthropic_stream(response.body).completed);
+  }
+  SECTION("a conversation with OpenAI-produced thinking continues on the Anthropic provider") {
+    // Claude Code sends back the unsigned thinking block the OpenAI provider produced; the
+    // Anthropic provider must not see it (Anthropic refuses unsigned thinking).
+    const std::string history = R"({"model":"claude-sonnet-4-5","max_tokens":64,"messages":[)"
+                                R"({"role":"user","content":"q"},)"
+                                R"({"role":"assistant","content":[{"type":"thinking","thinking":"hmm","signature":""},)"
+                                R"({"type":"tool_use","id":"call_1","name":"Read","input":{"file_path":"a"}}]},)"
+                                R"({"role":"user","content":[{"type":"tool_result","tool_use_id":"call_1","content":"A"}]}]})";
+    TestBalancer balancer(config({{"oai", "openai", openai.url()}, {"ant", "anthropic", anthropic.url()}}));
+    const ClientResponse response = post(balancer.url("/v1/messages"), history, client_headers());
+    CHECK(response.status == 200);
+    CHECK(response.header("x-balancer-provider") == "ant");
+    const json sent = json::parse(anthropic.requests().at(0).body);
+    CHECK(sent.at("messages").at(1).at("content") ==
+          json::array({json{{"type", "tool_use"}, {"id", "call_1"}, {"name", "Read"}, {"input", {{"file_path", "a"}}}}}));
+    // The OpenAI provider got the thinking back as reasoning_content.
+    const json to_openai = json::parse(openai.requests().at(0).body);
+    CHECK(to_openai.at("messages").at(1).at("reasoning_content") == "hmm");
   }
   SECTION("an OpenAI error chunk before any content fails over") {
     openai.set_behaviour([](const RecordedRequest&) {
@@ -302,14 +360,17 @@ TEST_CASE("count_tokens: estimated for OpenAI routes, forwarded to Anthropic pro
       return r.path == "/v1/messages/count_tokens" ? Reply::error(404, "not_found_error", "no such endpoint")
                                                    : Reply::json(message_json("hi"));
     });
-    TestBalancer balancer(config({{"ant", "anthropic", anthropic.url()}}));
+    FakeUpstream backup;
+    TestBalancer balancer(config({{"ant", "anthropic", anthropic.url()}, {"backup", "anthropic", backup.url()}}));
     for (int i = 0; i < 3; ++i) {
       const ClientResponse response = post(balancer.url("/v1/messages/count_tokens"), request_body(false), client_headers());
       REQUIRE(response.status == 200);
       CHECK(json::parse(response.body).at("input_tokens").get<long>() > 20);
     }
     CHECK(anthropic.request_count() == 1);  // asked once, then remembered
-    // Still healthy (threshold 1): messages go to it.
+    CHECK(backup.request_count() == 0);
+    // Still healthy (threshold 1, so one penalty would have put it in cooldown): messages go to
+    // it, not to the backup.
     const ClientResponse message = post(balancer.url("/v1/messages"), request_body(false), client_headers());
     CHECK(message.status == 200);
     CHECK(message.header("x-balancer-provider") == "ant");

@@ -168,6 +168,7 @@ TEST_CASE("a file using every key parses to the expected values", "[unit][config
     enabled: false
     max_completion_tokens: true
     max_output_tokens: 8192
+    send_reasoning_content: false
   - name: pro
     base_url: https://api.anthropic.com
     auth_type: oauth
@@ -244,6 +245,7 @@ oauth:
   CHECK_FALSE(router.enabled);
   CHECK(router.max_completion_tokens);
   CHECK(router.max_output_tokens == 8192);
+  CHECK_FALSE(router.send_reasoning_content);
   CHECK(router.line == 18);
   const auto& pro = cfg.providers[2];
   CHECK(pro.type == ProviderType::Anthropic);

@@ -508,7 +508,7 @@ TEST_CASE("StreamTranslator: more arguments for a call whose block was closed co
 }
 
 TEST_CASE("StreamTranslator: tool arguments that are not a JSON object end the stream with an error", "[stream_translator]") {
-  for (const std::string arguments : {R"({"file_path":)", R"([1,2])", R"("text")", R"({"a":1}})"}) {
+  for (const char* arguments : {R"({"file_path":)", R"([1,2])", R"("text")", R"({"a":1}})"}) {
     StreamTranslator translator(kModel);
     std::string out;
     translator.feed(tool_chunk(0, "call_a", "Read", arguments) + kDone, out);
@@ -614,6 +614,7 @@ TEST_CASE("StreamTranslator: observers before, during and after a stream", "[str
   translator.feed(chunk(R"({"role":"assistant","content":""})"), out);
   CHECK(translator.started());
   CHECK_FALSE(translator.done());
+  translator.feed(chunk("{}", R"("stop")"), out);
   translator.feed(R"(data: {"id":"chatcmpl-T3st","choices":[],"usage":{"prompt_tokens":100,"completion_tokens":7,"prompt_cache_hit_tokens":60}})"
                   "\n\n",
                   out);
@@ -726,9 +727,16 @@ TEST_CASE("StreamTranslator: finish_reason to stop_reason", "[stream_translator]
 }
 
 TEST_CASE("StreamTranslator: [DONE] alone, and [DONE] without its blank line", "[stream_translator]") {
+  // Nothing but [DONE] (or chunks without content and without finish_reason) is an empty
+  // answer, a fake success: an error, which the forwarder turns into a failover.
   const std::string alone = translate(kDone);
-  CHECK(shape_of(alone) == std::vector<std::string>{"message_start", "message_delta", "message_stop"});
-  CHECK(check_anthropic_stream(alone).completed);
+  CHECK(shape_of(alone) == std::vector<std::string>{"error"});
+  CHECK(check_anthropic_stream(alone).errored);
+  const std::string role_only = translate(chunk(R"({"role":"assistant","content":""})") + kDone);
+  CHECK(check_anthropic_stream(role_only).errored);
+  // An empty answer the upstream finished on purpose is a (valid, empty) message.
+  const std::string finished_empty = translate(chunk(R"({"role":"assistant","content":""})") + chunk("{}", R"("length")") + kDone);
+  CHECK(check_anthropic_stream(finished_empty).completed);
 
   StreamTranslator translator(kModel);
   std::string out;

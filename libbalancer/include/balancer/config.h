@@ -42,6 +42,7 @@ struct ProviderConfig {
   std::vector<std::pair<std::string, std::string>> headers;  // extra upstream headers
   bool max_completion_tokens = false;                        // openai: send max_completion_tokens
   int max_output_tokens = 0;  // openai: cap max_tokens at the model's limit (0 = no cap)
+  bool send_reasoning_content = true;  // openai: assistant thinking goes back as reasoning_content
   std::string balance_check;                                 // shell command printing a number
   Duration balance_check_interval = std::chrono::seconds(300);
   double balance_threshold = 0.0;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <balancer/client_auth.h>
+#include <balancer/client_request.h>
 #include <balancer/clock.h>
 #include <balancer/conversation_affinity.h>
 #include <balancer/endpoint_support.h>
@@ -34,6 +35,7 @@ struct Attempt {
   std::string error;  // e.g. "connection_error: Connection refused"; empty on success
   std::chrono::milliseconds elapsed{0};
   std::string health;  // the provider's health after this attempt, e.g. "count=1/2"
+  std::vector<std::string> notes;  // OpenAI providers: what the conversion left out
 };
 
 // The rest of a committed streaming (SSE) response, pulled by the server thread that writes to
@@ -88,7 +90,7 @@ class Forwarder {
  private:
   struct TryOutcome;
   TryOutcome try_candidate(const Candidate& candidate, const ForwardRequest& request,
-                           const std::string& client_model, bool remove_provider) const;
+                           const MessageRequestInfo& info) const;
   Result<HttpRequest> anthropic_upstream_request(const Candidate& candidate, const ForwardRequest& request,
                                                  bool remove_provider) const;
   ForwardResult estimate_tokens(const ForwardRequest& request, const std::string& model,
