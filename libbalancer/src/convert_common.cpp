@@ -142,9 +142,8 @@ std::string error_message(const json& body) {
 
 // ---- Stop reasons and error types -------------------------------------------------------
 
-std::string stop_reason_from_finish(const json& finish_reason) {
-  const std::string reason = finish_reason.is_string() ? finish_reason.get<std::string>() : "";
-  if (reason == "length") {
+std::string_view stop_reason_for_finish(std::string_view reason) {
+  if (reason == "length" || reason == "max_tokens") {
     return "max_tokens";
   }
   if (reason == "tool_calls" || reason == "function_call") {
@@ -154,6 +153,11 @@ std::string stop_reason_from_finish(const json& finish_reason) {
     return "refusal";
   }
   return "end_turn";  // "stop", null and anything unknown
+}
+
+std::string stop_reason_from_finish(const json& finish_reason) {
+  return std::string(stop_reason_for_finish(finish_reason.is_string() ? finish_reason.get_ref<const std::string&>()
+                                                                       : std::string_view()));
 }
 
 std::string finish_from_stop_reason(const json& stop_reason) {

@@ -75,6 +75,8 @@ std::string dump_compact(const json& value);
 std::string openai_text(const json& content, std::string_view separator);
 
 // Anthropic stop_reason ⇄ OpenAI finish_reason.
+// One mapping for streamed and whole responses.
+std::string_view stop_reason_for_finish(std::string_view finish_reason);
 std::string stop_reason_from_finish(const json& finish_reason);
 std::string finish_from_stop_reason(const json& stop_reason);
 

@@ -99,7 +99,8 @@ json anthropic_usage(const Node& usage) {
     cached = count(usage.value(), "prompt_cache_hit_tokens");  // DeepSeek
   }
   const std::int64_t prompt = count(usage.value(), "prompt_tokens");
-  return {{"input_tokens", std::max<std::int64_t>(0, prompt - cached)},
+  cached = std::min(cached, prompt);  // as the stream translator does
+  return {{"input_tokens", prompt - cached},
           {"output_tokens", count(usage.value(), "completion_tokens")},
           {"cache_read_input_tokens", cached},
           {"cache_creation_input_tokens", 0}};

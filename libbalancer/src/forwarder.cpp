@@ -12,14 +12,14 @@
 #include <balancer/client_request.h>
 #include <balancer/token_estimator.h>
 
+#include "anthropic_upstream.h"
+#include "upstream_response.h"
 #include "header_rules.h"
-#include "json_splice.h"
 #include "message_stream.h"
 #include "openai_stream_relay.h"
 #include "openai_upstream.h"
 #include "response_classifier.h"
 #include "sse_relay.h"
-#include "unsigned_thinking.h"
 
 namespace balancer {
 
@@ -40,71 +40,17 @@ using std::chrono::milliseconds;
 
 constexpr std::size_t kErrorBodyPeek = 64 * 1024;
 
+using detail::is_event_stream;
+using detail::parse_retry_after;
+using detail::read_body;
+using detail::summarize_error_body;
+
 ForwardResult balancer_error(int status, std::string_view type, std::string_view message) {
   ForwardResult r;
   r.status = status;
   r.headers = {{"content-type", "application/json"}};
   r.body = anthropic_error_body(type, message);
   return r;
-}
-
-bool is_event_stream(const Headers& headers) {
-  auto type = find_header(headers, "content-type");
-  return type && type->size() >= 17 && iequals(type->substr(0, 17), "text/event-stream");
-}
-
-std::optional<long> parse_retry_after(const Headers& headers) {
-  auto value = find_header(headers, "retry-after");
-  if (!value) {
-    return std::nullopt;
-  }
-  long seconds = 0;
-  auto [ptr, ec] = std::from_chars(value->data(), value->data() + value->size(), seconds);
-  if (ec != std::errc() || ptr != value->data() + value->size() || seconds < 0) {
-    return std::nullopt;
-  }
-  return seconds;
-}
-
-// A short description of an upstream error body: its Anthropic/OpenAI error type and message.
-std::string summarize_error_body(std::string_view body) {
-  auto json = nlohmann::json::parse(body, nullptr, false);
-  if (json.is_object()) {
-    auto err = json.find("error");
-    if (err != json.end() && err->is_object()) {
-      // Only string fields: Azure/LiteLLM-style bodies carry nulls.
-      auto text = [&](const char* key) {
-        auto it = err->find(key);
-        return it != err->end() && it->is_string() ? it->get<std::string>() : std::string();
-      };
-      std::string out = text("type");
-      const std::string message = text("message");
-      if (!message.empty()) {
-        out += (out.empty() ? "" : ": ") + message.substr(0, 200);
-      }
-      return out;
-    }
-  }
-  return {};
-}
-
-// Reads the rest of a body, up to `limit` bytes.
-Result<std::string> read_body(UpstreamCall& call, std::size_t limit) {
-  std::string body;
-  std::string chunk;
-  for (;;) {
-    auto more = call.read(chunk);
-    if (!more) {
-      return tl::unexpected(more.error());
-    }
-    if (!*more) {
-      return body;
-    }
-    if (body.size() + chunk.size() > limit) {
-      return make_error(ErrorCode::UpstreamProtocol, "response body larger than the limit");
-    }
-    body += chunk;
-  }
 }
 
 bool is_count_tokens(const ForwardRequest& request) {
@@ -125,57 +71,6 @@ Forwarder::Forwarder(const Router& router, HttpTransport& transport, const Clien
       clock_(clock),
       stats_(stats),
       options_(options) {}
-
-Headers Forwarder::upstream_headers(const Headers& client_headers,
-                                    const ProviderConfig& provider) const {
-  Headers headers = detail::forwardable_request_headers(client_headers);
-  if (provider.passthrough()) {
-    // The client's own credential, but never one of the balancer's client keys.
-    if (auto key = find_header(client_headers, "x-api-key"); key && !auth_.is_balancer_key(*key)) {
-      headers.emplace_back("x-api-key", std::string(*key));
-    }
-    if (auto authz = find_header(client_headers, "authorization")) {
-      const Headers only_authz{{"authorization", std::string(*authz)}};
-      if (!auth_.is_balancer_key(presented_credential(only_authz))) {
-        headers.emplace_back("authorization", std::string(*authz));
-      }
-    }
-  } else if (provider.auth_type == AuthType::ApiKey) {
-    headers.emplace_back("x-api-key", provider.auth_value);
-  } else if (provider.auth_type == AuthType::AuthToken) {
-    headers.emplace_back("authorization", "Bearer " + provider.auth_value);
-  }
-  for (const auto& extra : provider.headers) {
-    std::erase_if(headers, [&](const auto& h) { return iequals(h.first, extra.first); });
-    headers.emplace_back(extra);
-  }
-  if (!find_header(headers, "content-type")) {
-    headers.emplace_back("content-type", "application/json");
-  }
-  if (!find_header(headers, "anthropic-version")) {
-    headers.emplace_back("anthropic-version", "2023-06-01");
-  }
-  return headers;
-}
-
-Result<HttpRequest> Forwarder::anthropic_upstream_request(const Candidate& candidate,
-                                                         const ForwardRequest& request,
-                                                         bool remove_provider) const {
-  const ProviderConfig& provider = *candidate.provider;
-  auto body = detail::splice_request_body(
-      request.body,
-      candidate.rewrite_model ? std::optional<std::string>(candidate.upstream_model) : std::nullopt,
-      remove_provider);
-  if (!body) {
-    return tl::unexpected(body.error());
-  }
-  HttpRequest upstream;
-  upstream.url = provider.base_url + request.path + (request.query.empty() ? "" : "?" + request.query);
-  upstream.headers = upstream_headers(request.headers, provider);
-  // Thinking an OpenAI-format provider produced has no signature; Anthropic refuses it back.
-  upstream.body = detail::strip_unsigned_thinking(std::move(*body));
-  return upstream;
-}
 
 Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
                                                const ForwardRequest& request,
@@ -202,7 +97,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   auto upstream = openai ? detail::openai_upstream_request(provider, request.body,
                                                            candidate.rewrite_model ? candidate.upstream_model : client_model,
                                                            request.headers, auth_, outcome.attempt.notes)
-                         : anthropic_upstream_request(candidate, request, remove_provider);
+                         : detail::anthropic_upstream_request(candidate, request, remove_provider, auth_);
   if (!upstream) {
     return fail({detail::Classification::Verdict::Failure, "invalid_request", false}, describe(upstream.error()));
   }

@@ -6,6 +6,8 @@
 
 #include <balancer/converter.h>
 
+#include "upstream_credentials.h"
+
 namespace balancer::detail {
 namespace {
 
@@ -23,17 +25,8 @@ std::string bearer_token(const ProviderConfig& provider, const Headers& client_h
   if (!provider.passthrough()) {
     return provider.auth_value;
   }
-  if (auto key = find_header(client_headers, "x-api-key"); key && !auth.is_balancer_key(*key)) {
-    return std::string(*key);
-  }
-  if (auto authz = find_header(client_headers, "authorization")) {
-    const Headers only_authz{{"authorization", std::string(*authz)}};
-    const std::string token(presented_credential(only_authz));
-    if (!token.empty() && !auth.is_balancer_key(token)) {
-      return token;
-    }
-  }
-  return {};
+  const PassthroughCredential own = passthrough_credential(client_headers, auth);
+  return own.api_key.value_or(own.authorization_token.value_or(""));
 }
 
 }  // namespace
@@ -61,10 +54,7 @@ Result<HttpRequest> openai_upstream_request(const ProviderConfig& provider, std:
   if (const std::string token = bearer_token(provider, client_headers, auth); !token.empty()) {
     upstream.headers.emplace_back("authorization", "Bearer " + token);
   }
-  for (const auto& extra : provider.headers) {
-    std::erase_if(upstream.headers, [&](const auto& h) { return iequals(h.first, extra.first); });
-    upstream.headers.emplace_back(extra);
-  }
+  apply_extra_headers(upstream.headers, provider.headers);
   return upstream;
 }
 

@@ -30,6 +30,7 @@
 #include <balancer/anthropic_error.h>
 
 #include "anthropic_sse_writer.h"
+#include "convert_common.h"
 #include "json_validate.h"
 #include "openai_chunk.h"
 #include "sse_parser.h"
@@ -70,19 +71,6 @@ std::string alphanumeric_part(std::string_view id) {
     }
   }
   return part;
-}
-
-std::string_view stop_reason_for(std::string_view finish_reason) {
-  if (finish_reason == "length" || finish_reason == "max_tokens") {
-    return "max_tokens";
-  }
-  if (finish_reason == "tool_calls" || finish_reason == "function_call") {
-    return "tool_use";
-  }
-  if (finish_reason == "content_filter") {
-    return "refusal";
-  }
-  return "end_turn";
 }
 
 std::string_view trim(std::string_view text) {
@@ -375,7 +363,7 @@ struct StreamTranslator::State {
   }
 
   std::string_view stop_reason() const {
-    const std::string_view reason = stop_reason_for(finish_reason_);
+    const std::string_view reason = detail::stop_reason_for_finish(finish_reason_);
     return reason == "end_turn" && tool_use_sent_ ? "tool_use" : reason;
   }
 

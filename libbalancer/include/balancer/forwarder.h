@@ -91,13 +91,10 @@ class Forwarder {
   struct TryOutcome;
   TryOutcome try_candidate(const Candidate& candidate, const ForwardRequest& request,
                            const MessageRequestInfo& info) const;
-  Result<HttpRequest> anthropic_upstream_request(const Candidate& candidate, const ForwardRequest& request,
-                                                 bool remove_provider) const;
   ForwardResult estimate_tokens(const ForwardRequest& request, const std::string& model,
                                 std::string_view reason) const;
   void record_outcome(const std::string& provider, TryOutcome& outcome) const;
   std::string conversation_key(const ForwardRequest& request, const std::string& user_id) const;
-  Headers upstream_headers(const Headers& client_headers, const ProviderConfig& provider) const;
 
   const Router& router_;
   HttpTransport& transport_;

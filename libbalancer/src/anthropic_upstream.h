@@ -1,0 +1,26 @@
+// anthropic_upstream.h — the upstream request for an Anthropic-compatible provider (spec §4):
+// the client's body with the route's model spliced in (bytes, not re-serialised), its
+// end-to-end headers, and the provider's credential in place of the client's.
+#pragma once
+
+#include <balancer/client_auth.h>
+#include <balancer/error.h>
+#include <balancer/forwarder.h>
+#include <balancer/http.h>
+#include <balancer/router.h>
+
+namespace balancer::detail {
+
+// `remove_provider`: drop the balancer-only "provider" pin from the body. Thinking blocks
+// without a signature (produced by OpenAI-format providers) are removed. Errors: InvalidRequest
+// when the body cannot be spliced.
+Result<HttpRequest> anthropic_upstream_request(const Candidate& candidate, const ForwardRequest& request,
+                                               bool remove_provider, const ClientAuth& auth);
+
+// The headers sent upstream: forwardable client headers, the provider's credential (or with
+// passthrough the client's own, never a balancer key), extra headers, content-type and
+// anthropic-version defaults.
+Headers anthropic_upstream_headers(const Headers& client_headers, const ProviderConfig& provider,
+                                   const ClientAuth& auth);
+
+}  // namespace balancer::detail

@@ -1,0 +1,29 @@
+// upstream_credentials.h — the credential rules shared by both provider types (spec §4, §10):
+// which of the client's own credentials a passthrough provider may receive, and how a
+// provider's extra headers replace the ones already set.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <balancer/client_auth.h>
+#include <balancer/http.h>
+
+namespace balancer::detail {
+
+// The client's own credentials for a passthrough provider, never one of the balancer's client
+// keys: its x-api-key value, and its Authorization header (the whole value) with the token it
+// carries.
+struct PassthroughCredential {
+  std::optional<std::string> api_key;
+  std::optional<std::string> authorization;        // e.g. "Bearer sk-…"
+  std::optional<std::string> authorization_token;  // the credential inside it
+};
+PassthroughCredential passthrough_credential(const Headers& client_headers, const ClientAuth& auth);
+
+// Sets each of `extra` on `headers`, replacing any header of the same name (case-insensitive).
+void apply_extra_headers(Headers& headers, const std::vector<std::pair<std::string, std::string>>& extra);
+
+}  // namespace balancer::detail
