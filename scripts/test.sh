@@ -85,6 +85,8 @@ if cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBALANCER_BUILD_E
    cmake --build build/tsan -j"$jobs" --target unit_tests; then
   check "[concurrency] tests under TSan (20 repetitions)" env TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     bash -c 'for i in $(seq 20); do build/tsan/tests/unit_tests "[concurrency]" >/dev/null || { build/tsan/tests/unit_tests "[concurrency]"; exit 1; }; done'
+  check "[dedup] deduplicator tests under TSan (200 repetitions)" env TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    bash -c 'for i in $(seq 200); do build/tsan/tests/unit_tests "[dedup]" >/dev/null || { build/tsan/tests/unit_tests "[dedup]"; exit 1; }; done'
 else
   failed=$((failed + 1)); echo "FAILED: TSan build"
 fi

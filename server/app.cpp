@@ -16,6 +16,15 @@ bool is_loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
+DedupOptions dedup_options(const Settings& settings) {
+  DedupOptions options;
+  options.max_flight_bytes = settings.deduplication.max_flight_bytes;
+  options.max_flights = settings.deduplication.max_flights;
+  options.cache_ttl = settings.cache_ttl_seconds;
+  options.max_cache_entries = settings.max_cache_size;
+  return options;
+}
+
 }  // namespace
 
 Runtime::Runtime(std::shared_ptr<const BalancerConfig> cfg, HealthTracker& health,
@@ -37,7 +46,8 @@ App::App(AppOptions options)
       transport_(options_.transport != nullptr ? *options_.transport : *owned_transport_),
       random_(make_default_random()),
       health_(HealthConfig::from(options_.config->settings), clock_),
-      balance_monitor_(health_, clock_) {}
+      balance_monitor_(health_, clock_),
+      dedup_(dedup_options(options_.config->settings), clock_) {}
 
 Result<std::unique_ptr<App>> App::create(AppOptions options) {
   if (!options.config) {
@@ -159,6 +169,7 @@ Result<std::shared_ptr<const Runtime>> App::reload() {
   auto next = std::make_shared<const Runtime>(config, health_, affinity_, endpoint_support_, *random_, transport_,
                                               clock_, stats_);
   health_.set_config(HealthConfig::from(config->settings));
+  dedup_.set_options(dedup_options(config->settings));
   balance_monitor_.set_config(*config);
   balance_checker_->wake();
   std::shared_ptr<const Runtime> previous;

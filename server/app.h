@@ -16,6 +16,7 @@
 #include <balancer/config.h>
 #include <balancer/conversation_affinity.h>
 #include <balancer/forwarder.h>
+#include <balancer/deduplicator.h>
 #include <balancer/health_tracker.h>
 #include <balancer/http.h>
 #include <balancer/provider_stats.h>
@@ -73,6 +74,7 @@ class App {
   const HealthTracker& health() const { return health_; }
   const ProviderStats& stats() const { return stats_; }
   const BalanceMonitor& balance() const { return balance_monitor_; }
+  Deduplicator& dedup() { return dedup_; }
   std::size_t busy_connections() const {
     auto* queue = queue_.load();
     return queue != nullptr ? queue->busy() : 0;
@@ -92,6 +94,7 @@ class App {
   BalanceMonitor balance_monitor_;
   ConversationAffinity affinity_;
   EndpointSupport endpoint_support_;
+  Deduplicator dedup_;
   ProviderStats stats_;
   std::unique_ptr<RequestLog> log_;
 

@@ -82,7 +82,8 @@ bool read_body(const httplib::ContentReader& reader, std::size_t limit, std::str
 }
 
 void log_request(App& app, const std::string& id, const httplib::Request& req,
-                 const ForwardResult& result, SteadyTime started, std::string_view outcome) {
+                 const ForwardResult& result, SteadyTime started, std::string_view outcome,
+                 std::string_view dedup = "") {
   const LogLevel level = result.status < 500 ? LogLevel::Info : LogLevel::Warning;
   if (!app.log().enabled(level)) {
     return;
@@ -107,6 +108,7 @@ void log_request(App& app, const std::string& id, const httplib::Request& req,
                    {"status", result.status},
                    {"attempts", std::move(attempts)},
                    {"outcome", outcome},
+                   {"dedup", dedup.empty() ? nlohmann::json() : nlohmann::json(dedup)},
                    {"duration_ms", duration_cast<milliseconds>(app.clock().now() - started).count()}});
 }
 
@@ -153,6 +155,57 @@ void send_result(App& app, const std::string& id, const httplib::Request& req,
       });
 }
 
+// Sends a coalesced response (spec §8): the flight's status, headers and bytes, plus this
+// request's own id and its role (x-balancer-dedup: leader|follower|cache). A streamed flight is
+// relayed by a chunked provider that pulls the subscription as the client reads.
+void send_subscription(App& app, const std::string& id, const httplib::Request& req,
+                       httplib::Response& res, std::unique_ptr<DedupSubscription> subscription,
+                       SteadyTime started) {
+  auto sub = std::shared_ptr<DedupSubscription>(std::move(subscription));
+  res.status = sub->status();
+  std::string content_type = "application/json";
+  for (const auto& [name, value] : sub->headers()) {
+    if (iequals(name, "content-type")) {
+      content_type = value;
+    } else {
+      res.set_header(name, value);
+    }
+  }
+  const std::string role(to_string(sub->role()));
+  res.set_header("x-balancer-request-id", id);
+  res.set_header("x-balancer-dedup", role);
+  if (!sub->streaming()) {
+    std::string body;
+    for (std::string chunk; sub->next(chunk);) {
+      body += chunk;
+    }
+    res.set_content(std::move(body), content_type);
+    log_request(app, id, req, sub->meta(), started, "complete", role);
+    return;
+  }
+  res.set_chunked_content_provider(
+      content_type,
+      [sub, buffer = std::string()](std::size_t /*offset*/, httplib::DataSink& sink) mutable {
+        if (!sub->next(buffer)) {
+          sink.done();
+          return true;
+        }
+        return sink.write(buffer.data(), buffer.size());
+      },
+      [&app, id, req_path = req.path, sub, started, role](bool success) {
+        httplib::Request path_only;
+        path_only.path = req_path;
+        const std::string_view outcome = !success ? "client_disconnected" : sub->completed() ? "complete" : "stream_error";
+        log_request(app, id, path_only, sub->meta(), started, outcome, role);
+      });
+}
+
+// `cache-control: no-cache` on the request bypasses the response cache.
+bool bypasses_cache(const httplib::Request& req) {
+  const std::string value = req.get_header_value("cache-control");
+  return value.find("no-cache") != std::string::npos || value.find("no-store") != std::string::npos;
+}
+
 void handle_messages(App& app, const httplib::Request& req, httplib::Response& res,
                      const httplib::ContentReader& reader) {
   const SteadyTime started = app.clock().now();
@@ -174,7 +227,17 @@ void handle_messages(App& app, const httplib::Request& req, httplib::Response& r
   const auto q = req.target.find('?');
   forward.query = q == std::string::npos ? std::string() : req.target.substr(q + 1);
   forward.headers = to_headers(req.headers);
-  send_result(app, id, req, res, runtime->forwarder.forward(forward), started);
+  if (req.path != "/v1/messages" || !runtime->config->settings.deduplication.enabled) {
+    send_result(app, id, req, res, runtime->forwarder.forward(forward), started);
+    return;
+  }
+  // Identical requests of the same caller share one upstream call. The caller is the credential
+  // the client presented: its balancer key, or its own key for passthrough providers.
+  const std::string key = dedup_key(forward.path + (forward.query.empty() ? "" : "?" + forward.query),
+                                    forward.body, forward.headers, presented_credential(forward.headers));
+  auto subscription = app.dedup().subscribe(
+      key, [&] { return runtime->forwarder.forward(forward); }, bypasses_cache(req));
+  send_subscription(app, id, req, res, std::move(subscription), started);
 }
 
 void handle_providers(App& app, const httplib::Request& req, httplib::Response& res) {
@@ -183,6 +246,14 @@ void handle_providers(App& app, const httplib::Request& req, httplib::Response& 
   }
   const auto runtime = app.runtime();
   nlohmann::json report = providers_report(*runtime->config, app.health(), app.stats());
+  const DedupStats dedup = app.dedup().stats();
+  report["deduplication"] = {{"enabled", runtime->config->settings.deduplication.enabled},
+                             {"leaders", dedup.leaders},
+                             {"followers", dedup.followers},
+                             {"cache_hits", dedup.cache_hits},
+                             {"uncoalesced", dedup.uncoalesced},
+                             {"flights_in_progress", dedup.flights_in_progress},
+                             {"cache_entries", dedup.cache_entries}};
   for (auto& provider : report["providers"]) {
     if (auto b = app.balance().snapshot(provider["name"].get<std::string>())) {
       provider["balance"] = {{"balance", b->balance ? nlohmann::json(*b->balance) : nlohmann::json()},
