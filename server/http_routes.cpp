@@ -112,19 +112,26 @@ void log_request(App& app, const std::string& id, const httplib::Request& req,
                    {"duration_ms", duration_cast<milliseconds>(app.clock().now() - started).count()}});
 }
 
-// Moves a ForwardResult into the httplib response: a buffered body, or a chunked provider that
-// pulls the SSE relay from this worker thread as the client reads.
-void send_result(App& app, const std::string& id, const httplib::Request& req,
-                 httplib::Response& res, ForwardResult result, SteadyTime started) {
-  res.status = result.status;
+// Copies response headers onto `res`, except content-type, which httplib sets with the body:
+// returned instead (application/json when absent).
+std::string set_headers(httplib::Response& res, const Headers& headers) {
   std::string content_type = "application/json";
-  for (const auto& [name, value] : result.headers) {
+  for (const auto& [name, value] : headers) {
     if (iequals(name, "content-type")) {
       content_type = value;
     } else {
       res.set_header(name, value);
     }
   }
+  return content_type;
+}
+
+// Moves a ForwardResult into the httplib response: a buffered body, or a chunked provider that
+// pulls the SSE relay from this worker thread as the client reads.
+void send_result(App& app, const std::string& id, const httplib::Request& req,
+                 httplib::Response& res, ForwardResult result, SteadyTime started) {
+  res.status = result.status;
+  const std::string content_type = set_headers(res, result.headers);
   res.set_header("x-balancer-request-id", id);
   if (!result.stream) {
     res.set_content(std::move(result.body), content_type);
@@ -163,14 +170,7 @@ void send_subscription(App& app, const std::string& id, const httplib::Request& 
                        SteadyTime started) {
   auto sub = std::shared_ptr<DedupSubscription>(std::move(subscription));
   res.status = sub->status();
-  std::string content_type = "application/json";
-  for (const auto& [name, value] : sub->headers()) {
-    if (iequals(name, "content-type")) {
-      content_type = value;
-    } else {
-      res.set_header(name, value);
-    }
-  }
+  const std::string content_type = set_headers(res, sub->headers());
   const std::string role(to_string(sub->role()));
   res.set_header("x-balancer-request-id", id);
   res.set_header("x-balancer-dedup", role);
@@ -231,10 +231,12 @@ void handle_messages(App& app, const httplib::Request& req, httplib::Response& r
     send_result(app, id, req, res, runtime->forwarder.forward(forward), started);
     return;
   }
-  // Identical requests of the same caller share one upstream call. The caller is the credential
-  // the client presented: its balancer key, or its own key for passthrough providers.
+  // Identical requests of the same caller share one upstream call. The caller is every
+  // credential the request carries (its balancer key, and for passthrough providers its own key
+  // or token, which may ride in Authorization next to a balancer x-api-key).
+  const std::string caller = req.get_header_value("x-api-key") + '\n' + req.get_header_value("authorization");
   const std::string key = dedup_key(forward.path + (forward.query.empty() ? "" : "?" + forward.query),
-                                    forward.body, forward.headers, presented_credential(forward.headers));
+                                    forward.body, forward.headers, caller);
   auto subscription = app.dedup().subscribe(
       key, [&] { return runtime->forwarder.forward(forward); }, bypasses_cache(req));
   send_subscription(app, id, req, res, std::move(subscription), started);
@@ -253,7 +255,8 @@ void handle_providers(App& app, const httplib::Request& req, httplib::Response& 
                              {"cache_hits", dedup.cache_hits},
                              {"uncoalesced", dedup.uncoalesced},
                              {"flights_in_progress", dedup.flights_in_progress},
-                             {"cache_entries", dedup.cache_entries}};
+                             {"cache_entries", dedup.cache_entries},
+                             {"recorded_bytes_held", dedup.recorded_bytes_held}};
   for (auto& provider : report["providers"]) {
     if (auto b = app.balance().snapshot(provider["name"].get<std::string>())) {
       provider["balance"] = {{"balance", b->balance ? nlohmann::json(*b->balance) : nlohmann::json()},

@@ -1,3 +1,4 @@
+// dedup_flight.cpp — one coalesced response shared by its subscribers (see dedup_flight.h).
 #include "dedup_flight.h"
 
 #include <algorithm>
@@ -7,6 +8,28 @@
 #include <balancer/anthropic_error.h>
 
 namespace balancer::detail {
+namespace {
+
+// True when the last SSE event of `stream` is message_stop (not, e.g., an upstream error event).
+// Cursor values of subscribers cut off for falling too far behind (before and after their error
+// event was handed out).
+constexpr std::uint64_t kOverrun = UINT64_MAX - 1;
+constexpr std::uint64_t kFinished = UINT64_MAX;
+
+bool ends_with_message_stop(const std::string& stream) {
+  const std::size_t last = stream.find_last_not_of("\r\n");
+  if (last == std::string::npos) {
+    return false;
+  }
+  const std::size_t separator = stream.rfind("\n\n", last);
+  const std::string_view event(stream.data() + (separator == std::string::npos ? 0 : separator),
+                               last + 1 - (separator == std::string::npos ? 0 : separator));
+  return event.find("event: message_stop") != std::string_view::npos ||
+         event.find("\"type\":\"message_stop\"") != std::string_view::npos;
+}
+
+}  // namespace
+
 
 Flight::Flight(std::string key, std::size_t max_bytes, std::weak_ptr<FlightOwner> owner,
                std::shared_ptr<std::atomic<std::size_t>> held_bytes)
@@ -49,6 +72,7 @@ void Flight::leave(Cursor cursor) {
       end_locked(false, after);  // nobody listens: cancel the upstream call
     } else {
       drop_read_prefix_locked();  // the leaver may have been the slowest reader
+      changed_.notify_all();
     }
   }
   run(after);
@@ -88,6 +112,16 @@ bool Flight::next(Cursor cursor, std::string& out) {
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [this] { return head_ready_; });
   for (;;) {
+    if (*cursor == kOverrun) {  // fell more than max_bytes behind: cut, visibly
+      out = anthropic_error_event("api_error",
+                                  "this client fell too far behind the shared response stream");
+      *cursor = kFinished;
+      return true;
+    }
+    if (*cursor == kFinished) {
+      out.clear();
+      return false;
+    }
     const std::uint64_t end = base_offset_ + recorded_.size();
     if (*cursor < end) {
       out.assign(recorded_, static_cast<std::size_t>(*cursor - base_offset_));
@@ -118,9 +152,10 @@ bool Flight::next(Cursor cursor, std::string& out) {
       try {
         more = stream->next(chunk);
         stream_completed = !more && stream->completed();
-      } catch (...) {
-        more = false;
-        stream_completed = false;
+      } catch (...) {  // end it as a cut stream, visibly, for every subscriber
+        chunk = anthropic_error_event("api_error", "the balancer failed while relaying the upstream stream");
+        more = true;
+        failed_ = true;
       }
       lock.lock();
       pumping_ = false;
@@ -128,6 +163,9 @@ bool Flight::next(Cursor cursor, std::string& out) {
         after.stream_to_destroy = std::move(stream_);  // ended while we pumped
       } else if (more) {
         append_locked(chunk, after);
+        if (failed_) {
+          end_locked(false, after);
+        }
       } else {
         end_locked(stream_completed, after);
       }
@@ -147,12 +185,23 @@ bool Flight::completed() {
 }
 
 void Flight::append_locked(const std::string& bytes, Aftermath& after) {
+  const std::uint64_t old_end = base_offset_ + recorded_.size();
   recorded_ += bytes;
   *held_bytes_ += bytes.size();
   if (!capped_ && base_offset_ + recorded_.size() > max_bytes_) {
     capped_ = true;
     accepting_ = false;
     after.capped = true;
+  }
+  if (capped_) {
+    // Bounded memory: a subscriber that left more than max_bytes unread before this chunk is
+    // cut off (it gets an error event) instead of holding the bytes for everyone.
+    for (std::uint64_t& c : cursors_) {
+      if (c < kOverrun && old_end - c > max_bytes_) {
+        c = kOverrun;
+      }
+    }
+    drop_read_prefix_locked();
   }
 }
 
@@ -164,18 +213,28 @@ void Flight::end_locked(bool completed, Aftermath& after) {
     after.stream_to_destroy = std::move(stream_);  // else the pumper destroys it when back
   }
   after.ended = true;
-  after.cacheable = completed && !capped_ && meta_.status >= 200 && meta_.status < 300;
+  // A stream that ended with an error event the upstream sent counts as completed for the
+  // relay, but is no answer to keep: only streams whose last event is message_stop are cached.
+  after.cacheable = completed && !capped_ && meta_.status >= 200 && meta_.status < 300 &&
+                    (!streaming_ || ends_with_message_stop(recorded_));
   changed_.notify_all();
+}
+
+std::uint64_t Flight::min_cursor_locked() const {
+  std::uint64_t min_cursor = base_offset_ + recorded_.size();
+  for (const std::uint64_t c : cursors_) {
+    if (c < kOverrun) {
+      min_cursor = std::min(min_cursor, c);
+    }
+  }
+  return min_cursor;
 }
 
 void Flight::drop_read_prefix_locked() {
   if (!capped_) {
     return;  // followers may still join (or the cache may keep it): every byte stays
   }
-  std::uint64_t min_cursor = base_offset_ + recorded_.size();
-  for (const std::uint64_t c : cursors_) {
-    min_cursor = std::min(min_cursor, c);
-  }
+  const std::uint64_t min_cursor = min_cursor_locked();
   const auto droppable = static_cast<std::size_t>(min_cursor - base_offset_);
   // Amortised: drop once at least half the held bytes were read by everyone. A fresh string
   // (rather than erase) gives the memory back.

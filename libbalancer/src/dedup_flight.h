@@ -78,6 +78,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
     bool cacheable = false;
   };
   void append_locked(const std::string& bytes, Aftermath& after);
+  std::uint64_t min_cursor_locked() const;
   void end_locked(bool completed, Aftermath& after);
   void drop_read_prefix_locked();
   void run(Aftermath& after);  // without the lock
@@ -96,6 +97,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
   std::string recorded_;                    // bytes [base_offset_, base_offset_ + size)
   std::uint64_t base_offset_ = 0;           // bytes dropped from the front
   bool ended_ = false;
+  bool failed_ = false;     // pulling the stream threw: ended with an error event
   bool completed_ = false;
   bool pumping_ = false;    // a subscriber is inside stream_->next() (without the lock)
   bool accepting_ = true;   // followers may still join

@@ -228,10 +228,15 @@ std::unique_ptr<DedupSubscription> Deduplicator::subscribe(const std::string& ke
   if (!flight) {
     return std::make_unique<detail::PassthroughSubscription>(detail::run_producer(produce));
   }
-  auto subscription =
-      std::make_unique<detail::FlightSubscription>(flight, cursor, DedupRole::Leader);
-  flight->publish(detail::run_producer(produce));  // outside the lock; wakes the followers
-  return subscription;
+  // Outside the lock; wakes the followers. Published first, so that nothing between joining
+  // and publishing can leave them waiting for a head that never comes.
+  flight->publish(detail::run_producer(produce));
+  try {
+    return std::make_unique<detail::FlightSubscription>(flight, cursor, DedupRole::Leader);
+  } catch (...) {
+    flight->leave(cursor);
+    throw;
+  }
 }
 
 void Deduplicator::set_options(DedupOptions options) {

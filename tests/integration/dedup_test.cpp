@@ -154,6 +154,18 @@ TEST_CASE("dedup: different bodies or different callers are never merged", "[ded
     CHECK(upstream.request_count() == 2);
     CHECK(count_role(responses, "leader") == 2);
   }
+  SECTION("same body, different Authorization tokens (passthrough credentials)") {
+    TestBalancer balancer(config(upstream.url()));
+    HeaderList one = headers(), two = headers();
+    one.emplace_back("Authorization", "Bearer user-token-one");
+    two.emplace_back("Authorization", "Bearer user-token-two");
+    std::vector<ClientRequest> requests(2);
+    requests[0] = {"POST", balancer.url("/v1/messages"), one, body(false), std::nullopt, 30s};
+    requests[1] = {"POST", balancer.url("/v1/messages"), two, body(false), std::nullopt, 30s};
+    const auto responses = perform_all(requests);
+    CHECK(upstream.request_count() == 2);
+    CHECK(count_role(responses, "leader") == 2);
+  }
 }
 
 TEST_CASE("dedup: sequential identical requests go upstream each time (no cache by default)", "[dedup]") {

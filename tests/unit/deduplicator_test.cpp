@@ -641,6 +641,39 @@ TEST_CASE("past the byte cap a flight takes no followers and drops what everyone
   CHECK(probes[1]->violations == 0);
 }
 
+TEST_CASE("past the byte cap a subscriber that falls too far behind is cut, not buffered for",
+          "[dedup]") {
+  testing::ManualClock clock;
+  std::vector<std::string> chunks;
+  for (int i = 0; i < 20; ++i) {
+    chunks.push_back(std::string(8, static_cast<char>('a' + i)));
+  }
+  Deduplicator dedup(options_with(20, 1024), clock);
+  const Deduplicator::Producer produce = [&] {
+    return stream_result(std::make_unique<FakeStream>(chunks, nullptr, std::make_shared<StreamProbe>()));
+  };
+  auto reader = dedup.subscribe("k", produce);
+  auto idle = dedup.subscribe("k", produce);  // joins, then never reads while the other does
+  REQUIRE(idle->role() == DedupRole::Follower);
+
+  std::string got;
+  std::string chunk;
+  std::size_t most_held = 0;
+  while (reader->next(chunk)) {
+    got += chunk;
+    most_held = std::max(most_held, dedup.stats().recorded_bytes_held);
+  }
+  CHECK(got == concat(chunks));  // the reader is not held back by the idle one
+  CHECK(reader->completed());
+  CHECK(most_held <= 2 * 20 + 8);  // bounded by the cap, not by the response (160 bytes)
+
+  // The idle subscriber learns it was cut, with an Anthropic error event, then the end.
+  REQUIRE(idle->next(chunk));
+  CHECK(chunk.find("event: error") == 0);
+  CHECK(chunk.find("fell too far behind") != std::string::npos);
+  CHECK_FALSE(idle->next(chunk));
+}
+
 TEST_CASE("a non-stream body past the byte cap is answered but not kept", "[dedup]") {
   testing::ManualClock clock;
   Deduplicator dedup(options_with(4, 1024, 60s), clock);
@@ -765,6 +798,22 @@ TEST_CASE("the cache serves completed 2xx answers within the TTL", "[dedup]") {
     CHECK(calls == 5);
   }
 
+  SECTION("a 200 stream the upstream ended with an error event is not cached") {
+    std::vector<std::string> errored(kEvents.begin(), kEvents.end() - 1);
+    errored.push_back(anthropic_error_event("overloaded_error", "busy"));
+    const Deduplicator::Producer producer = [&] {
+      ++calls;  // the relay calls such a stream completed: the upstream ended it itself
+      return stream_result(std::make_unique<FakeStream>(errored, nullptr, std::make_shared<StreamProbe>()));
+    };
+    {
+      auto s = dedup.subscribe("x", producer);
+      CHECK(read_all(*s) == concat(errored));
+      CHECK(s->completed());
+    }
+    CHECK(dedup.subscribe("x", producer)->role() == DedupRole::Leader);
+    CHECK(calls == 2);
+  }
+
   SECTION("errors are not cached") {
     const Deduplicator::Producer failing = [&] {
       ++calls;
@@ -863,6 +912,7 @@ TEST_CASE("many threads subscribe, read and leave at random points", "[dedup][co
       events.push_back("k" + std::to_string(k) + "e" + std::to_string(i) + ":" +
                        std::string(static_cast<std::size_t>((k * 7 + i) % 13), 'x') + "\n");
     }
+    events.push_back("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");  // cacheable
     return events;
   };
   const std::string boom = anthropic_error_body("api_error", "internal error: boom");
@@ -919,9 +969,17 @@ TEST_CASE("many threads subscribe, read and leave at random points", "[dedup][co
           std::string got;
           std::string chunk;
           bool ended = false;
+          bool cut = false;  // fell more than the cap behind: an error event, then the end
           for (int n = 0; n < leave_after; ++n) {
             if (!sub->next(chunk)) {
               ended = true;
+              break;
+            }
+            if (chunk.find("fell too far behind") != std::string::npos) {
+              cut = true;
+              if (sub->next(chunk)) {
+                ++failures;  // nothing may follow the cut
+              }
               break;
             }
             got += chunk;
@@ -929,7 +987,7 @@ TEST_CASE("many threads subscribe, read and leave at random points", "[dedup][co
           if (expected.compare(0, got.size(), got) != 0) {
             ++failures;  // not a prefix of the response
           }
-          if (ended) {
+          if (ended && !cut) {
             const int status = sub->status();
             if (got != expected || !sub->completed() || status != (k == 6 ? 500 : 200)) {
               ++failures;
