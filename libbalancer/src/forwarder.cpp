@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <exception>
-#include <charconv>
 #include <optional>
 
 #include <fmt/format.h>

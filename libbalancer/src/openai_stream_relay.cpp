@@ -47,13 +47,7 @@ bool OpenAiStreamRelay::next(std::string& out) {
   while (ready_.empty() && !translator_.done()) {
     pump();
   }
-  if (ready_.empty()) {
-    call_.reset();  // release the upstream connection as soon as the stream is over
-    return false;
-  }
-  out.clear();
-  out.swap(ready_);
-  return true;
+  return hand_out(ready_, call_, out);
 }
 
 }  // namespace balancer::detail

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <balancer/forwarder.h>
+#include <balancer/http.h>
 
 namespace balancer::detail {
 
@@ -25,6 +27,18 @@ class PrimedStream : public ResponseStream {
   const std::string& first_event_data() const { return first_event_data_; }
 
  protected:
+  // The end of next(): moves the bytes that are ready into `out` (true), or, when none are left,
+  // releases the upstream connection at once and reports the end (false).
+  static bool hand_out(std::string& ready, std::unique_ptr<UpstreamCall>& call, std::string& out) {
+    if (ready.empty()) {
+      call.reset();
+      return false;
+    }
+    out.clear();
+    out.swap(ready);
+    return true;
+  }
+
   std::string first_event_type_;
   std::string first_event_data_;
 };

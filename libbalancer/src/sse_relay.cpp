@@ -102,13 +102,7 @@ bool SseRelay::next(std::string& out) {
         break;
     }
   }
-  if (ready_.empty()) {
-    call_.reset();  // release the upstream connection as soon as the stream is over
-    return false;
-  }
-  out.clear();
-  out.swap(ready_);
-  return true;
+  return hand_out(ready_, call_, out);
 }
 
 }  // namespace balancer::detail
