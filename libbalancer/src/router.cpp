@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <balancer/oauth_client.h>
+
 #include "glob.h"
 #include "selection.h"
 
@@ -26,6 +28,14 @@ std::vector<const ModelRoute*> Router::matching_routes(std::string_view model) c
   return out;
 }
 
+std::string health_key(const ProviderConfig& provider, std::string_view account_email) {
+  if (provider.auth_type != AuthType::OAuth || account_email.empty() ||
+      account_email == normalize_account_email(provider.account_email)) {
+    return provider.name;
+  }
+  return provider.name + "/" + std::string(account_email);
+}
+
 std::optional<Candidate> Router::make_candidate(const ModelRoute& route, const RouteEntry& entry,
                                                 std::string_view client_model) const {
   if (!entry.enabled) {
@@ -42,7 +52,11 @@ std::optional<Candidate> Router::make_candidate(const ModelRoute& route, const R
   c.route_pattern = route.pattern;
   c.priority = entry.priority;
   c.weight = entry.weight.value_or(provider->weight);
-  c.cooldown_until = health_.unavailable_until(provider->name);
+  if (provider->auth_type == AuthType::OAuth) {
+    c.account_email = normalize_account_email(entry.account_email.empty() ? provider->account_email
+                                                                           : entry.account_email);
+  }
+  c.cooldown_until = health_.unavailable_until(health_key(*provider, c.account_email));
   return c;
 }
 

@@ -15,6 +15,7 @@
 #include <balancer/endpoint_support.h>
 #include <balancer/health_tracker.h>
 #include <balancer/http.h>
+#include <balancer/oauth_client.h>
 #include <balancer/provider_stats.h>
 #include <balancer/router.h>
 
@@ -74,6 +75,9 @@ struct ForwarderOptions {
   ConversationAffinity* affinity = nullptr;
   // Optional: providers known not to have count_tokens (answered locally with an estimate).
   EndpointSupport* endpoint_support = nullptr;
+  // Optional: the OAuth accounts `auth_type: oauth` providers use. Without it such providers
+  // fail every attempt with a message saying so (and are not penalised).
+  OAuthClient* oauth = nullptr;
 };
 
 // Thread-safe; one per config snapshot. `router`, `transport`, `auth`, `clock` and `stats` must

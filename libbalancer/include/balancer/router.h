@@ -51,12 +51,20 @@ struct Candidate {
   std::string route_pattern;
   int priority = 1;
   int weight = 1;
+  // OAuth providers: the account the route entry or the provider binds (empty: chosen per
+  // conversation among the logged-in accounts).
+  std::string account_email;
   // Set while the provider is in cooldown: such candidates are tried only after every healthy
   // one, earliest cooldown end first.
   std::optional<SteadyTime> cooldown_until;
 
   bool healthy() const { return !cooldown_until.has_value(); }
 };
+
+// The key a provider's health is tracked under (spec §9: per provider and account): the
+// provider's name, or "name/email" for an OAuth account the provider entry does not bind itself
+// (bound by a route entry, or chosen per conversation). `account_email` may be empty.
+std::string health_key(const ProviderConfig& provider, std::string_view account_email);
 
 // The ordered candidates for one request, plus the config snapshot they point into.
 struct RouteDecision {
