@@ -1,6 +1,8 @@
 // anthropic_upstream.cpp — see anthropic_upstream.h.
 #include "anthropic_upstream.h"
 
+#include <balancer/oauth_client.h>
+
 #include "header_rules.h"
 #include "json_splice.h"
 #include "unsigned_thinking.h"
@@ -9,7 +11,7 @@
 namespace balancer::detail {
 
 Headers anthropic_upstream_headers(const Headers& client_headers, const ProviderConfig& provider,
-                                   const ClientAuth& auth) {
+                                   const ClientAuth& auth, std::string_view oauth_token) {
   Headers headers = forwardable_request_headers(client_headers);
   if (provider.passthrough()) {
     const PassthroughCredential own = passthrough_credential(client_headers, auth);
@@ -23,8 +25,13 @@ Headers anthropic_upstream_headers(const Headers& client_headers, const Provider
     headers.emplace_back("x-api-key", provider.auth_value);
   } else if (provider.auth_type == AuthType::AuthToken) {
     headers.emplace_back("authorization", "Bearer " + provider.auth_value);
+  } else if (provider.auth_type == AuthType::OAuth) {
+    headers.emplace_back("authorization", "Bearer " + std::string(oauth_token));
   }
   apply_extra_headers(headers, provider.headers);
+  if (provider.auth_type == AuthType::OAuth && !provider.passthrough()) {
+    merge_anthropic_beta(headers, kOAuthBeta);
+  }
   if (!find_header(headers, "content-type")) {
     headers.emplace_back("content-type", "application/json");
   }
@@ -35,7 +42,8 @@ Headers anthropic_upstream_headers(const Headers& client_headers, const Provider
 }
 
 Result<HttpRequest> anthropic_upstream_request(const Candidate& candidate, const ForwardRequest& request,
-                                               bool remove_provider, const ClientAuth& auth) {
+                                               bool remove_provider, const ClientAuth& auth,
+                                               std::string_view oauth_token) {
   const ProviderConfig& provider = *candidate.provider;
   auto body = splice_request_body(
       request.body, candidate.rewrite_model ? std::optional<std::string>(candidate.upstream_model) : std::nullopt,
@@ -45,7 +53,7 @@ Result<HttpRequest> anthropic_upstream_request(const Candidate& candidate, const
   }
   HttpRequest upstream;
   upstream.url = provider.base_url + request.path + (request.query.empty() ? "" : "?" + request.query);
-  upstream.headers = anthropic_upstream_headers(request.headers, provider, auth);
+  upstream.headers = anthropic_upstream_headers(request.headers, provider, auth, oauth_token);
   // Thinking an OpenAI-format provider produced has no signature; Anthropic refuses it back.
   upstream.body = strip_unsigned_thinking(std::move(*body));
   return upstream;

@@ -12,15 +12,18 @@
 namespace balancer::detail {
 
 // `remove_provider`: drop the balancer-only "provider" pin from the body. Thinking blocks
-// without a signature (produced by OpenAI-format providers) are removed. Errors: InvalidRequest
-// when the body cannot be spliced.
+// without a signature (produced by OpenAI-format providers) are removed. `oauth_token`: the
+// access token of an `auth_type: oauth` provider's account. Errors: InvalidRequest when the
+// body cannot be spliced.
 Result<HttpRequest> anthropic_upstream_request(const Candidate& candidate, const ForwardRequest& request,
-                                               bool remove_provider, const ClientAuth& auth);
+                                               bool remove_provider, const ClientAuth& auth,
+                                               std::string_view oauth_token = {});
 
 // The headers sent upstream: forwardable client headers, the provider's credential (or with
-// passthrough the client's own, never a balancer key), extra headers, content-type and
-// anthropic-version defaults.
+// passthrough the client's own, never a balancer key; with OAuth `Authorization: Bearer
+// <oauth_token>` and the oauth beta flag merged into anthropic-beta), extra headers,
+// content-type and anthropic-version defaults.
 Headers anthropic_upstream_headers(const Headers& client_headers, const ProviderConfig& provider,
-                                   const ClientAuth& auth);
+                                   const ClientAuth& auth, std::string_view oauth_token = {});
 
 }  // namespace balancer::detail

@@ -448,6 +448,8 @@ void parse_credentials(Reader& r, ProviderConfig& p) {
   if (p.auth_type == AuthType::OAuth) {
     if (!p.auth_value.empty() && p.auth_value != "oauth")
       value->warn("ignored: auth_type oauth uses the stored OAuth token");
+    if (p.type == ProviderType::OpenAI)
+      (type ? *type : *value).fail("oauth accounts are Claude subscriptions: the provider's type must be anthropic");
     p.auth_value = "oauth";
     return;
   }
@@ -471,7 +473,10 @@ ProviderConfig parse_provider(Reader r) {
   parse_credentials(r, p);
   r.read("weight", p.weight, 1, std::numeric_limits<int>::max());
   r.read("proxy", p.proxy);
-  r.read("account_email", p.account_email);
+  if (auto email = r.take("account_email")) {
+    p.account_email = email->as_string();
+    if (p.auth_type != AuthType::OAuth) email->warn("ignored: only auth_type oauth providers use an account");
+  }
   if (auto headers = r.take("headers")) p.headers = parse_headers(*headers);
   r.read("max_completion_tokens", p.max_completion_tokens);
   r.read("max_output_tokens", p.max_output_tokens, 0, std::numeric_limits<int>::max());

@@ -11,6 +11,7 @@
 #include <balancer/client_request.h>
 #include <balancer/token_estimator.h>
 
+#include "account_choice.h"
 #include "anthropic_upstream.h"
 #include "upstream_response.h"
 #include "header_rules.h"
@@ -73,7 +74,8 @@ Forwarder::Forwarder(const Router& router, HttpTransport& transport, const Clien
 
 Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
                                                const ForwardRequest& request,
-                                               const MessageRequestInfo& info) const {
+                                               const MessageRequestInfo& info,
+                                               const std::string& account) const {
   const std::string& client_model = info.model;
   const bool remove_provider = info.pinned_provider.has_value();
   const bool client_streams = info.stream;
@@ -93,21 +95,65 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
     return fail(detail::classify_transport_error(error.code, settings), describe(error));
   };
   const bool openai = provider.type == ProviderType::OpenAI;
-  auto upstream = openai ? detail::openai_upstream_request(provider, request.body,
-                                                           candidate.rewrite_model ? candidate.upstream_model : client_model,
-                                                           request.headers, auth_, outcome.attempt.notes)
-                         : detail::anthropic_upstream_request(candidate, request, remove_provider, auth_);
-  if (!upstream) {
-    return fail({detail::Classification::Verdict::Failure, "invalid_request", false}, describe(upstream.error()));
+  const bool oauth = provider.auth_type == AuthType::OAuth && !provider.passthrough();
+  outcome.attempt.account = account;
+  // An OAuth provider needs its account's access token first; not having one says nothing
+  // about the provider's health.
+  auto oauth_failure = [&](const std::string& message) {
+    return fail({detail::Classification::Verdict::Failure, "oauth_error", false},
+                account.empty() ? "oauth_error: " + message
+                                : fmt::format("oauth_error: account {}: {}", account, message));
+  };
+  std::string token;
+  if (oauth) {
+    if (options_.oauth == nullptr) {
+      return oauth_failure("this balancer has no OAuth accounts configured");
+    }
+    if (account.empty()) {
+      return oauth_failure("no logged-in Claude account; log in with GET /oauth/authorize");
+    }
+    auto got = options_.oauth->access_token(account);
+    if (!got) {
+      return oauth_failure(got.error().message);
+    }
+    token = std::move(*got);
   }
-  upstream->connect_timeout = settings.timeouts.connect_timeout;
-  upstream->header_timeout = settings.timeout_seconds;
-  upstream->idle_timeout = settings.timeouts.read_timeout;
-  upstream->proxy = provider.proxy;
+  std::unique_ptr<UpstreamCall> call;
+  bool unconvertible = false;  // the request could not be built for this provider
+  auto start = [&]() -> Result<HttpResponseHead> {
+    auto upstream = openai ? detail::openai_upstream_request(provider, request.body,
+                                                             candidate.rewrite_model ? candidate.upstream_model : client_model,
+                                                             request.headers, auth_, outcome.attempt.notes)
+                           : detail::anthropic_upstream_request(candidate, request, remove_provider, auth_, token);
+    if (!upstream) {
+      unconvertible = true;
+      return tl::unexpected(upstream.error());
+    }
+    upstream->connect_timeout = settings.timeouts.connect_timeout;
+    upstream->header_timeout = settings.timeout_seconds;
+    upstream->idle_timeout = settings.timeouts.read_timeout;
+    upstream->proxy = provider.proxy;
+    stats_.record_attempt(provider.name);
+    call = transport_.start(std::move(*upstream));
+    return call->head();
+  };
 
-  stats_.record_attempt(provider.name);
-  auto call = transport_.start(std::move(*upstream));
-  auto head = call->head();
+  auto head = start();
+  if (unconvertible) {
+    return fail({detail::Classification::Verdict::Failure, "invalid_request", false}, describe(head.error()));
+  }
+  if (head && head->status == 401 && oauth) {
+    // The access token was refused (revoked, or expired early): refresh once — or take the
+    // token another request already refreshed — and try again.
+    call.reset();
+    auto renewed = options_.oauth->refresh_after_rejection(account, token);
+    if (!renewed) {
+      return oauth_failure("the provider refused the access token (HTTP 401) and it could not be refreshed: " +
+                           renewed.error().message);
+    }
+    token = std::move(*renewed);
+    head = start();
+  }
   if (!head) {
     return transport_failure(head.error());
   }
@@ -130,10 +176,11 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   if (evidence.event_stream) {
     // The stream may outlive this Forwarder (a reload frees its snapshot while the stream runs):
     // capture only the shared, server-lifetime objects.
-    auto on_failure = [stats = &stats_, health = options_.health, name = provider.name](const std::string& failure) {
+    auto on_failure = [stats = &stats_, health = options_.health, name = provider.name,
+                       key = health_key(provider, account)](const std::string& failure) {
       stats->record_failure(name, "stream: " + failure);
       if (health != nullptr) {
-        health->record(name, Outcome::failure("stream_error"));
+        health->record(key, Outcome::failure("stream_error"));
       }
     };
     if (openai) {
@@ -211,12 +258,13 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   return outcome;
 }
 
-void Forwarder::record_outcome(const std::string& provider, TryOutcome& outcome) const {
+void Forwarder::record_outcome(const std::string& provider, const std::string& health_key,
+                               TryOutcome& outcome) const {
   if (outcome.endpoint_unsupported || outcome.error_class == "invalid_request") {
     // The provider answered but cannot count tokens, or it was never contacted (the request
     // could not be converted for it): neither says anything about its health.
     if (options_.health != nullptr) {
-      options_.health->release_probe(provider);
+      options_.health->release_probe(health_key);
     }
     return;
   }
@@ -233,21 +281,39 @@ void Forwarder::record_outcome(const std::string& provider, TryOutcome& outcome)
   // Client errors (passed through) are successes as far as the provider's health goes: the
   // provider answered. Failures the settings do not count only release a probe.
   if (outcome.result) {
-    options_.health->record(provider, Outcome::ok());
+    options_.health->record(health_key, Outcome::ok());
   } else if (outcome.penalize) {
     std::optional<Duration> retry_after;
     if (outcome.retry_after_s) {
       retry_after = std::chrono::seconds(*outcome.retry_after_s);
     }
-    options_.health->record(provider, Outcome::failure(outcome.error_class, outcome.attempt.status, retry_after));
+    options_.health->record(health_key, Outcome::failure(outcome.error_class, outcome.attempt.status, retry_after));
   } else {
-    options_.health->release_probe(provider);
+    options_.health->release_probe(health_key);
   }
-  const HealthSnapshot h = options_.health->snapshot(provider);
+  const HealthSnapshot h = options_.health->snapshot(health_key);
   outcome.attempt.health = h.healthy || h.status == "probing"
                                ? fmt::format("count={}/{}", h.failure_count, h.threshold)
                                : fmt::format("count={}/{} {} for {:.0f} s", h.failure_count,
                                              h.threshold, h.status, h.cooldown_remaining_s);
+}
+
+std::string Forwarder::choose_account(const Candidate& candidate, const std::string& conversation) const {
+  if (!candidate.account_email.empty() || options_.oauth == nullptr) {
+    return candidate.account_email;
+  }
+  const std::vector<std::string> ranked = detail::rank_accounts(conversation, options_.oauth->usable_accounts());
+  if (ranked.empty()) {
+    return {};
+  }
+  if (options_.health != nullptr) {  // the conversation's account, unless it is cooling down
+    for (const std::string& account : ranked) {
+      if (!options_.health->unavailable_until(health_key(*candidate.provider, account))) {
+        return account;
+      }
+    }
+  }
+  return ranked.front();
 }
 
 std::string Forwarder::conversation_key(const ForwardRequest& request,
@@ -282,6 +348,8 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
   const std::string conversation = options_.affinity != nullptr && settings.sticky_provider_duration.count() > 0
                                        ? conversation_key(request, info->user_id)
                                        : std::string();
+  // Unbound OAuth providers pick the conversation's account even when provider stickiness is off.
+  const std::string account_conversation = conversation_key(request, info->user_id);
   std::optional<std::string> preferred;
   if (!conversation.empty()) {
     preferred = options_.affinity->get(conversation, clock_.now());
@@ -319,21 +387,26 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
         options_.endpoint_support->unsupported(name, clock_.now())) {
       return estimate_tokens(request, info->model, "unsupported_by_provider");
     }
+    const std::string account = candidate.provider->auth_type == AuthType::OAuth
+                                    ? choose_account(candidate, account_conversation)
+                                    : std::string();
+    const std::string key = health_key(*candidate.provider, account);
     if (options_.health != nullptr &&
-        options_.health->acquire(name, force) == detail::UpstreamHealth::Permit::Skip) {
-      skipped.push_back(name);
+        options_.health->acquire(key, force) == detail::UpstreamHealth::Permit::Skip) {
+      skipped.push_back(key);
       continue;
     }
     TryOutcome outcome;
     try {
-      outcome = try_candidate(candidate, request, *info);
+      outcome = try_candidate(candidate, request, *info, account);
     } catch (const std::exception& e) {  // a bug must cost one attempt, not the request or a probe
       outcome = TryOutcome{};
       outcome.attempt.provider = name;
+      outcome.attempt.account = account;
       outcome.attempt.error = std::string("internal_error: ") + e.what();
       outcome.error_class = "internal_error";
     }
-    record_outcome(name, outcome);
+    record_outcome(name, key, outcome);
     if (outcome.endpoint_unsupported) {
       if (options_.endpoint_support != nullptr) {
         options_.endpoint_support->mark_unsupported(name, clock_.now());

@@ -1,6 +1,8 @@
 // upstream_credentials.cpp — see upstream_credentials.h.
 #include "upstream_credentials.h"
 
+#include <algorithm>
+
 namespace balancer::detail {
 
 PassthroughCredential passthrough_credential(const Headers& client_headers, const ClientAuth& auth) {
@@ -26,6 +28,32 @@ void apply_extra_headers(Headers& headers, const std::vector<std::pair<std::stri
     std::erase_if(headers, [&](const auto& h) { return iequals(h.first, header.first); });
     headers.emplace_back(header);
   }
+}
+
+void merge_anthropic_beta(Headers& headers, std::string_view flag) {
+  std::vector<std::string> flags{std::string(flag)};
+  for (const auto& [name, value] : headers) {
+    if (!iequals(name, "anthropic-beta")) {
+      continue;
+    }
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      std::string_view item = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (!item.empty() && std::find(flags.begin(), flags.end(), item) == flags.end()) {
+        flags.emplace_back(item);
+      }
+    }
+  }
+  std::erase_if(headers, [](const auto& h) { return iequals(h.first, "anthropic-beta"); });
+  std::string joined;
+  for (const std::string& f : flags) {
+    joined += (joined.empty() ? "" : ",") + f;
+  }
+  headers.emplace_back("anthropic-beta", std::move(joined));
 }
 
 }  // namespace balancer::detail

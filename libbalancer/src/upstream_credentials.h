@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,5 +26,10 @@ PassthroughCredential passthrough_credential(const Headers& client_headers, cons
 
 // Sets each of `extra` on `headers`, replacing any header of the same name (case-insensitive).
 void apply_extra_headers(Headers& headers, const std::vector<std::pair<std::string, std::string>>& extra);
+
+// Makes `flag` part of the request's anthropic-beta: every anthropic-beta header is folded into
+// one comma-separated value, `flag` first, the client's own flags kept in order without
+// duplicates.
+void merge_anthropic_beta(Headers& headers, std::string_view flag);
 
 }  // namespace balancer::detail

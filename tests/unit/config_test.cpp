@@ -152,7 +152,6 @@ TEST_CASE("a file using every key parses to the expected values", "[unit][config
     enabled: true
     weight: 3
     proxy: "socks5://127.0.0.1:1080"
-    account_email: "me@example.com"
     headers:
       X-Team: platform
       X-Secret: "${HEADER_SECRET}"
@@ -172,6 +171,7 @@ TEST_CASE("a file using every key parses to the expected values", "[unit][config
   - name: pro
     base_url: https://api.anthropic.com
     auth_type: oauth
+    account_email: "me@example.com"
 model_routes:
   "*sonnet*":
     - {provider: main, model: passthrough, priority: 1}
@@ -233,7 +233,7 @@ oauth:
   CHECK(main.auth_value == "sk-main");
   CHECK(main.weight == 3);
   CHECK(main.proxy == "socks5://127.0.0.1:1080");
-  CHECK(main.account_email == "me@example.com");
+  CHECK(main.account_email.empty());
   using Header = std::pair<std::string, std::string>;
   CHECK(main.headers == std::vector<Header>{{"X-Team", "platform"}, {"X-Secret", "hs"}});
   CHECK(main.balance_check == "echo 12.5");
@@ -246,11 +246,12 @@ oauth:
   CHECK(router.max_completion_tokens);
   CHECK(router.max_output_tokens == 8192);
   CHECK_FALSE(router.send_reasoning_content);
-  CHECK(router.line == 18);
+  CHECK(router.line == 17);
   const auto& pro = cfg.providers[2];
   CHECK(pro.type == ProviderType::Anthropic);
   CHECK(pro.auth_type == AuthType::OAuth);
   CHECK(pro.auth_value == "oauth");
+  CHECK(pro.account_email == "me@example.com");
 
   REQUIRE(cfg.model_routes.size() == 3);  // file order
   CHECK(cfg.model_routes[0].pattern == "*sonnet*");
@@ -609,6 +610,18 @@ model_routes: {"*": [{provider: ag}]}
   CHECK(cfg.warnings.empty());
 }
 
+TEST_CASE("account_email on a provider that is not oauth is a warning", "[unit][config]") {
+  const auto cfg = parse_ok(R"(providers:
+  - {name: a, base_url: "https://x.example.com", auth_value: k, account_email: me@x.io}
+  - {name: b, base_url: "https://x.example.com", auth_type: oauth, account_email: me@x.io}
+model_routes: {"*": [{provider: a}, {provider: b}]}
+)");
+  REQUIRE(cfg.warnings.size() == 1);
+  CHECK(cfg.warnings[0].find("providers[0].account_email (line 2)") != std::string::npos);
+  CHECK(cfg.warnings[0].find("only auth_type oauth") != std::string::npos);
+  CHECK(cfg.providers[1].account_email == "me@x.io");
+}
+
 TEST_CASE("log_level is case-insensitive and stored upper-case", "[unit][config]") {
   const auto [given, stored] = GENERATE(table<std::string, std::string>({
       {"debug", "DEBUG"},
@@ -674,6 +687,8 @@ TEST_CASE("validation errors name the key path and line", "[unit][config]") {
      {"providers[0].auth_type (line 4): must be one of api_key, auth_token, oauth, got \"bearer\""}},
     {"providers:\n  - name: a\n    base_url: https://x\n",
      {"providers[0].auth_value (line 2): required key is missing"}},
+    {"providers:\n  - name: a\n    type: openai\n    base_url: https://x\n    auth_type: oauth\n",
+     {"providers[0].auth_type (line 5): oauth accounts are Claude subscriptions"}},
     {"providers:\n  - name: a\n    base_url: https://x\n    auth_value: \"\"\n",
      {"providers[0].auth_value (line 4): must not be empty"}},
     {kOneProvider + "    weight: 0\n", {"providers[0].weight (line 6): must be at least 1, got 0"}},

@@ -37,6 +37,7 @@ struct Attempt {
   std::chrono::milliseconds elapsed{0};
   std::string health;  // the provider's health after this attempt, e.g. "count=1/2"
   std::vector<std::string> notes;  // OpenAI providers: what the conversion left out
+  std::string account;             // OAuth providers: the account's email
 };
 
 // The rest of a committed streaming (SSE) response, pulled by the server thread that writes to
@@ -94,10 +95,12 @@ class Forwarder {
  private:
   struct TryOutcome;
   TryOutcome try_candidate(const Candidate& candidate, const ForwardRequest& request,
-                           const MessageRequestInfo& info) const;
+                           const MessageRequestInfo& info, const std::string& account) const;
+  std::string choose_account(const Candidate& candidate, const std::string& conversation) const;
   ForwardResult estimate_tokens(const ForwardRequest& request, const std::string& model,
                                 std::string_view reason) const;
-  void record_outcome(const std::string& provider, TryOutcome& outcome) const;
+  void record_outcome(const std::string& provider, const std::string& health_key,
+                      TryOutcome& outcome) const;
   std::string conversation_key(const ForwardRequest& request, const std::string& user_id) const;
 
   const Router& router_;
