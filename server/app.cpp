@@ -3,6 +3,10 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include <fmt/format.h>
 
 #include <balancer/curl_transport.h>
@@ -25,11 +29,39 @@ DedupOptions dedup_options(const Settings& settings) {
   return options;
 }
 
+// The value of an environment variable that names a directory, when set to an absolute path
+// (the XDG base directory spec ignores relative ones).
+std::optional<std::string> env_dir(const EnvLookup& env, const std::string& name) {
+  if (!env) {
+    return std::nullopt;
+  }
+  auto value = env(name);
+  if (!value || value->empty() || value->front() != '/') {
+    return std::nullopt;
+  }
+  return value;
+}
+
 }  // namespace
+
+std::string resolve_token_store_path(const OAuthSettings& settings, const EnvLookup& env) {
+  const std::string& configured = settings.token_store_path;
+  if (!configured.empty()) {
+    auto home = configured.rfind("~/", 0) == 0 ? env_dir(env, "HOME") : std::nullopt;
+    return home ? *home + configured.substr(1) : configured;
+  }
+  if (auto state = env_dir(env, "XDG_STATE_HOME")) {
+    return *state + "/balancer/oauth_tokens.json";
+  }
+  if (auto home = env_dir(env, "HOME")) {
+    return *home + "/.local/state/balancer/oauth_tokens.json";
+  }
+  return "./oauth_tokens.json";
+}
 
 Runtime::Runtime(std::shared_ptr<const BalancerConfig> cfg, HealthTracker& health,
                  ConversationAffinity& affinity, EndpointSupport& endpoint_support, Random& random,
-                 HttpTransport& transport, const Clock& clock, ProviderStats& stats)
+                 HttpTransport& transport, const Clock& clock, ProviderStats& stats, OAuthClient& oauth)
     : config(std::move(cfg)),
       auth(config->auth),
       router(config, health, random),
@@ -37,7 +69,8 @@ Runtime::Runtime(std::shared_ptr<const BalancerConfig> cfg, HealthTracker& healt
                 ForwarderOptions{.max_buffered_body = 64u << 20,
                                  .health = &health,
                                  .affinity = &affinity,
-                                 .endpoint_support = &endpoint_support}) {}
+                                 .endpoint_support = &endpoint_support,
+                                 .oauth = &oauth}) {}
 
 App::App(AppOptions options)
     : options_(std::move(options)),
@@ -57,9 +90,10 @@ Result<std::unique_ptr<App>> App::create(AppOptions options) {
   const Settings& settings = app->options_.config->settings;
   app->log_ = std::make_unique<RequestLog>(app->clock_, parse_log_level(settings.log_level),
                                            settings.log_file_path);
+  app->start_oauth();
   app->runtime_ = std::make_shared<const Runtime>(app->options_.config, app->health_,
                                                   app->affinity_, app->endpoint_support_, *app->random_, app->transport_,
-                                                  app->clock_, app->stats_);
+                                                  app->clock_, app->stats_, *app->oauth_);
   for (const std::string& warning : app->options_.config->warnings) {
     app->log_->write(LogLevel::Warning, "config", {{"warning", warning}});
   }
@@ -82,6 +116,25 @@ Result<std::unique_ptr<App>> App::create(AppOptions options) {
 }
 
 App::~App() { stop(); }
+
+void App::start_oauth() {
+  const OAuthSettings& settings = options_.config->oauth;
+  token_store_path_ = resolve_token_store_path(settings, options_.env);
+  oauth_ = std::make_unique<OAuthClient>(settings, transport_, clock_, make_file_token_store(token_store_path_));
+  if (auto loaded = oauth_->load(); !loaded) {
+    // The message names the file and the problem, never its content.
+    log_->write(LogLevel::Error, "oauth token store not loaded; starting without stored accounts",
+                {{"store", token_store_path_}, {"error", loaded.error().message}});
+    return;
+  }
+  const std::vector<OAuthAccountStatus> accounts = oauth_->status();
+  nlohmann::json emails = nlohmann::json::array();
+  for (const OAuthAccountStatus& account : accounts) {
+    emails.push_back(account.account_email);
+  }
+  log_->write(LogLevel::Info, "oauth accounts loaded",
+              {{"store", token_store_path_}, {"accounts", accounts.size()}, {"emails", std::move(emails)}});
+}
 
 void App::configure_server(const Settings& settings) {
   if (!settings.tls_cert_file.empty()) {
@@ -167,7 +220,12 @@ Result<std::shared_ptr<const Runtime>> App::reload() {
   }
   auto config = std::make_shared<const BalancerConfig>(std::move(*parsed));
   auto next = std::make_shared<const Runtime>(config, health_, affinity_, endpoint_support_, *random_, transport_,
-                                              clock_, stats_);
+                                              clock_, stats_, *oauth_);
+  oauth_->set_settings(config->oauth);
+  if (resolve_token_store_path(config->oauth, options_.env) != token_store_path_) {
+    log_->write(LogLevel::Warning, "oauth.token_store_path changed: takes effect after a restart",
+                {{"store", token_store_path_}});
+  }
   health_.set_config(HealthConfig::from(config->settings));
   dedup_.set_options(dedup_options(config->settings));
   balance_monitor_.set_config(*config);

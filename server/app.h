@@ -19,30 +19,39 @@
 #include <balancer/deduplicator.h>
 #include <balancer/health_tracker.h>
 #include <balancer/http.h>
+#include <balancer/oauth_client.h>
 #include <balancer/provider_stats.h>
 #include <balancer/random.h>
 #include <balancer/router.h>
 
 #include "balance_checker.h"
 #include "growing_task_queue.h"
+#include "request_counters.h"
 #include "request_log.h"
 
 namespace balancer::server {
 
 struct AppOptions {
   std::string config_path;                       // re-read by POST /providers/reload
-  EnvLookup env;                                 // ${VAR} expansion on reload
+  EnvLookup env;                                 // ${VAR} expansion on reload; XDG_STATE_HOME / HOME
+                                                 // for the default OAuth token store
   std::shared_ptr<const BalancerConfig> config;  // the initial, validated config
   HttpTransport* transport = nullptr;            // nullptr: the App owns a libcurl transport
   const Clock* clock = nullptr;                  // nullptr: Clock::real()
 };
+
+// Where the OAuth token store lives: `oauth.token_store_path` when set (a leading "~/" is the
+// home directory), else
+// $XDG_STATE_HOME/balancer/oauth_tokens.json, else $HOME/.local/state/balancer/oauth_tokens.json,
+// else ./oauth_tokens.json. The environment comes through `env` (may be empty).
+std::string resolve_token_store_path(const OAuthSettings& settings, const EnvLookup& env);
 
 // One config snapshot and everything built from it. Immutable; a request keeps the snapshot it
 // started with alive (shared_ptr), so a reload never disturbs a request in flight.
 struct Runtime {
   Runtime(std::shared_ptr<const BalancerConfig> config, HealthTracker& health,
           ConversationAffinity& affinity, EndpointSupport& endpoint_support, Random& random,
-          HttpTransport& transport, const Clock& clock, ProviderStats& stats);
+          HttpTransport& transport, const Clock& clock, ProviderStats& stats, OAuthClient& oauth);
   std::shared_ptr<const BalancerConfig> config;
   ClientAuth auth;
   Router router;
@@ -75,6 +84,12 @@ class App {
   const ProviderStats& stats() const { return stats_; }
   const BalanceMonitor& balance() const { return balance_monitor_; }
   Deduplicator& dedup() { return dedup_; }
+  // The OAuth accounts (spec §9), one client for the process lifetime.
+  OAuthClient& oauth() { return *oauth_; }
+  RequestCounters& counters() { return counters_; }
+  // The token store file in use (oauth.token_store_path, else the default; see
+  // resolve_token_store_path).
+  const std::string& token_store_path() const { return token_store_path_; }
   std::size_t busy_connections() const {
     auto* queue = queue_.load();
     return queue != nullptr ? queue->busy() : 0;
@@ -84,6 +99,8 @@ class App {
  private:
   explicit App(AppOptions options);
   void configure_server(const Settings& settings);
+  // Creates the OAuth client on the token store and loads it (a load error is logged).
+  void start_oauth();
 
   AppOptions options_;
   const Clock& clock_;
@@ -96,7 +113,10 @@ class App {
   EndpointSupport endpoint_support_;
   Deduplicator dedup_;
   ProviderStats stats_;
+  RequestCounters counters_;
   std::unique_ptr<RequestLog> log_;
+  std::string token_store_path_;
+  std::unique_ptr<OAuthClient> oauth_;  // before runtime_: every Forwarder points at it
 
   mutable std::mutex runtime_mutex_;
   std::shared_ptr<const Runtime> runtime_;  // guarded by runtime_mutex_

@@ -6,9 +6,12 @@
 #include <fmt/format.h>
 
 #include <balancer/anthropic_error.h>
+#include <balancer/metrics_report.h>
 #include <balancer/status_report.h>
 
 #include "app.h"
+#include "oauth_routes.h"
+#include "route_helpers.h"
 
 namespace balancer::server {
 namespace {
@@ -19,34 +22,6 @@ using std::chrono::milliseconds;
 constexpr std::array<std::string_view, 6> kKnownPaths = {
     "/v1/messages", "/v1/messages/count_tokens", "/health",
     "/providers",   "/providers/reload",         "/metrics"};
-
-void send_error(httplib::Response& res, int status, std::string_view type, std::string_view message) {
-  res.status = status;
-  res.set_content(anthropic_error_body(type, message), "application/json");
-}
-
-void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
-  res.status = status;
-  res.set_content(body.dump(), "application/json");
-}
-
-Headers to_headers(const httplib::Headers& in) {
-  Headers out;
-  out.reserve(in.size());
-  for (const auto& [name, value] : in) {
-    out.emplace_back(name, value);
-  }
-  return out;
-}
-
-bool authorize(App& app, const httplib::Request& req, httplib::Response& res,
-               ClientAuth::Access access) {
-  auto ok = app.runtime()->auth.check(req.path, to_headers(req.headers), access);
-  if (!ok) {
-    send_error(res, 401, "authentication_error", ok.error().message);
-  }
-  return ok.has_value();
-}
 
 std::optional<std::size_t> content_length(const httplib::Request& req) {
   if (!req.has_header("Content-Length")) {
@@ -84,6 +59,7 @@ bool read_body(const httplib::ContentReader& reader, std::size_t limit, std::str
 void log_request(App& app, const std::string& id, const httplib::Request& req,
                  const ForwardResult& result, SteadyTime started, std::string_view outcome,
                  std::string_view dedup = "") {
+  app.counters().record(result.status, outcome);
   const LogLevel level = result.status < 500 ? LogLevel::Info : LogLevel::Warning;
   if (!app.log().enabled(level)) {
     return;
@@ -95,6 +71,9 @@ void log_request(App& app, const std::string& id, const httplib::Request& req,
                               {"error", a.error},
                               {"health", a.health},
                               {"ms", a.elapsed.count()}};
+    if (!a.account.empty()) {
+      attempt["account"] = a.account;
+    }
     if (!a.notes.empty()) {
       attempt["conversion_notes"] = a.notes;
     }
@@ -242,6 +221,20 @@ void handle_messages(App& app, const httplib::Request& req, httplib::Response& r
   send_subscription(app, id, req, res, std::move(subscription), started);
 }
 
+void handle_metrics(App& app, const httplib::Request& req, httplib::Response& res) {
+  if (!authorize(app, req, res, ClientAuth::Access::Client)) {
+    return;
+  }
+  const auto runtime = app.runtime();
+  std::vector<MetricSample> server = app.counters().samples();
+  server.push_back({"connections_busy", "Client connections being served.",
+                    static_cast<double>(app.busy_connections()), false, "", ""});
+  res.status = 200;
+  res.set_content(prometheus_metrics({*runtime->config, app.health(), app.stats(), app.dedup().stats(),
+                                      app.oauth().status(), std::move(server)}),
+                  "text/plain; version=0.0.4; charset=utf-8");
+}
+
 void handle_providers(App& app, const httplib::Request& req, httplib::Response& res) {
   if (!authorize(app, req, res, ClientAuth::Access::Client)) {
     return;
@@ -319,12 +312,14 @@ void install_routes(httplib::Server& server, App& app) {
   server.Post("/v1/messages", messages);
   server.Post("/v1/messages/count_tokens", messages);
   server.Get("/health", [&app](const httplib::Request&, httplib::Response& res) { handle_health(app, res); });
+  server.Get("/metrics", [&app](const httplib::Request& req, httplib::Response& res) { handle_metrics(app, req, res); });
   server.Get("/providers", [&app](const httplib::Request& req, httplib::Response& res) {
     handle_providers(app, req, res);
   });
   server.Post("/providers/reload", [&app](const httplib::Request& req, httplib::Response& res) {
     handle_reload(app, req, res);
   });
+  install_oauth_routes(server, app);
   server.set_error_handler(httplib::Server::HandlerWithResponse(
       [](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty() || res.content_provider_) {
@@ -333,7 +328,8 @@ void install_routes(httplib::Server& server, App& app) {
       // which the client waits for the connection to close.
       return httplib::Server::HandlerResponse::Handled;
     }
-    const bool known = std::find(kKnownPaths.begin(), kKnownPaths.end(), req.path) != kKnownPaths.end();
+    const bool known = std::find(kKnownPaths.begin(), kKnownPaths.end(), req.path) != kKnownPaths.end() ||
+                       is_oauth_path(req.path);
     if (res.status == 404 && known) {
       send_error(res, 405, "invalid_request_error", "method " + req.method + " not allowed on " + req.path);
     } else if (res.status == 404) {

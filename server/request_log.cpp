@@ -49,8 +49,12 @@ void RequestLog::write(LogLevel level, std::string_view message, nlohmann::json 
   if (!enabled(level)) {
     return;
   }
-  const auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(clock_.wall_now());
-  fields["ts"] = fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", ms);
+  // UTC whatever TZ says (fmt formats a system_clock time_point in local time).
+  const WallTime wall = clock_.wall_now();
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count() % 1000;
+  fields["ts"] = fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z",
+                             fmt::gmtime(std::chrono::system_clock::to_time_t(wall)), millis);
   fields["level"] = kLevelNames[static_cast<int>(level)];
   fields["msg"] = message;
   const std::string line =

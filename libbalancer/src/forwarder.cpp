@@ -114,7 +114,11 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
     }
     auto got = options_.oauth->access_token(account);
     if (!got) {
-      return oauth_failure(got.error().message);
+      const bool login = got.error().code == ErrorCode::NotFound || got.error().code == ErrorCode::Unauthorized;
+      return oauth_failure(login ? fmt::format("{}; log in with GET /oauth/generate-url?account_email={} "
+                                               "and POST /oauth/exchange-code",
+                                               got.error().message, account)
+                                 : got.error().message);
     }
     token = std::move(*got);
   }

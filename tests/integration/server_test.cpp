@@ -361,3 +361,40 @@ TEST_CASE("GET /providers lists the providers without secrets and GET /health is
 }
 
 }  // namespace balancer::test
+
+namespace balancer::test {
+
+TEST_CASE("GET /metrics: Prometheus text with per-provider series, answer counts and no secrets", "[integration]") {
+  FakeUpstream failing([](const RecordedRequest&) { return Reply::error(529, "overloaded_error", "Overloaded"); });
+  FakeUpstream working([](const RecordedRequest&) { return Reply::json(R"({"type":"message","content":[]})"); });
+  TestBalancer balancer("providers:\n" + provider_yaml("A", failing.url(), "api_key", "sk-metrics-secret-a") +
+                        provider_yaml("B", working.url(), "api_key", "sk-metrics-secret-b") +
+                        "model_routes:\n  \"*\": [{provider: \"A\"}, {provider: \"B\"}]\n" + test_settings_yaml());
+  REQUIRE(post(balancer.url("/v1/messages"), simple_body("m"), json_headers()).status == 200);
+  REQUIRE(post(balancer.url("/v1/messages"), "{not json", json_headers()).status == 400);
+
+  const ClientResponse metrics = get(balancer.url("/metrics"));
+  REQUIRE(metrics.status == 200);
+  CHECK(find_header_value(metrics.headers, "content-type").value_or("").rfind("text/plain; version=0.0.4", 0) == 0);
+  const std::string& text = metrics.body;
+  auto has = [&text](std::string_view line) { return text.find("\n" + std::string(line) + "\n") != std::string::npos; };
+  CHECK(has(R"(balancer_provider_requests_total{provider="A"} 1)"));
+  CHECK(has(R"(balancer_provider_failures_total{provider="A"} 1)"));
+  CHECK(has(R"(balancer_provider_requests_total{provider="B"} 1)"));
+  CHECK(has(R"(balancer_provider_failures_total{provider="B"} 0)"));
+  CHECK(has(R"(balancer_provider_consecutive_failures{provider="A"} 1)"));
+  CHECK(has(R"(balancer_responses_total{code="2xx"} 1)"));
+  CHECK(has(R"(balancer_responses_total{code="4xx"} 1)"));
+  CHECK(has("# TYPE balancer_dedup_leaders_total counter"));
+  CHECK(text.find("secret") == std::string::npos);
+
+  SECTION("with client auth on, /metrics needs a key") {
+    TestBalancer guarded("providers:\n" + provider_yaml("B", working.url()) +
+                         "model_routes:\n  \"*\": [{provider: \"B\"}]\n" + test_settings_yaml() +
+                         "auth:\n  enabled: true\n  api_key: metrics-client-key\n");
+    CHECK(get(guarded.url("/metrics")).status == 401);
+    CHECK(get(guarded.url("/metrics"), {{"x-api-key", "metrics-client-key"}}).status == 200);
+  }
+}
+
+}  // namespace balancer::test
