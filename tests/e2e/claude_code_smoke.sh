@@ -15,6 +15,12 @@
 #              tool on work/notes.txt; claude must run the tool and send its result back (a
 #              tool_result converted to a `role: tool` message), and print the mock's final
 #              answer quoting the file ("PELICAN-42").
+#   --oauth    mock_anthropic as a Claude subscription: a `auth_type: oauth` provider bound to
+#              an account; the script logs the account in through the balancer's
+#              /oauth/generate-url and /oauth/exchange-code (code#state against the mock's token
+#              endpoint), then claude's requests must reach the mock with the account's Bearer
+#              access token and the oauth beta flag (the mock refuses anything else); the token
+#              store must be mode 0600 and no token may appear in the balancer's logs.
 # Each mode runs claude twice: with the client key in ANTHROPIC_API_KEY (x-api-key) and in
 # ANTHROPIC_AUTH_TOKEN (Authorization: Bearer).
 #
@@ -39,8 +45,8 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SOURCE_DIR=$(cd "$SCRIPT_DIR/../.." && pwd)
 
 MODE=anthropic
-if [[ "${1:-}" == --openai ]]; then
-  MODE=openai
+if [[ "${1:-}" == --openai || "${1:-}" == --oauth ]]; then
+  MODE=${1#--}
   shift
 fi
 BUILD_DIR=${1:-${BUILD_DIR:-$SOURCE_DIR/build/dev}}
@@ -51,6 +57,10 @@ CLAUDE_TIMEOUT=${CLAUDE_TIMEOUT:-120}
 CLAUDE_MAX_RETRIES=${CLAUDE_MAX_RETRIES:-0}
 
 PROVIDER_KEY=mock-provider-key
+OAUTH_EMAIL=smoke@example.com
+if [[ $MODE == oauth ]]; then
+  PROVIDER_KEY=mock-oauth-access-token-7f3c9a  # what the mock's token endpoint issues
+fi
 CLIENT_KEY=sk-ant-client-test
 if [[ $MODE == openai ]]; then
   MOCK_BIN=$MOCK_OPENAI
@@ -129,6 +139,11 @@ if [[ $MODE == openai ]]; then
   PROVIDER_TYPE=openai
   BASE_URL="http://127.0.0.1:${MOCK_PORT}/v1"
   ROUTE_MODEL=gpt-mock-1
+elif [[ $MODE == oauth ]]; then
+  start_mock mock "$MOCK_ANTHROPIC" --require-key "$PROVIDER_KEY" --log-headers --oauth
+  PROVIDER_TYPE=anthropic
+  BASE_URL="http://127.0.0.1:${MOCK_PORT}"
+  ROUTE_MODEL=passthrough
 else
   start_mock mock "$MOCK_ANTHROPIC" --require-key "$PROVIDER_KEY" --log-headers
   PROVIDER_TYPE=anthropic
@@ -136,14 +151,25 @@ else
   ROUTE_MODEL=passthrough
 fi
 
-# 2. balancer-server: one provider with its own key, every model routed to it.
+# 2. balancer-server: one provider with its own key (or a subscription account), every model
+# routed to it.
+if [[ $MODE == oauth ]]; then
+  CREDENTIAL_YAML="    auth_type: \"oauth\"
+    account_email: \"${OAUTH_EMAIL}\""
+  OAUTH_YAML="oauth:
+  token_url: \"http://127.0.0.1:${MOCK_PORT}/v1/oauth/token\"
+  token_store_path: \"${TMP}/state/oauth_tokens.json\""
+else
+  CREDENTIAL_YAML="    auth_type: \"api_key\"
+    auth_value: \"${PROVIDER_KEY}\""
+  OAUTH_YAML=""
+fi
 cat >"$TMP/balancer.yaml" <<EOF
 providers:
   - name: "mock"
     type: "${PROVIDER_TYPE}"
     base_url: "${BASE_URL}"
-    auth_type: "api_key"
-    auth_value: "${PROVIDER_KEY}"
+${CREDENTIAL_YAML}
 
 model_routes:
   "*":
@@ -155,8 +181,31 @@ settings:
   port: 0
   log_level: "DEBUG"
   log_file_path: "${TMP}/logs/balancer.jsonl"
+
+${OAUTH_YAML}
 EOF
 start_balancer "$BALANCER_SERVER" "$TMP/balancer.yaml"
+
+# 2b. --oauth: log the account in as a user would — open the login URL (here: only read its
+# state), paste the code shown as "code#state".
+if [[ $MODE == oauth ]]; then
+  login=$(curl -sS "http://127.0.0.1:$BALANCER_PORT/oauth/generate-url?account_email=$OAUTH_EMAIL") ||
+    fail "GET /oauth/generate-url failed"
+  state=$(sed -n 's/.*"state":"\([^"]*\)".*/\1/p' <<<"$login")
+  [[ -n $state ]] || fail "no state in /oauth/generate-url's answer: $login"
+  exchanged=$(curl -sS -w ' %{http_code}' -H 'content-type: application/json' \
+    -d "{\"code\":\"mock-code#$state\",\"account_email\":\"$OAUTH_EMAIL\"}" \
+    "http://127.0.0.1:$BALANCER_PORT/oauth/exchange-code") || fail "POST /oauth/exchange-code failed"
+  [[ $exchanged == *" 200" ]] || fail "exchange-code answered: $exchanged"
+  log "logged in: $exchanged"
+  mode=$(stat -c %a "$TMP/state/oauth_tokens.json") || fail "no token store written"
+  [[ $mode == 600 ]] || fail "token store has mode $mode, not 600"
+  status_body=$(curl -sS "http://127.0.0.1:$BALANCER_PORT/oauth/status")
+  grep -q "\"$OAUTH_EMAIL\"" <<<"$status_body" || fail "/oauth/status does not list the account: $status_body"
+  if grep -qE "$PROVIDER_KEY|mock-refresh-" <<<"$status_body"; then
+    fail "/oauth/status shows token characters"
+  fi
+fi
 
 # 3. claude -p, in a clean environment: an empty HOME and config dir (no user state, no stored
 # login), no inherited ANTHROPIC_*/CLAUDE_* variables, only the client credential, no telemetry
@@ -229,5 +278,9 @@ run_claude() {
 
 run_claude api-key ANTHROPIC_API_KEY
 run_claude auth-token ANTHROPIC_AUTH_TOKEN
+
+if [[ $MODE == oauth ]] && grep -rqE "$PROVIDER_KEY|mock-refresh-" "$TMP/logs" "$TMP/balancer.stderr"; then
+  fail "a token appears in the balancer's logs"
+fi
 
 log "PASS"

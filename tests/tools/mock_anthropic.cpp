@@ -47,6 +47,10 @@ Usage: mock_anthropic [options]
   --tool NAME          when a request offers tool NAME, answer with a tool_use calling it;
                        when the last message carries tool results, answer quoting them
   --tool-input JSON    the tool_use input (default {})
+  --oauth              be a Claude subscription endpoint too: POST /v1/oauth/token answers
+                       every grant with access token = --require-key's KEY and a fresh
+                       refresh token, and /v1/messages also requires anthropic-beta to carry
+                       oauth-2025-04-20
   --help               print this help and exit
 )";
 
@@ -55,9 +59,11 @@ constexpr const char* kBaseText = "Hello from the mock upstream.";
 struct Options : mock::CommonOptions {
   long events = 3;
   long threads = 64;
+  bool oauth = false;
 };
 
 std::atomic<unsigned long long> g_request_counter{0};
+std::atomic<unsigned long long> g_tokens_issued{0};  // --oauth refresh tokens
 std::mutex g_log_mutex;
 
 // Per-request facts the handlers record for the log line (the logger runs on the same worker
@@ -93,6 +99,12 @@ bool check_key(const Options& opts, const httplib::Request& req, httplib::Respon
     return true;
   }
   t_note.key = mock::check_keys(req, opts.require_key);
+  if (opts.oauth && t_note.key == "ok" && req.path == "/v1/messages" &&
+      req.get_header_value("anthropic-beta").find("oauth-2025-04-20") == std::string::npos) {
+    t_note.key = "no-oauth-beta";
+    send_error(res, 401, "authentication_error", "OAuth authentication is currently not supported.");
+    return false;
+  }
   if (t_note.key == "missing") {
     send_error(res, 401, "authentication_error", "x-api-key header is required");
   } else if (t_note.key == "bad") {
@@ -330,6 +342,26 @@ void handle_count_tokens(const Options& opts, const httplib::Request& req, httpl
   res.set_content(json{{"input_tokens", req.body.size() / 4 + 1}}.dump(), "application/json");
 }
 
+// POST /v1/oauth/token (--oauth): a token endpoint that accepts every authorization_code and
+// refresh_token grant.
+void handle_token(const Options& opts, const httplib::Request& req, httplib::Response& res) {
+  const json body = json::parse(req.body, nullptr, false);
+  const std::string grant = body.is_object() ? body.value("grant_type", "") : "";
+  if (grant != "authorization_code" && grant != "refresh_token") {
+    res.status = 400;
+    res.set_content(json{{"error", "unsupported_grant_type"}}.dump(), "application/json");
+    return;
+  }
+  t_note.model = "grant=" + grant;
+  res.set_content(json{{"access_token", opts.require_key},
+                       {"refresh_token", "mock-refresh-" + std::to_string(++g_tokens_issued)},
+                       {"expires_in", 3600},
+                       {"token_type", "Bearer"},
+                       {"scope", "user:inference user:profile"}}
+                      .dump(),
+                  "application/json");
+}
+
 void handle_unknown(const Options& opts, const httplib::Request& req, httplib::Response& res) {
   if (req.path.rfind("/v1/", 0) == 0 && !check_key(opts, req, res)) {
     return;
@@ -357,6 +389,8 @@ int main(int argc, char** argv) {
       const auto n = mock::parse_number(take(), 0, 1'000'000);
       if (!n) return usage_error("--events needs a number >= 0");
       opts.events = *n;
+    } else if (arg == "--oauth") {
+      opts.oauth = true;
     } else if (arg == "--threads") {
       const auto n = mock::parse_number(take(), 1, 100'000);
       if (!n) return usage_error("--threads needs a number >= 1");
@@ -387,6 +421,11 @@ int main(int argc, char** argv) {
   server.Post("/v1/messages/count_tokens", [&opts](const httplib::Request& req, httplib::Response& res) {
     handle_count_tokens(opts, req, res);
   });
+  if (opts.oauth) {
+    server.Post("/v1/oauth/token", [&opts](const httplib::Request& req, httplib::Response& res) {
+      handle_token(opts, req, res);
+    });
+  }
   const auto unknown = [&opts](const httplib::Request& req, httplib::Response& res) {
     handle_unknown(opts, req, res);
   };
