@@ -100,7 +100,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   // An OAuth provider needs its account's access token first; not having one says nothing
   // about the provider's health.
   auto oauth_failure = [&](const std::string& message) {
-    return fail({detail::Classification::Verdict::Failure, "oauth_error", false},
+    return fail({detail::Classification::Verdict::Failure, "oauth_login", false},
                 account.empty() ? "oauth_error: " + message
                                 : fmt::format("oauth_error: account {}: {}", account, message));
   };
@@ -123,6 +123,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
     token = std::move(*got);
   }
   std::unique_ptr<UpstreamCall> call;
+  bool counted = false;
   bool unconvertible = false;  // the request could not be built for this provider
   auto start = [&]() -> Result<HttpResponseHead> {
     auto upstream = openai ? detail::openai_upstream_request(provider, request.body,
@@ -137,7 +138,10 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
     upstream->header_timeout = settings.timeout_seconds;
     upstream->idle_timeout = settings.timeouts.read_timeout;
     upstream->proxy = provider.proxy;
-    stats_.record_attempt(provider.name);
+    if (!counted) {  // a retry after a 401 is part of the same attempt
+      stats_.record_attempt(provider.name);
+      counted = true;
+    }
     call = transport_.start(std::move(*upstream));
     return call->head();
   };
@@ -152,8 +156,13 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
     call.reset();
     auto renewed = options_.oauth->refresh_after_rejection(account, token);
     if (!renewed) {
-      return oauth_failure("the provider refused the access token (HTTP 401) and it could not be refreshed: " +
-                           renewed.error().message);
+      // The account cannot serve now: count it against this provider and account so that its
+      // conversations move to another account while the token endpoint recovers.
+      outcome.attempt.status = 401;
+      return fail({detail::Classification::Verdict::Failure, "oauth_refresh", true},
+                  fmt::format("oauth_error: account {}: the provider refused the access token (HTTP 401) "
+                              "and it could not be refreshed: {}",
+                              account, renewed.error().message));
     }
     token = std::move(*renewed);
     head = start();
@@ -264,9 +273,11 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
 
 void Forwarder::record_outcome(const std::string& provider, const std::string& health_key,
                                TryOutcome& outcome) const {
-  if (outcome.endpoint_unsupported || outcome.error_class == "invalid_request") {
+  if (outcome.endpoint_unsupported || outcome.error_class == "invalid_request" ||
+      outcome.error_class == "oauth_login") {
     // The provider answered but cannot count tokens, or it was never contacted (the request
-    // could not be converted for it): neither says anything about its health.
+    // could not be converted for it, or its account has no usable login): none of this says
+    // anything about its health.
     if (options_.health != nullptr) {
       options_.health->release_probe(health_key);
     }
@@ -302,22 +313,33 @@ void Forwarder::record_outcome(const std::string& provider, const std::string& h
                                              h.threshold, h.status, h.cooldown_remaining_s);
 }
 
-std::string Forwarder::choose_account(const Candidate& candidate, const std::string& conversation) const {
+void Forwarder::choose_account(Candidate& candidate, const std::string& conversation) const {
   if (!candidate.account_email.empty() || options_.oauth == nullptr) {
-    return candidate.account_email;
+    return;
   }
   const std::vector<std::string> ranked = detail::rank_accounts(conversation, options_.oauth->usable_accounts());
   if (ranked.empty()) {
-    return {};
+    return;
   }
-  if (options_.health != nullptr) {  // the conversation's account, unless it is cooling down
-    for (const std::string& account : ranked) {
-      if (!options_.health->unavailable_until(health_key(*candidate.provider, account))) {
-        return account;
-      }
+  candidate.account_email = ranked.front();
+  candidate.cooldown_until.reset();
+  if (options_.health == nullptr) {
+    return;
+  }
+  // The conversation's account, unless it is cooling down; with every account cooling down,
+  // the one whose cooldown ends first (the candidate then counts as in cooldown).
+  for (const std::string& account : ranked) {
+    const auto until = options_.health->unavailable_until(health_key(*candidate.provider, account));
+    if (!until) {
+      candidate.account_email = account;
+      candidate.cooldown_until.reset();
+      return;
+    }
+    if (!candidate.cooldown_until || *until < *candidate.cooldown_until) {
+      candidate.account_email = account;
+      candidate.cooldown_until = until;
     }
   }
-  return ranked.front();
 }
 
 std::string Forwarder::conversation_key(const ForwardRequest& request,
@@ -377,6 +399,12 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
   std::optional<long> min_retry_after;
   bool all_rate_limited = true;
   bool all_invalid = true;  // every attempt refused the request as unconvertible
+  // OAuth providers that bind no account: the conversation's account, and its health.
+  for (Candidate& candidate : decision->candidates) {
+    if (candidate.provider->auth_type == AuthType::OAuth) {
+      choose_account(candidate, account_conversation);
+    }
+  }
   // Providers in cooldown are contacted only when every candidate is in cooldown (or pinned).
   const bool force = info->pinned_provider.has_value() ||
                      std::none_of(decision->candidates.begin(), decision->candidates.end(),
@@ -391,9 +419,7 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
         options_.endpoint_support->unsupported(name, clock_.now())) {
       return estimate_tokens(request, info->model, "unsupported_by_provider");
     }
-    const std::string account = candidate.provider->auth_type == AuthType::OAuth
-                                    ? choose_account(candidate, account_conversation)
-                                    : std::string();
+    const std::string& account = candidate.account_email;
     const std::string key = health_key(*candidate.provider, account);
     if (options_.health != nullptr &&
         options_.health->acquire(key, force) == detail::UpstreamHealth::Permit::Skip) {
@@ -443,7 +469,7 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
     listing += fmt::format("{}{}: {}", listing.empty() ? "" : "; ", a.provider, a.error);
   }
   for (const std::string& name : skipped) {
-    listing += fmt::format("{}{}: skipped (recovering, another request is probing it)",
+    listing += fmt::format("{}{}: skipped (cooling down, or another request is probing it)",
                            listing.empty() ? "" : "; ", name);
   }
   const std::string message = fmt::format("all {} provider(s) for model '{}' failed: {}",

@@ -1,6 +1,7 @@
 // metrics_report.cpp — see metrics_report.h.
 #include <balancer/metrics_report.h>
 
+#include <cmath>
 #include <functional>
 
 #include <fmt/format.h>
@@ -27,7 +28,13 @@ class Exposition {
 
  private:
   static std::string format(double value) {
-    if (value == static_cast<double>(static_cast<long long>(value)) && value < 1e15 && value > -1e15) {
+    if (std::isnan(value)) {
+      return "NaN";
+    }
+    if (std::isinf(value)) {
+      return value > 0 ? "+Inf" : "-Inf";
+    }
+    if (value < 1e15 && value > -1e15 && value == std::trunc(value)) {
       return fmt::format("{}", static_cast<long long>(value));
     }
     return fmt::format("{}", value);

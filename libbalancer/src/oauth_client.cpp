@@ -71,8 +71,12 @@ Result<void> OAuthClient::load() {
   }
   auto tokens = store_->load();
   if (!tokens) {
+    // Never overwrite a store that could not be read: it may hold every account's only valid
+    // refresh token (a permission problem, a newer format). Logins then live in memory only.
+    store_refused_ = tokens.error().message;
     return tl::unexpected(tokens.error());
   }
+  store_refused_.clear();
   std::lock_guard lock(mutex_);
   accounts_.clear();
   for (auto& token : *tokens) {
@@ -92,6 +96,11 @@ Result<void> OAuthClient::persist() {
   std::lock_guard store_lock(store_mutex_);
   if (!store_) {
     return {};
+  }
+  if (!store_refused_.empty()) {
+    return make_error(ErrorCode::Internal,
+                      "the token store could not be loaded at start and is left as it is (" + store_refused_ +
+                          "); fix or move it and restart");
   }
   std::vector<OAuthToken> snapshot;
   {

@@ -66,7 +66,7 @@ RefreshOutcome refresh_tokens(HttpTransport& transport, const OAuthSettings& set
         detail::token_endpoint_request(
             settings, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)),
         detail::kMaxTokenBody);
-  } catch (const std::exception&) {
+  } catch (...) {
     out.error = Error{ErrorCode::Internal, "the token request failed unexpectedly"};
     return out;
   }
@@ -168,7 +168,15 @@ Result<std::string> OAuthClient::obtain(std::string_view account_email, Trigger 
       return needs_login(account);
     }
     const WallTime wall = clock_.wall_now();
-    const bool fresh = wall < account.token.expires_at - settings_.refresh_skew_seconds;
+    // Refresh within the skew of expiry — but a token a refresh just gave is used for at least
+    // half its lifetime, so an endpoint issuing tokens shorter than the skew cannot make every
+    // request refresh (and rotate) again.
+    std::chrono::nanoseconds skew = settings_.refresh_skew_seconds;
+    if (account.token.last_refresh) {
+      const auto lifetime = account.token.expires_at - *account.token.last_refresh;
+      skew = std::min<std::chrono::nanoseconds>(skew, std::max<std::chrono::nanoseconds>(lifetime / 2, {}));
+    }
+    const bool fresh = wall < account.token.expires_at - skew;
     const bool unexpired = wall < account.token.expires_at;
     if (fresh && (trigger == Trigger::Skew ||
                   (trigger == Trigger::Rejected && account.token.access_token != rejected))) {
@@ -204,6 +212,27 @@ Result<std::string> OAuthClient::obtain(std::string_view account_email, Trigger 
     // Lead a refresh flight.
     const auto flight = std::make_shared<RefreshFlight>();
     account.flight = flight;
+    // Whatever happens below (even an exception), the flight ends and its waiters wake.
+    struct FlightEnder {
+      OAuthClient& client;
+      std::unique_lock<std::mutex>& lock;
+      const std::shared_ptr<RefreshFlight>& flight;
+      const std::string& email;
+      ~FlightEnder() {
+        if (flight->done) {
+          return;
+        }
+        if (!lock.owns_lock()) {
+          lock.lock();
+        }
+        if (const auto it = client.accounts_.find(email); it != client.accounts_.end() && it->second->flight == flight) {
+          it->second->flight.reset();
+        }
+        flight->error = Error{ErrorCode::Internal, "the refresh failed unexpectedly"};
+        flight->done = true;
+        client.refreshed_.notify_all();
+      }
+    } ender{*this, lock, flight, email};
     const std::string refresh_token = account.token.refresh_token;
     const OAuthSettings settings = settings_;
     lock.unlock();
@@ -265,7 +294,7 @@ Result<std::string> OAuthClient::obtain(std::string_view account_email, Trigger 
       Result<void> saved = make_error(ErrorCode::Internal, "not saved");
       try {
         saved = persist();
-      } catch (const std::exception&) {
+      } catch (...) {
         saved = make_error(ErrorCode::Internal, "token store failed unexpectedly");
       }
       lock.lock();

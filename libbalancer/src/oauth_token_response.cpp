@@ -100,6 +100,17 @@ std::string string_member(const json& object, const char* key) {
   return value != nullptr && value->is_string() ? value->get<std::string>() : std::string();
 }
 
+// Printable ASCII without spaces (RFC 6750 b64token is narrower; this keeps any token that is
+// safe in a header and a JSON file).
+bool is_token_text(std::string_view text) {
+  for (const unsigned char c : text) {
+    if (c < 0x21 || c > 0x7e) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 Result<TokenGrant> parse_token_response(std::string_view body) {
@@ -119,6 +130,9 @@ Result<TokenGrant> parse_token_response(std::string_view body) {
     return shape_error("has an access_token that is not a non-empty string");
   }
   grant.access_token = access->get<std::string>();
+  if (!is_token_text(grant.access_token)) {  // it becomes a header value: no CR/LF, no spaces
+    return shape_error("has an access_token with characters a token cannot have");
+  }
 
   const json* expires = member(doc, "expires_in");
   if (expires == nullptr) {
@@ -135,6 +149,9 @@ Result<TokenGrant> parse_token_response(std::string_view body) {
       return shape_error("has a refresh_token that is not a string");
     }
     grant.refresh_token = refresh->get<std::string>();
+    if (!grant.refresh_token.empty() && !is_token_text(grant.refresh_token)) {
+      return shape_error("has a refresh_token with characters a token cannot have");
+    }
   }
   if (const json* scope = member(doc, "scope"); scope != nullptr && scope->is_string()) {
     grant.scopes = split_scopes(scope->get_ref<const std::string&>());

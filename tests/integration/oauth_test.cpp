@@ -130,6 +130,19 @@ class FakeTokenEndpoint {
     std::lock_guard lock(mutex_);
     return issued_;
   }
+  // Every authorization code and PKCE verifier the balancer sent.
+  std::vector<std::string> codes_and_verifiers() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out;
+    for (const json& grant : grants_) {
+      for (const char* key : {"code", "code_verifier"}) {
+        if (grant.contains(key) && grant[key].is_string()) {
+          out.push_back(grant[key].get<std::string>());
+        }
+      }
+    }
+    return out;
+  }
   // The access token issued last.
   std::string last_access() const {
     std::lock_guard lock(mutex_);
@@ -505,6 +518,9 @@ TEST_CASE("oauth: /oauth/status, the other endpoints and the log never show toke
   CHECK(account["backoff_remaining_s"].get<double>() > 0);
   bodies.push_back(get(balancer.url("/providers")).body);
   bodies.push_back(get(balancer.url("/health")).body);
+  const ClientResponse metrics = get(balancer.url("/metrics"));
+  CHECK_THAT(metrics.body, Catch::Contains("balancer_oauth_token_expires_in_seconds{account=\"alice@example.com\"}"));
+  bodies.push_back(metrics.body);
 
   // The store holds the tokens (so the search below would find them if they leaked) ...
   const std::string store = read_file(store_path(dir.path()));
@@ -518,6 +534,16 @@ TEST_CASE("oauth: /oauth/status, the other endpoints and the log never show toke
   const std::string log = read_file(log_path(dir.path()));
   CHECK_THAT(log, Catch::Contains("oauth"));  // the log file is the one the server wrote
   check_no_token_text(log, issued, "log file");
+  // Nor the login's code and PKCE verifier.
+  const std::vector<std::string> login_secrets = tokens.codes_and_verifiers();
+  REQUIRE(login_secrets.size() >= 2);
+  for (const std::string& secret : login_secrets) {
+    INFO(secret);
+    CHECK(log.find(secret) == std::string::npos);
+    for (const std::string& body : bodies) {
+      CHECK(body.find(secret) == std::string::npos);
+    }
+  }
 }
 
 TEST_CASE("oauth: after DELETE /oauth/tokens/{email} requests fail over or say to log in", "[oauth]") {

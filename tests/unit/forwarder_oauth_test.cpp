@@ -66,6 +66,10 @@ struct Fixture {
           FakeTransport::Handler upstream)
       : transport([this, upstream = std::move(upstream)](const HttpRequest& r) {
           if (r.url == kTokenUrl) {
+            if (token_status != 200) {
+              ++refreshes;
+              return FakeResponse::json(token_status, R"({"error":"server_error"})");
+            }
             const int n = ++refreshes;
             return FakeResponse::json(200, nlohmann::json{{"access_token", "at-new-" + std::to_string(n)},
                                                           {"refresh_token", "rt-new-" + std::to_string(n)},
@@ -123,6 +127,7 @@ struct Fixture {
   }
 
   std::atomic<int> refreshes{0};
+  std::atomic<int> token_status{200};  // what the token endpoint answers
   testing::ManualClock clock;
   FakeTransport transport;
   HealthTracker health;
@@ -301,4 +306,72 @@ TEST_CASE("rank_accounts is deterministic and moves few conversations when an ac
   }
   CHECK(moved > 30);   // about a quarter
   CHECK(moved < 120);
+}
+
+TEST_CASE("Forwarder OAuth: an unbound provider whose every account cools down is still tried when nothing else is left",
+          "[unit][forwarder][oauth]") {
+  Fixture f({oauth_provider("U"), key_provider("K")}, {"one@x.io"}, [](const HttpRequest&) {
+    return FakeResponse::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"busy"}})");
+  });
+  f.post();
+  f.post();  // threshold 2: U/one@x.io and K both cooling down now
+  REQUIRE_FALSE(f.health.snapshot("U/one@x.io").healthy);
+  REQUIRE_FALSE(f.health.snapshot("K").healthy);
+  const auto r = f.post();
+  CHECK(r.status == 529);
+  REQUIRE(r.attempts.size() == 2);  // both contacted, none "skipped"
+  CHECK(r.attempts[0].account == "one@x.io");
+  CHECK(r.body.find("skipped") == std::string::npos);
+}
+
+TEST_CASE("Forwarder OAuth: an unbound provider whose account cools down gives way to a healthy provider",
+          "[unit][forwarder][oauth]") {
+  bool fail_u = true;
+  Fixture f({oauth_provider("U"), key_provider("K")}, {"one@x.io"}, [&fail_u](const HttpRequest& r) {
+    if (host_of(r) == "U" && fail_u) {
+      return FakeResponse::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"busy"}})");
+    }
+    return ok();
+  });
+  f.post();
+  f.post();
+  REQUIRE_FALSE(f.health.snapshot("U/one@x.io").healthy);
+  const std::size_t before = f.upstream_requests().size();
+  const auto r = f.post();
+  REQUIRE(r.status == 200);
+  CHECK(r.provider == "K");
+  CHECK(f.upstream_requests().size() == before + 1);  // U was not contacted
+}
+
+TEST_CASE("Forwarder OAuth: a 401 and its retry are one attempt in the provider's counters",
+          "[unit][forwarder][oauth]") {
+  Fixture f({oauth_provider("A", "a@x.io")}, {"a@x.io"}, [](const HttpRequest& r) {
+    if (header(r.headers, "authorization") == "Bearer at-a@x.io-0") {
+      return FakeResponse::json(401, R"({"type":"error","error":{"type":"authentication_error","message":"revoked"}})");
+    }
+    return ok();
+  });
+  REQUIRE(f.post().status == 200);
+  CHECK(f.stats.get("A").requests == 1);
+  CHECK(f.stats.get("A").failures == 0);
+}
+
+TEST_CASE("Forwarder OAuth: a 401 whose refresh fails counts against the provider and account",
+          "[unit][forwarder][oauth]") {
+  Fixture f({oauth_provider("U"), key_provider("K")}, {"one@x.io"}, [](const HttpRequest& r) {
+    if (host_of(r) == "U") {
+      return FakeResponse::json(401, R"({"type":"error","error":{"type":"authentication_error","message":"revoked"}})");
+    }
+    return ok();
+  });
+  f.token_status = 503;  // the token endpoint is down
+  const auto r = f.post();
+  REQUIRE(r.status == 200);
+  CHECK(r.provider == "K");
+  REQUIRE(r.attempts.size() == 2);
+  CHECK(r.attempts[0].status == 401);
+  CHECK(r.attempts[0].error.find("could not be refreshed") != std::string::npos);
+  CHECK(f.health.snapshot("U/one@x.io").failure_count == 1);
+  CHECK(f.stats.get("U").requests == 1);
+  CHECK(f.stats.get("U").failures == 1);
 }

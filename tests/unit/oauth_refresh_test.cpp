@@ -102,6 +102,23 @@ TEST_CASE("a token is refreshed at exactly expires_at - skew, not a millisecond 
   CHECK(f.refresh_calls() == 1);
 }
 
+TEST_CASE("a refreshed token shorter than the skew serves half its lifetime before the next refresh",
+          "[unit][oauth]") {
+  Fixture f;  // skew 300 s
+  f.login(kEmail, "A1", "R1");
+  f.set_respond([](const HttpRequest&) { return grant("A2", "R2", 120); });
+  f.clock.advance(3600s);
+  CHECK(str(f.client->access_token(kEmail)) == "A2");
+  CHECK(f.refresh_calls() == 1);
+  f.set_respond([](const HttpRequest&) { return grant("A3", "R3", 120); });
+  f.clock.advance(60s - 1ms);  // without the clamp every request would refresh (120 s < 300 s)
+  CHECK(str(f.client->access_token(kEmail)) == "A2");
+  CHECK(f.refresh_calls() == 1);
+  f.clock.advance(1ms);
+  CHECK(str(f.client->access_token(kEmail)) == "A3");
+  CHECK(f.refresh_calls() == 2);
+}
+
 TEST_CASE("a rotated refresh token is stored, persisted and sent next; none in the response keeps it",
           "[unit][oauth]") {
   Fixture f;

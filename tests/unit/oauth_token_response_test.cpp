@@ -69,6 +69,9 @@ TEST_CASE("unusable token responses are errors that do not quote the body", "[un
   check_rejected(R"({"access_token":"SECRET","expires_in":null})", "not a number");
   check_rejected(R"({"access_token":"SECRET","expires_in":60,"refresh_token":["x"]})", "refresh_token");
   check_rejected("{\"access_token\":\"SECRET\xff\",\"expires_in\":60}", "not JSON");
+  check_rejected(R"({"access_token":"SECRET\r\nx-injected: 1","expires_in":60})", "characters");
+  check_rejected(R"({"access_token":"SECRET with space","expires_in":60})", "characters");
+  check_rejected(R"({"access_token":"SECRET","expires_in":60,"refresh_token":"SECRET\n"})", "characters");
 }
 
 TEST_CASE("token errors are read from OAuth and Anthropic shapes", "[unit][oauth]") {

@@ -194,6 +194,15 @@ TEST_CASE("a malformed store is an error naming the file, never quoting it", "[u
   CHECK_THAT(loaded.error().message, Catch::Contains(path.string()));
   CHECK(client.usable_accounts().empty());
   CHECK(client.status().empty());
+
+  // A login afterwards works in memory but never overwrites the unreadable store: it may hold
+  // the only valid refresh tokens.
+  const auto flow = client.begin_login();
+  f.set_respond([](const HttpRequest&) { return grant("ACCESS-NEW", "REFRESH-NEW"); });
+  REQUIRE(client.exchange_code("c#" + flow.state, "a@example.com").has_value());
+  CHECK(client.usable_accounts() == std::vector<std::string>{"a@example.com"});
+  CHECK(read_file(path) == content);
+  CHECK(names_in(dir.path) == std::vector<std::string>{"tokens.json"});
 }
 
 TEST_CASE("stored entries with unusable fields are skipped, the rest load", "[unit][oauth]") {

@@ -167,6 +167,8 @@ class OAuthClient {
   std::map<std::string, std::unique_ptr<Account>, std::less<>> accounts_;  // by email; mutex_
   std::map<std::string, std::unique_ptr<Flow>, std::less<>> flows_;  // by state; mutex_
   std::mutex store_mutex_;  // one store write at a time; taken before mutex_, never after
+  // Why the store must not be written (it failed to load); guarded by store_mutex_.
+  std::string store_refused_;
 };
 
 // Lower-cases and trims an account email, the key accounts are stored under.
