@@ -240,7 +240,7 @@ void handle_providers(App& app, const httplib::Request& req, httplib::Response& 
     return;
   }
   const auto runtime = app.runtime();
-  nlohmann::json report = providers_report(*runtime->config, app.health(), app.stats());
+  nlohmann::json report = providers_report(*runtime->config, app.health(), app.stats(), &app.oauth());
   const DedupStats dedup = app.dedup().stats();
   report["deduplication"] = {{"enabled", runtime->config->settings.deduplication.enabled},
                              {"leaders", dedup.leaders},
@@ -280,7 +280,7 @@ void handle_reload(App& app, const httplib::Request& req, httplib::Response& res
 }
 
 void handle_health(App& app, httplib::Response& res) {
-  auto [ok, body] = health_report(*app.runtime()->config, app.health());
+  auto [ok, body] = health_report(*app.runtime()->config, app.health(), &app.oauth());
   send_json(res, ok ? 200 : 503, body);
 }
 

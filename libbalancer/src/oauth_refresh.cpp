@@ -141,16 +141,24 @@ Result<std::string> OAuthClient::obtain(std::string_view account_email, Trigger 
                                   account.last_error.empty() ? "its refresh token was refused"
                                                              : account.last_error));
   };
-  // What a finished (not discarded) flight means for this caller. mutex_ held.
-  const auto flight_result = [&](const RefreshFlight& flight) -> Result<std::string> {
+  // The stored account, unless it is unknown or needs a login. mutex_ held.
+  const auto find_usable = [&]() -> Result<Account*> {
     const auto it = accounts_.find(email);
     if (it == accounts_.end()) {
       return make_error(ErrorCode::NotFound, "no OAuth account " + email);
     }
-    Account& account = *it->second;
-    if (account.token.needs_login) {
-      return needs_login(account);
+    if (it->second->token.needs_login) {
+      return needs_login(*it->second);
     }
+    return it->second.get();
+  };
+  // What a finished (not discarded) flight means for this caller. mutex_ held.
+  const auto flight_result = [&](const RefreshFlight& flight) -> Result<std::string> {
+    auto usable = find_usable();
+    if (!usable) {
+      return tl::unexpected(usable.error());
+    }
+    Account& account = **usable;
     const WallTime wall = clock_.wall_now();
     if (!flight.error || (trigger == Trigger::Skew && wall < account.token.expires_at)) {
       return hand_out(account, wall);
@@ -159,14 +167,11 @@ Result<std::string> OAuthClient::obtain(std::string_view account_email, Trigger 
   };
 
   for (;;) {
-    const auto it = accounts_.find(email);
-    if (it == accounts_.end()) {
-      return make_error(ErrorCode::NotFound, "no OAuth account " + email);
+    auto usable = find_usable();
+    if (!usable) {
+      return tl::unexpected(usable.error());
     }
-    Account& account = *it->second;
-    if (account.token.needs_login) {
-      return needs_login(account);
-    }
+    Account& account = **usable;
     const WallTime wall = clock_.wall_now();
     // Refresh within the skew of expiry — but a token a refresh just gave is used for at least
     // half its lifetime, so an endpoint issuing tokens shorter than the skew cannot make every

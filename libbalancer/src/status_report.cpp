@@ -1,16 +1,53 @@
 #include <balancer/status_report.h>
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 
 namespace balancer {
+namespace {
+
+// An OAuth provider's accounts: the ones it may use (its binding, or every logged-in account)
+// and how many of those may serve now.
+struct OAuthUsability {
+  std::size_t accounts = 0;
+  std::size_t usable = 0;
+};
+
+OAuthUsability oauth_usability(const ProviderConfig& p, const HealthView& health, const OAuthClient& oauth) {
+  const std::vector<std::string> logged_in = oauth.usable_accounts();
+  std::vector<std::string> candidates;
+  if (p.account_email.empty()) {
+    candidates = logged_in;
+  } else if (const std::string bound = normalize_account_email(p.account_email);
+             std::find(logged_in.begin(), logged_in.end(), bound) != logged_in.end()) {
+    candidates.push_back(bound);
+  }
+  OAuthUsability u;
+  u.accounts = candidates.size();
+  for (const std::string& account : candidates) {
+    u.usable += health.unavailable_until(health_key(p, account)) ? 0 : 1;
+  }
+  return u;
+}
+
+bool is_oauth(const ProviderConfig& p, const OAuthClient* oauth) {
+  return oauth != nullptr && p.auth_type == AuthType::OAuth;
+}
+
+}  // namespace
 
 nlohmann::json providers_report(const BalancerConfig& config, const HealthTracker& health,
-                                const ProviderStats& stats) {
+                                const ProviderStats& stats, const OAuthClient* oauth) {
   nlohmann::json providers = nlohmann::json::array();
   int healthy_count = 0;
   for (const ProviderConfig& p : config.providers) {
     const HealthSnapshot h = health.snapshot(p.name);
-    const bool healthy = p.enabled && h.healthy;
+    std::optional<OAuthUsability> accounts;
+    if (is_oauth(p, oauth)) {
+      accounts = oauth_usability(p, health, *oauth);
+    }
+    const bool healthy = p.enabled && (accounts ? accounts->usable > 0 : h.healthy);
     healthy_count += healthy ? 1 : 0;
     const ProviderCounters counters = stats.get(p.name);
     nlohmann::json models = nlohmann::json::array();
@@ -24,6 +61,12 @@ nlohmann::json providers_report(const BalancerConfig& config, const HealthTracke
         }
       }
     }
+    std::string status = !p.enabled ? std::string("disabled") : h.status;
+    if (p.enabled && accounts && accounts->accounts == 0) {
+      status = "needs_login";
+    } else if (p.enabled && accounts && accounts->usable == 0) {
+      status = "unhealthy";
+    }
     providers.push_back({
         {"name", p.name},
         {"type", to_string(p.type)},
@@ -32,7 +75,7 @@ nlohmann::json providers_report(const BalancerConfig& config, const HealthTracke
         {"passthrough", p.passthrough()},
         {"enabled", p.enabled},
         {"healthy", healthy},
-        {"status", !p.enabled ? std::string("disabled") : h.status},
+        {"status", status},
         {"failure_count", h.failure_count},
         {"threshold", h.threshold},
         {"cooldown_remaining_s", h.cooldown_remaining_s},
@@ -45,6 +88,9 @@ nlohmann::json providers_report(const BalancerConfig& config, const HealthTracke
         {"weight", p.weight},
         {"models", std::move(models)},
     });
+    if (accounts) {
+      providers.back()["oauth"] = {{"accounts", accounts->accounts}, {"usable_accounts", accounts->usable}};
+    }
   }
   return {{"total_providers", config.providers.size()},
           {"healthy_providers", healthy_count},
@@ -54,10 +100,12 @@ nlohmann::json providers_report(const BalancerConfig& config, const HealthTracke
 }
 
 std::pair<bool, nlohmann::json> health_report(const BalancerConfig& config,
-                                              const HealthView& health) {
+                                              const HealthView& health, const OAuthClient* oauth) {
   int available = 0;
   for (const ProviderConfig& p : config.providers) {
-    if (p.enabled && !health.unavailable_until(p.name)) {
+    const bool usable = is_oauth(p, oauth) ? oauth_usability(p, health, *oauth).usable > 0
+                                            : !health.unavailable_until(p.name);
+    if (p.enabled && usable) {
       ++available;
     }
   }

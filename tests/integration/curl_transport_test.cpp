@@ -30,42 +30,17 @@
 #include <catch2/catch.hpp>
 
 #include "fake_upstream_pacing.h"
+#include "test_sync.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 using balancer::ErrorCode;
+using balancer::test::Gate;
 using balancer::HttpRequest;
 using balancer::HttpTransport;
 using balancer::UpstreamCall;
 using Clock = std::chrono::steady_clock;
-
-// A one-shot latch with a deadline. Fake handlers wait on it (bounded) or signal it; the test
-// thread waits on it instead of sleeping. Thread-safe.
-class Gate {
- public:
-  void open() {
-    {
-      std::lock_guard lock(mutex_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  // True when opened within `timeout`.
-  bool wait_for(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mutex_);
-    return cv_.wait_for(lock, timeout, [this] { return open_; });
-  }
-  bool is_open() {
-    std::lock_guard lock(mutex_);
-    return open_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
 
 // A self-signed certificate and key for 127.0.0.1, made in memory. Owns both.
 class TlsIdentity {

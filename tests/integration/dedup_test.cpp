@@ -209,7 +209,7 @@ TEST_CASE("dedup: the leader hanging up mid-stream does not cut its followers", 
     CHECK(r.body == join(events));
     CHECK(r.header("x-balancer-dedup") == "follower");
   }
-  CHECK(upstream.streams().at(0).outcome == StreamOutcome::Completed);
+  CHECK(upstream.wait_for_streams(StreamOutcome::Completed, 1, kDeadline));
 }
 
 TEST_CASE("dedup: when every subscriber hangs up the upstream call is cancelled", "[dedup]") {

@@ -166,8 +166,8 @@ TEST_CASE("a streaming request and its SSE response are forwarded byte for byte"
   REQUIRE(requests.size() == 1);
   CHECK(requests[0].body == body);
   check_forwarded_request_headers(requests[0]);
+  CHECK(upstream.wait_for_streams(StreamOutcome::Completed, 1, kDeadline));
   REQUIRE(upstream.streams().size() == 1);
-  CHECK(upstream.streams()[0].outcome == StreamOutcome::Completed);
 }
 
 TEST_CASE("a paced stream reaches the client event by event", "[integration]") {
@@ -180,9 +180,10 @@ TEST_CASE("a paced stream reaches the client event by event", "[integration]") {
 
   REQUIRE(response.status == 200);
   REQUIRE(response.body == join(events));
+  // The upstream marks its stream completed just after writing the last byte: wait for that.
+  REQUIRE(upstream.wait_for_streams(StreamOutcome::Completed, 1, kDeadline));
   const auto streams = upstream.streams();
   REQUIRE(streams.size() == 1);
-  REQUIRE(streams[0].outcome == StreamOutcome::Completed);
   const auto first_delta = arrival_of(response, "text_delta");
   REQUIRE(first_delta.has_value());
   // The upstream needs ~2.4 s for its 13 events; the first text delta must not wait for the end.

@@ -277,7 +277,7 @@ TEST_CASE("reload: a stream in flight during the reload completes intact", "[int
   REQUIRE(streamed.status == 200);
   CHECK(streamed.body == join(events));
   CHECK(streamed.header("x-balancer-provider") == "A");
-  CHECK(upstream_a.streams().at(0).outcome == StreamOutcome::Completed);
+  CHECK(upstream_a.wait_for_streams(StreamOutcome::Completed, 1, kDeadline));
 }
 
 TEST_CASE("300 concurrent slow streams all complete without being serialised", "[integration]") {

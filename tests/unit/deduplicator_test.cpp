@@ -20,8 +20,11 @@
 #include <balancer/deduplicator.h>
 #include <balancer/testing/manual_clock.h>
 
+#include "../support/test_sync.h"
+
 using namespace balancer;
 using namespace std::chrono_literals;
+using balancer::test::wait_until;
 
 namespace {
 
@@ -144,19 +147,6 @@ std::string concat(const std::vector<std::string>& chunks) {
     all += c;
   }
   return all;
-}
-
-// Waits (without sleeping) until `pred` holds; false after a generous deadline.
-template <class Pred>
-bool wait_until(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::yield();
-  }
-  return true;
 }
 
 const std::vector<std::string> kEvents = {

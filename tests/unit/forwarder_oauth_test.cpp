@@ -11,6 +11,7 @@
 #include <balancer/forwarder.h>
 #include <balancer/health_tracker.h>
 #include <balancer/oauth_client.h>
+#include <balancer/status_report.h>
 #include <balancer/testing/fake_transport.h>
 #include <balancer/testing/manual_clock.h>
 #include <balancer/testing/scripted_random.h>
@@ -374,4 +375,34 @@ TEST_CASE("Forwarder OAuth: a 401 whose refresh fails counts against the provide
   CHECK(f.health.snapshot("U/one@x.io").failure_count == 1);
   CHECK(f.stats.get("U").requests == 1);
   CHECK(f.stats.get("U").failures == 1);
+}
+
+TEST_CASE("status reports: an OAuth provider is usable only through a logged-in account that may serve",
+          "[unit][oauth]") {
+  Fixture f({oauth_provider("Bound", "one@x.io"), oauth_provider("Gone", "gone@x.io"), oauth_provider("U")},
+            {"one@x.io"}, [](const HttpRequest&) {
+              return FakeResponse::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"busy"}})");
+            });
+  auto status_of = [&f](std::string_view name) {
+    const nlohmann::json report = providers_report(*f.config, f.health, f.stats, f.oauth.get());
+    for (const auto& p : report["providers"]) {
+      if (p["name"] == name) return p;
+    }
+    FAIL("no provider " << name);
+    return nlohmann::json();
+  };
+  CHECK(status_of("Bound")["healthy"] == true);
+  CHECK(status_of("Bound")["oauth"]["usable_accounts"] == 1);
+  CHECK(status_of("Gone")["healthy"] == false);
+  CHECK(status_of("Gone")["status"] == "needs_login");
+  CHECK(status_of("U")["healthy"] == true);
+  CHECK(health_report(*f.config, f.health, f.oauth.get()).second["providers_available"] == 2);
+
+  f.health.record("U/one@x.io", Outcome::failure("http_status", 529));
+  f.health.record("U/one@x.io", Outcome::failure("http_status", 529));
+  CHECK(status_of("U")["healthy"] == false);
+  CHECK(status_of("U")["status"] == "unhealthy");
+  CHECK(health_report(*f.config, f.health, f.oauth.get()).second["providers_available"] == 1);
+  // Without the OAuth client the report knows nothing of accounts.
+  CHECK(health_report(*f.config, f.health).second["providers_available"] == 3);
 }

@@ -13,48 +13,18 @@
 #include <thread>
 #include <vector>
 
+#include "../support/test_sync.h"
 #include "oauth_test_support.h"
 
 using namespace balancer;
 using namespace oauth_test;
 using namespace std::chrono_literals;
+using balancer::test::Gate;
+using balancer::test::wait_until;
 
 namespace {
 
 constexpr const char* kEmail = "a@example.com";
-
-// Blocks callers until opened.
-class Gate {
- public:
-  void open() {
-    {
-      std::lock_guard lock(mutex_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  void wait() {
-    std::unique_lock lock(mutex_);
-    cv_.wait(lock, [this] { return open_; });
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-
-template <class Pred>
-bool spin_until(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::yield();
-  }
-  return true;
-}
 
 OAuthAccountStatus status_of(const OAuthClient& client, const std::string& email = kEmail) {
   for (auto& s : client.status()) {
@@ -465,7 +435,7 @@ TEST_CASE("16 threads needing an expired token cause exactly one refresh and all
           str(i % 2 == 0 ? f.client->access_token(kEmail) : f.client->refresh_after_rejection(kEmail, "OLD"));
     });
   }
-  const bool all_in = spin_until([&] {
+  const bool all_in = wait_until([&] {
     return entered.load() == kThreads && in_handler.load() == 1 && status_of(*f.client).refresh_in_flight;
   });
   for (int i = 0; i < 1000; ++i) {  // let the last threads reach the wait
@@ -510,7 +480,7 @@ TEST_CASE("16 threads and a failing refresh: one call, everyone gets the error",
       }
     });
   }
-  const bool all_in = spin_until([&] {
+  const bool all_in = wait_until([&] {
     return entered.load() == kThreads && status_of(*f.client).refresh_in_flight;
   });
   gate.open();
