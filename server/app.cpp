@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <condition_variable>
 #include <optional>
 #include <string>
 #include <vector>
@@ -111,8 +112,29 @@ Result<std::unique_ptr<App>> App::create(AppOptions options) {
                      {{"provider", u.provider}, {"balance", *u.balance}, {"threshold", u.threshold}});
         }
       });
+  app->oauth_refresher_ = std::jthread([raw = app.get()](std::stop_token stop) { raw->refresh_oauth_accounts(stop); });
   app->configure_server(settings);
   return app;
+}
+
+void App::refresh_oauth_accounts(std::stop_token stop) {
+  constexpr std::chrono::seconds kOAuthRefreshRound{30};
+  std::mutex mutex;
+  std::condition_variable_any wake;  // only the stop request wakes it early
+  std::unique_lock lock(mutex);
+  while (!stop.stop_requested()) {
+    wake.wait_for(lock, stop, kOAuthRefreshRound, [] { return false; });
+    if (stop.stop_requested()) {
+      return;
+    }
+    for (const auto& [email, result] : oauth_->refresh_due()) {
+      if (result) {
+        log_->write(LogLevel::Info, "oauth account refreshed ahead of expiry", {{"account_email", email}});
+      } else {
+        log_->write(LogLevel::Warning, "oauth refresh failed", {{"account_email", email}, {"error", result.error().message}});
+      }
+    }
+  }
 }
 
 App::~App() { stop(); }

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <stop_token>
 #include <string>
+#include <thread>
 
 #include <httplib.h>
 
@@ -101,6 +103,8 @@ class App {
   void configure_server(const Settings& settings);
   // Creates the OAuth client on the token store and loads it (a load error is logged).
   void start_oauth();
+  // oauth_refresher_'s loop: OAuthClient::refresh_due() every round until `stop`.
+  void refresh_oauth_accounts(std::stop_token stop);
 
   AppOptions options_;
   const Clock& clock_;
@@ -128,6 +132,8 @@ class App {
   std::atomic<std::uint64_t> request_counter_{0};
   // Last: its threads stop before anything they use is destroyed.
   std::unique_ptr<BalanceChecker> balance_checker_;
+  // Refreshes OAuth accounts due for it about every 30 s, off the request path.
+  std::jthread oauth_refresher_;
 };
 
 }  // namespace balancer::server

@@ -4,6 +4,8 @@
 // is guarded by OAuthClient::mutex_; the helpers are pure and callable from any thread.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -51,6 +53,17 @@ inline constexpr std::size_t kMaxTokenBody = 1u << 20;
 
 // A POST of `json_body` to the token endpoint with the settings' proxy and the OAuth timeouts.
 HttpRequest token_endpoint_request(const OAuthSettings& settings, std::string json_body);
+
+// True when `token` should be refreshed at `wall`: within `skew` of its expiry — but a token a
+// refresh just gave is used for at least half its lifetime, so an endpoint issuing tokens
+// shorter than the skew cannot make every request refresh (and rotate) again.
+inline bool within_skew(const OAuthToken& token, WallTime wall, std::chrono::nanoseconds skew) {
+  if (token.last_refresh) {
+    const auto lifetime = token.expires_at - *token.last_refresh;
+    skew = std::min<std::chrono::nanoseconds>(skew, std::max<std::chrono::nanoseconds>(lifetime / 2, {}));
+  }
+  return wall >= token.expires_at - skew;
+}
 
 // `text` with every occurrence of each non-empty secret replaced by "[redacted]".
 std::string redact(std::string text, std::initializer_list<std::string_view> secrets);

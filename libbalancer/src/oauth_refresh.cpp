@@ -122,13 +122,34 @@ Result<void> OAuthClient::refresh(std::string_view account_email) {
   return {};
 }
 
+std::vector<std::pair<std::string, Result<void>>> OAuthClient::refresh_due() {
+  std::vector<std::string> due;
+  {
+    std::lock_guard lock(mutex_);
+    const WallTime wall = clock_.wall_now();
+    const SteadyTime now = clock_.now();
+    for (const auto& [email, account] : accounts_) {
+      if (!account->token.needs_login && !account->token.refresh_token.empty() && !account->flight &&
+          now >= account->backoff_until && detail::within_skew(account->token, wall, settings_.refresh_skew_seconds)) {
+        due.push_back(email);
+      }
+    }
+  }
+  std::vector<std::pair<std::string, Result<void>>> out;
+  for (std::string& email : due) {
+    auto done = obtain(email, Trigger::Ahead, {});
+    out.emplace_back(std::move(email), done ? Result<void>() : Result<void>(tl::unexpected(done.error())));
+  }
+  return out;
+}
+
 Result<std::string> OAuthClient::obtain(std::string_view account_email, Trigger trigger,
                                         std::string_view rejected) {
   const std::string email = normalize_account_email(account_email);
   std::unique_lock lock(mutex_);
 
   const auto hand_out = [&](Account& account, WallTime wall) -> Result<std::string> {
-    if (trigger == Trigger::Manual) {
+    if (trigger == Trigger::Manual || trigger == Trigger::Ahead) {  // not a use of the token
       return std::string();
     }
     ++account.requests;
@@ -173,17 +194,9 @@ Result<std::string> OAuthClient::obtain(std::string_view account_email, Trigger 
     }
     Account& account = **usable;
     const WallTime wall = clock_.wall_now();
-    // Refresh within the skew of expiry — but a token a refresh just gave is used for at least
-    // half its lifetime, so an endpoint issuing tokens shorter than the skew cannot make every
-    // request refresh (and rotate) again.
-    std::chrono::nanoseconds skew = settings_.refresh_skew_seconds;
-    if (account.token.last_refresh) {
-      const auto lifetime = account.token.expires_at - *account.token.last_refresh;
-      skew = std::min<std::chrono::nanoseconds>(skew, std::max<std::chrono::nanoseconds>(lifetime / 2, {}));
-    }
-    const bool fresh = wall < account.token.expires_at - skew;
+    const bool fresh = !detail::within_skew(account.token, wall, settings_.refresh_skew_seconds);
     const bool unexpired = wall < account.token.expires_at;
-    if (fresh && (trigger == Trigger::Skew ||
+    if (fresh && (trigger == Trigger::Skew || trigger == Trigger::Ahead ||
                   (trigger == Trigger::Rejected && account.token.access_token != rejected))) {
       return hand_out(account, wall);
     }

@@ -563,3 +563,43 @@ TEST_CASE("status and errors never carry token characters", "[unit][oauth]") {
     CHECK(text.find("SECRETVALUE") == std::string::npos);
   }
 }
+
+TEST_CASE("refresh_due refreshes only accounts within the skew that may be refreshed, without counting a use",
+          "[unit][oauth]") {
+  Fixture f;  // skew 300 s
+  f.login("due@example.com", "A1", "R1");
+  f.clock.advance(1000s);
+  f.login("later@example.com", "B1", "S1");
+  f.login("gone@example.com", "C1", "T1");
+  // "gone" is refused at its first refresh and needs a login from then on.
+  f.set_respond([](const HttpRequest&) { return oauth_error(400, "invalid_grant"); });
+  REQUIRE(f.client->refresh("gone@example.com").error().code == ErrorCode::Unauthorized);
+
+  f.set_respond([](const HttpRequest&) { return grant("A2", "R2"); });
+  f.clock.advance(3600s - 1000s - 300s - 1ms);
+  CHECK(f.client->refresh_due().empty());  // nobody within the skew yet
+  f.clock.advance(1ms);
+  const auto done = f.client->refresh_due();
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].first == "due@example.com");
+  CHECK(done[0].second.has_value());
+  CHECK(f.refresh_calls() == 2);  // gone's refused refresh, then due's
+  CHECK(status_of(*f.client, "due@example.com").state == "valid");
+  CHECK(status_of(*f.client, "due@example.com").requests == 0);
+  CHECK(str(f.client->access_token("due@example.com")) == "A2");
+  CHECK(f.refresh_calls() == 2);
+
+  // An account backing off after a failed refresh is left alone until the backoff ends.
+  f.clock.advance(1000s);  // "later" is now within its skew
+  f.set_respond([](const HttpRequest&) { return FakeResponse::json(503, R"({"error":"server_error"})"); });
+  const auto failed = f.client->refresh_due();
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0].first == "later@example.com");
+  CHECK_FALSE(failed[0].second.has_value());
+  CHECK(f.client->refresh_due().empty());
+  CHECK(f.refresh_calls() == 3);
+  f.clock.advance(30s);
+  f.set_respond([](const HttpRequest&) { return grant("B2", "S2"); });
+  REQUIRE(f.client->refresh_due().size() == 1);
+  CHECK(str(f.client->access_token("later@example.com")) == "B2");
+}

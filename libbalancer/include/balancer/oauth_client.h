@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <balancer/clock.h>
@@ -140,6 +141,13 @@ class OAuthClient {
   // Refreshes now (POST /oauth/refresh/{email}), joining a refresh already in flight.
   Result<void> refresh(std::string_view account_email);
 
+  // Refreshes, one after the other on the calling thread, every account whose token is within
+  // the refresh skew of its expiry (or expired) and that has a refresh token, needs no login, is
+  // not backing off and has no refresh in flight — so idle accounts stay fresh and requests
+  // rarely wait for a refresh. Returns each account it tried with the outcome. For a periodic
+  // background caller; safe beside requests (the same single flight per account).
+  std::vector<std::pair<std::string, Result<void>>> refresh_due();
+
   // Removes one account (false when unknown) or all; persisted at once.
   bool remove(std::string_view account_email);
   void remove_all();
@@ -153,7 +161,7 @@ class OAuthClient {
   struct Account;
   struct Flow;
   struct RefreshFlight;
-  enum class Trigger { Skew, Rejected, Manual };
+  enum class Trigger { Skew, Rejected, Manual, Ahead };
   Result<std::string> obtain(std::string_view account_email, Trigger trigger, std::string_view rejected);
   Result<void> persist();
 
