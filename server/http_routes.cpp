@@ -105,6 +105,30 @@ std::string set_headers(httplib::Response& res, const Headers& headers) {
   return content_type;
 }
 
+// Relays `source` (a ResponseStream or a DedupSubscription: next() until false) as the chunked
+// body, pulled from this worker thread as the client reads; `done(success)` runs when the
+// response is over (success false: the client went away).
+template <class Source, class Done>
+void relay_chunked(httplib::Response& res, const std::string& content_type, std::shared_ptr<Source> source,
+                   Done done) {
+  res.set_chunked_content_provider(
+      content_type,
+      [source = std::move(source), buffer = std::string()](std::size_t /*offset*/, httplib::DataSink& sink) mutable {
+        if (!source->next(buffer)) {
+          sink.done();
+          return true;
+        }
+        return sink.write(buffer.data(), buffer.size());
+      },
+      std::move(done));
+}
+
+// The log outcome of a relayed stream.
+template <class Source>
+std::string_view stream_outcome(bool success, Source& source) {
+  return !success ? "client_disconnected" : source.completed() ? "complete" : "stream_error";
+}
+
 // Moves a ForwardResult into the httplib response: a buffered body, or a chunked provider that
 // pulls the SSE relay from this worker thread as the client reads.
 void send_result(App& app, const std::string& id, const httplib::Request& req,
@@ -119,26 +143,14 @@ void send_result(App& app, const std::string& id, const httplib::Request& req,
   }
   auto stream = std::shared_ptr<ResponseStream>(std::move(result.stream));
   auto summary = std::make_shared<ForwardResult>(std::move(result));
-  res.set_chunked_content_provider(
-      content_type,
-      [stream, buffer = std::string()](std::size_t /*offset*/, httplib::DataSink& sink) mutable {
-        if (!stream->next(buffer)) {
-          sink.done();
-          return true;
-        }
-        return sink.write(buffer.data(), buffer.size());
-      },
-      [&app, id, req_path = req.path, stream, summary, started](bool success) {
-        httplib::Request path_only;
-        path_only.path = req_path;
-        const std::string_view outcome = !success            ? "client_disconnected"
-                                         : stream->completed() ? "complete"
-                                                               : "stream_error";
-        if (!stream->failure().empty()) {
-          summary->attempts.back().error = "stream: " + stream->failure();
-        }
-        log_request(app, id, path_only, *summary, started, outcome);
-      });
+  relay_chunked(res, content_type, stream, [&app, id, req_path = req.path, stream, summary, started](bool success) {
+    httplib::Request path_only;
+    path_only.path = req_path;
+    if (!stream->failure().empty()) {
+      summary->attempts.back().error = "stream: " + stream->failure();
+    }
+    log_request(app, id, path_only, *summary, started, stream_outcome(success, *stream));
+  });
 }
 
 // Sends a coalesced response (spec §8): the flight's status, headers and bytes, plus this
@@ -162,21 +174,11 @@ void send_subscription(App& app, const std::string& id, const httplib::Request& 
     log_request(app, id, req, sub->meta(), started, "complete", role);
     return;
   }
-  res.set_chunked_content_provider(
-      content_type,
-      [sub, buffer = std::string()](std::size_t /*offset*/, httplib::DataSink& sink) mutable {
-        if (!sub->next(buffer)) {
-          sink.done();
-          return true;
-        }
-        return sink.write(buffer.data(), buffer.size());
-      },
-      [&app, id, req_path = req.path, sub, started, role](bool success) {
-        httplib::Request path_only;
-        path_only.path = req_path;
-        const std::string_view outcome = !success ? "client_disconnected" : sub->completed() ? "complete" : "stream_error";
-        log_request(app, id, path_only, sub->meta(), started, outcome, role);
-      });
+  relay_chunked(res, content_type, sub, [&app, id, req_path = req.path, sub, started, role](bool success) {
+    httplib::Request path_only;
+    path_only.path = req_path;
+    log_request(app, id, path_only, sub->meta(), started, stream_outcome(success, *sub), role);
+  });
 }
 
 // `cache-control: no-cache` on the request bypasses the response cache.

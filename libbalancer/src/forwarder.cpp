@@ -371,11 +371,11 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
     return balancer_error(400, "invalid_request_error", info.error().message);
   }
   const Settings& settings = router_.config().settings;
-  const std::string conversation = options_.affinity != nullptr && settings.sticky_provider_duration.count() > 0
-                                       ? conversation_key(request, info->user_id)
-                                       : std::string();
   // Unbound OAuth providers pick the conversation's account even when provider stickiness is off.
   const std::string account_conversation = conversation_key(request, info->user_id);
+  const std::string conversation = options_.affinity != nullptr && settings.sticky_provider_duration.count() > 0
+                                       ? account_conversation
+                                       : std::string();
   std::optional<std::string> preferred;
   if (!conversation.empty()) {
     preferred = options_.affinity->get(conversation, clock_.now());
