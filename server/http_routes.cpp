@@ -3,6 +3,8 @@
 #include <array>
 #include <charconv>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <balancer/anthropic_error.h>
@@ -60,7 +62,12 @@ void log_request(App& app, const std::string& id, const httplib::Request& req,
                  const ForwardResult& result, SteadyTime started, std::string_view outcome,
                  std::string_view dedup = "") {
   app.counters().record(result.status, outcome);
-  const LogLevel level = result.status < 500 ? LogLevel::Info : LogLevel::Warning;
+  // The balancer's own failure to set an upstream request up is an ERROR whatever the answer
+  // (it failed over): it is never the provider's fault and must not stay silent.
+  const bool internal = std::any_of(result.attempts.begin(), result.attempts.end(),
+                                    [](const Attempt& a) { return a.error_class == "internal_error"; });
+  const LogLevel level = internal ? LogLevel::Error
+                                  : result.status < 500 ? LogLevel::Info : LogLevel::Warning;
   if (!app.log().enabled(level)) {
     return;
   }
@@ -69,6 +76,7 @@ void log_request(App& app, const std::string& id, const httplib::Request& req,
     nlohmann::json attempt = {{"provider", a.provider},
                               {"status", a.status},
                               {"error", a.error},
+                              {"error_class", a.error_class.empty() ? nlohmann::json() : nlohmann::json(a.error_class)},
                               {"health", a.health},
                               {"ms", a.elapsed.count()}};
     if (!a.account.empty()) {

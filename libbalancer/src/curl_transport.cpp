@@ -171,16 +171,18 @@ class CurlShared {
   CURLSH* share() const { return share_.get(); }
 
   // The most recently released session (the warmest connections), or a new one; null only
-  // when libcurl cannot allocate handles.
-  std::unique_ptr<CurlSession> acquire() {
+  // when libcurl cannot allocate handles. `reused` tells which.
+  std::unique_ptr<CurlSession> acquire(bool& reused) {
     {
       std::lock_guard lock(pool_mutex_);
       if (!idle_.empty()) {
         auto session = std::move(idle_.back());
         idle_.pop_back();
+        reused = true;
         return session;
       }
     }
+    reused = false;
     auto session = std::make_unique<CurlSession>();
     session->multi.reset(curl_multi_init());
     session->easy.reset(curl_easy_init());
@@ -190,8 +192,9 @@ class CurlShared {
     return session;
   }
 
-  // Takes back a session whose easy handle is detached from its multi and reset. Beyond
-  // max_idle_sessions the session (and its connections) is destroyed, outside the lock.
+  // Takes back a session whose easy handle is detached from its multi and either reset after a
+  // clean transfer or brand new. Beyond max_idle_sessions the session (and its connections) is
+  // destroyed, outside the lock.
   void release(std::unique_ptr<CurlSession> session) {
     {
       std::lock_guard lock(pool_mutex_);
@@ -235,12 +238,25 @@ class CurlCall final : public UpstreamCall {
   CurlCall(std::shared_ptr<CurlShared> shared, HttpRequest request)
       : shared_(std::move(shared)), request_(std::move(request)), started_(Clock::now()) {
     error_buffer_[0] = '\0';
-    session_ = shared_->acquire();
+    bool reused = false;
+    session_ = shared_->acquire(reused);
     if (!session_) {
       fail_setup(ErrorCode::Internal, "cannot allocate a libcurl handle");
       return;
     }
     configure();
+    if (setup_error_ && setup_error_->code == ErrorCode::Internal && reused) {
+      // A pooled easy handle refused an option: whatever state it kept, a new handle on the
+      // same connection cache does not have it.
+      setup_error_.reset();
+      header_list_ = CurlSlist{};
+      resolve_list_ = CurlSlist{};
+      if (!renew_easy_handle()) {
+        fail_setup(ErrorCode::Internal, "cannot allocate a libcurl handle");
+        return;
+      }
+      configure();
+    }
     if (setup_error_) {
       return;
     }
@@ -266,8 +282,16 @@ class CurlCall final : public UpstreamCall {
       // with partial response"); a finished one leaves it in the multi's cache for reuse.
       (void)curl_multi_remove_handle(session_->multi.get(), easy);
     }
-    // Forget every option (headers, callbacks, pointers into this object) before pooling.
-    curl_easy_reset(easy);
+    if (attached_ && finished_ && result_ == CURLE_OK && !local_error_) {
+      // Forget every option (headers, callbacks, pointers into this object) before pooling.
+      curl_easy_reset(easy);
+    } else if (!renew_easy_handle()) {
+      // After a failed, refused or cancelled transfer the easy handle may keep state that
+      // curl_easy_reset does not clear (libcurl 7.88 keeps the receive buffer of a transfer
+      // whose name lookup failed, and then refuses CURLOPT_BUFFERSIZE for good). Only the
+      // multi handle, with its warm connections, goes back to the pool.
+      return;
+    }
     shared_->release(std::move(session_));
   }
 
@@ -335,6 +359,13 @@ class CurlCall final : public UpstreamCall {
  private:
   enum class Drive { Ready, Finished, TimedOut, Failed };
 
+  // Replaces the session's easy handle with a new one (the multi handle and its connection
+  // cache stay). False when libcurl cannot allocate one.
+  bool renew_easy_handle() {
+    session_->easy.reset(curl_easy_init());
+    return session_->easy != nullptr;
+  }
+
   void fail_setup(ErrorCode code, std::string message) {
     if (!setup_error_) {
       setup_error_ = Error{code, std::move(message)};
@@ -360,6 +391,15 @@ class CurlCall final : public UpstreamCall {
       set(CURLOPT_SHARE, shared_->share());
     }
     set(CURLOPT_URL, request_.url.c_str());
+    if (options.resolve) {
+      for (const std::string& line : options.resolve->curl_resolve_lines()) {
+        if (!resolve_list_.append(line.c_str())) {
+          fail_setup(ErrorCode::Internal, "out of memory building the upstream resolve list");
+          return;
+        }
+      }
+      set(CURLOPT_RESOLVE, resolve_list_.get());
+    }
     set(CURLOPT_PROTOCOLS_STR, "http,https");
     set(CURLOPT_NOSIGNAL, 1L);
     set(CURLOPT_TCP_NODELAY, 1L);
@@ -579,6 +619,7 @@ class CurlCall final : public UpstreamCall {
   Clock::time_point started_;
   std::unique_ptr<CurlSession> session_;
   CurlSlist header_list_;
+  CurlSlist resolve_list_;  // CURLOPT_RESOLVE lines from options().resolve
   std::array<char, CURL_ERROR_SIZE> error_buffer_{};
   std::optional<Error> setup_error_;
   std::optional<Error> local_error_;

@@ -86,6 +86,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   const SteadyTime started = clock_.now();
   auto fail = [&](const detail::Classification& c, std::string error) {
     outcome.error_class = c.error_class;
+    outcome.attempt.error_class = c.error_class;
     outcome.penalize = c.penalize;
     outcome.attempt.error = std::move(error);
     outcome.attempt.elapsed = duration_cast<milliseconds>(clock_.now() - started);
@@ -435,6 +436,7 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
       outcome.attempt.account = account;
       outcome.attempt.error = std::string("internal_error: ") + e.what();
       outcome.error_class = "internal_error";
+      outcome.attempt.error_class = outcome.error_class;
     }
     record_outcome(name, key, outcome);
     if (outcome.endpoint_unsupported) {

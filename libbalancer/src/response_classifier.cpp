@@ -106,6 +106,9 @@ Classification classify_transport_error(ErrorCode code, const Settings& settings
     case ErrorCode::UpstreamConnect: error_class = "connection_error"; break;
     case ErrorCode::UpstreamTimeout: error_class = "timeout_error"; break;
     case ErrorCode::UpstreamTls: error_class = "ssl_error"; break;
+    // The balancer could not even set the request up (a libcurl handle refused an option, no
+    // memory): not the provider's fault, but another provider may still serve the request.
+    case ErrorCode::Internal: error_class = "internal_error"; break;
     default: error_class = "protocol_error"; break;
   }
   const auto& types = settings.unhealthy_error_types;

@@ -16,7 +16,7 @@ struct Classification {
   Verdict verdict = Verdict::Success;
   std::string error_class;  // for failures: http_status, error_payload, html_body, invalid_json,
                             // empty_body, error_event, connection_error, timeout_error, ssl_error,
-                            // protocol_error
+                            // protocol_error, internal_error
   bool penalize = true;     // failures only: counts against the provider's health
 
   bool failure() const { return verdict == Verdict::Failure; }
@@ -46,7 +46,8 @@ struct ResponseEvidence {
 // - 1xx/3xx → pass through.
 Classification classify_response(const ResponseEvidence& evidence, const Settings& settings);
 
-// Transport failures: always fail over; penalise only classes listed in unhealthy_error_types.
+// Transport failures: always fail over; penalise only classes listed in unhealthy_error_types
+// (ErrorCode::Internal, the balancer's own failure to set a request up, is "internal_error").
 Classification classify_transport_error(ErrorCode code, const Settings& settings);
 
 // True when `text` contains one of `patterns`, ignoring ASCII case.

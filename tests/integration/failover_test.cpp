@@ -19,6 +19,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <balancer/curl_transport.h>
+#include <balancer/testing/fake_transport.h>
+
 #include "fake_upstream.h"
 #include "test_balancer.h"
 #include "test_client.h"
@@ -630,6 +633,95 @@ TEST_CASE("balance check: a provider whose balance is at the threshold is skippe
   const ClientResponse restored = send(balancer, simple_body());
   CHECK(restored.header("x-balancer-provider") == "primary");
   CHECK(primary.request_count() == 1);
+}
+
+TEST_CASE("failover: a provider whose host name does not resolve fails over, and serves once it resolves",
+          "[integration][failover][recovery]") {
+  // The failing provider's name cannot be resolved (a label longer than DNS allows: the lookup
+  // fails locally, no DNS traffic) until the transport's resolve overrides map it to 127.0.0.1.
+  const std::string host = std::string(64, 'a') + ".invalid";
+  FakeUpstream named;
+  FakeUpstream backup;
+  auto overrides = std::make_shared<ResolveOverrides>();
+  CurlTransportOptions options;
+  options.resolve = overrides;
+  options.max_idle_sessions = 1;  // the failed lookup's session is the next request's session
+  auto transport = make_curl_transport(options);
+  const std::string named_url = fmt::format("http://{}:{}", host, named.port());
+  TestBalancer balancer(config_yaml({{"named", named_url}, {"backup", backup.url()}}, "  unhealthy_threshold: 5\n"),
+                        {}, transport.get());
+
+  for (int i = 0; i < 3; ++i) {
+    INFO("request " << i);
+    const ClientResponse r = send(balancer, simple_body(i == 1));
+    CHECK(r.status == 200);
+    CHECK(r.header("x-balancer-provider") == "backup");
+    CHECK(r.header("x-balancer-attempts") == "2");
+  }
+  CHECK(backup.request_count() == 3);
+  const json failing = provider_status(balancer, "named");
+  CHECK(failing.at("last_error_class") == "connection_error");
+  CHECK(failing.at("failure_count") == 3);
+
+  overrides->set(host, named.port(), "127.0.0.1");
+  const ClientResponse resolved = send(balancer, simple_body());
+  CHECK(resolved.status == 200);
+  CHECK(resolved.header("x-balancer-provider") == "named");
+  CHECK(resolved.header("x-balancer-attempts") == "1");
+  CHECK(named.request_count() == 1);
+  const ClientResponse streamed = send(balancer, simple_body(true));
+  CHECK(streamed.status == 200);
+  CHECK(streamed.header("x-balancer-provider") == "named");
+  CHECK(provider_status(balancer, "named").at("failure_count") == 0);
+}
+
+TEST_CASE("failover: a request the transport cannot set up is logged at ERROR and answered by the backup",
+          "[integration][failover][recovery]") {
+  FakeUpstream backup;
+  const std::string broken_url = "http://broken.test";
+  auto real = make_curl_transport();
+  testing::FakeTransport transport([&](const HttpRequest& r) {
+    if (r.url.rfind(broken_url, 0) == 0) {
+      return testing::FakeResponse::failure(ErrorCode::Internal,
+                                            "cannot configure the upstream request: bad argument");
+    }
+    auto response = real->send(r);  // the backup is a real upstream
+    if (!response) {
+      return testing::FakeResponse::failure(response.error().code, response.error().message);
+    }
+    testing::FakeResponse out;
+    out.status = response->status;
+    out.headers = response->headers;
+    out.chunks = {response->body};
+    return out;
+  });
+  TempDir dir;
+  const std::string log_path = dir.file("log.jsonl");
+  std::string yaml = "providers:\n" + provider_yaml("broken", broken_url) + provider_yaml("backup", backup.url()) +
+                     "model_routes:\n  \"*\":\n    - {provider: \"broken\", priority: 1}\n"
+                     "    - {provider: \"backup\", priority: 2}\n" +
+                     fmt::format("settings:\n  log_file_path: \"{}\"\n  log_level: \"ERROR\"\n", log_path);
+  {
+    TestBalancer balancer(yaml, {}, &transport);
+    const ClientResponse r = send(balancer, simple_body());
+    CHECK(r.status == 200);
+    CHECK(r.header("x-balancer-provider") == "backup");
+    // Not the provider's fault: its health is untouched.
+    CHECK(provider_status(balancer, "broken").at("failure_count") == 0);
+  }
+  std::ifstream in(log_path);
+  std::string line;
+  std::vector<json> errors;
+  while (std::getline(in, line)) {
+    const json entry = json::parse(line);
+    if (entry.value("level", "") == "ERROR" && entry.value("msg", "") == "request") {
+      errors.push_back(entry);
+    }
+  }
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].at("status") == 200);
+  CHECK(errors[0].at("attempts").at(0).at("provider") == "broken");
+  CHECK(errors[0].at("attempts").at(0).at("error_class") == "internal_error");
 }
 
 }  // namespace balancer::test

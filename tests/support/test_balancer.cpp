@@ -32,7 +32,8 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-TestBalancer::TestBalancer(const std::string& yaml, std::map<std::string, std::string> env)
+TestBalancer::TestBalancer(const std::string& yaml, std::map<std::string, std::string> env,
+                           HttpTransport* transport)
     : config_path_(dir_.file("config.yaml")) {
   std::signal(SIGPIPE, SIG_IGN);  // as balancer-server's main() does
   rewrite_config(yaml);
@@ -49,6 +50,7 @@ TestBalancer::TestBalancer(const std::string& yaml, std::map<std::string, std::s
   options.config_path = config_path_;
   options.env = lookup;
   options.config = std::make_shared<const BalancerConfig>(std::move(*config));
+  options.transport = transport;
   auto app = server::App::create(std::move(options));
   if (!app) {
     throw std::runtime_error("App::create failed: " + app.error().message);

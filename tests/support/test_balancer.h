@@ -36,7 +36,10 @@ class TempDir {
 class TestBalancer {
  public:
   // Throws std::runtime_error when the config is invalid or the server cannot bind.
-  explicit TestBalancer(const std::string& yaml, std::map<std::string, std::string> env = {});
+  // `transport` (must outlive the balancer): the upstream transport; nullptr = the server's own
+  // libcurl transport.
+  explicit TestBalancer(const std::string& yaml, std::map<std::string, std::string> env = {},
+                        HttpTransport* transport = nullptr);
   ~TestBalancer();
   TestBalancer(const TestBalancer&) = delete;
   TestBalancer& operator=(const TestBalancer&) = delete;

@@ -117,7 +117,7 @@ ForwardResult stream_result(std::unique_ptr<ResponseStream> stream) {
   r.stream = std::move(stream);
   r.provider = "A";
   r.model = "claude-x";
-  r.attempts.push_back(Attempt{"A", 200, "", 5ms, "ok", {}, ""});
+  r.attempts.push_back(Attempt{"A", 200, "", 5ms, "ok", {}, "", ""});
   return r;
 }
 
@@ -128,7 +128,7 @@ ForwardResult body_result(int status, std::string body) {
   r.body = std::move(body);
   r.provider = "A";
   r.model = "claude-x";
-  r.attempts.push_back(Attempt{"A", status, "", 5ms, "ok", {}, ""});
+  r.attempts.push_back(Attempt{"A", status, "", 5ms, "ok", {}, "", ""});
   return r;
 }
 

@@ -183,6 +183,22 @@ TEST_CASE("Forwarder: fails over on unhealthy statuses and transport errors", "[
   CHECK(f.stats.get("B").failures == 0);
 }
 
+TEST_CASE("Forwarder: a request the transport cannot set up fails over as internal_error", "[unit][forwarder]") {
+  Fixture f([](const HttpRequest& r) {
+    if (host_of(r) == "A") {
+      return FakeResponse::failure(ErrorCode::Internal, "cannot configure the upstream request: bad argument");
+    }
+    return FakeResponse::json(200, kOk);
+  });
+  auto result = f.post(kBody);
+  CHECK(result.status == 200);
+  CHECK(result.provider == "B");
+  REQUIRE(result.attempts.size() == 2);
+  CHECK(result.attempts[0].error_class == "internal_error");
+  CHECK(result.attempts[0].error.find("internal_error: cannot configure") == 0);
+  CHECK(result.attempts[1].error_class.empty());
+}
+
 TEST_CASE("Forwarder: a client error goes back unchanged without failover", "[unit][forwarder]") {
   const std::string err = R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens"}})";
   Fixture f([&](const HttpRequest&) { return FakeResponse::json(400, err); });

@@ -88,6 +88,10 @@ TEST_CASE("classify_transport_error: every kind fails over; only listed kinds pe
   CHECK(classify_transport_error(ErrorCode::UpstreamTimeout, settings).error_class == "timeout_error");
   CHECK(classify_transport_error(ErrorCode::UpstreamTls, settings).error_class == "ssl_error");
   CHECK(classify_transport_error(ErrorCode::UpstreamProtocol, settings).failure());
+  // The balancer's own set-up failure: fail over, but it is not the provider's fault.
+  CHECK(classify_transport_error(ErrorCode::Internal, settings).failure());
+  CHECK(classify_transport_error(ErrorCode::Internal, settings).error_class == "internal_error");
+  CHECK_FALSE(classify_transport_error(ErrorCode::Internal, settings).penalize);
   settings.unhealthy_error_types = {"connection_error"};
   CHECK(classify_transport_error(ErrorCode::UpstreamTimeout, settings).failure());
   CHECK_FALSE(classify_transport_error(ErrorCode::UpstreamTimeout, settings).penalize);

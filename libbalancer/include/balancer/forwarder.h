@@ -38,6 +38,7 @@ struct Attempt {
   std::string health;  // the provider's health after this attempt, e.g. "count=1/2"
   std::vector<std::string> notes;  // OpenAI providers: what the conversion left out
   std::string account;             // OAuth providers: the account's email
+  std::string error_class;  // failures: e.g. "connection_error", "http_status", "internal_error"
 };
 
 // The rest of a committed streaming (SSE) response, pulled by the server thread that writes to
