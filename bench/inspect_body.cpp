@@ -20,8 +20,8 @@
 
 #include <balancer/client_request.h>
 
-#include "json_splice.h"
-#include "json_validate.h"
+#include "json/json_splice.h"
+#include "json/json_validate.h"
 #include "../tests/support/sax_request_oracle.h"
 
 namespace {

@@ -19,7 +19,7 @@
 #include <balancer/token_estimator.h>
 
 #include "anthropic_stream_grammar.h"
-#include "sse_parser.h"
+#include "stream/sse_parser.h"
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "oauth_token_response.h"
+#include "oauth/oauth_token_response.h"
 
 namespace {
 

@@ -1,0 +1,336 @@
+// convert_request.cpp — Anthropic /v1/messages request → OpenAI /chat/completions request
+// (spec §7). Content blocks become message content parts, tool_use → assistant tool_calls,
+// tool_result → role "tool" messages; whatever cannot be carried over is noted.
+#include <algorithm>
+
+#include "convert/convert_common.h"
+
+namespace balancer::detail {
+namespace {
+
+using Parts = json::array_t;  // OpenAI content parts of one user message
+
+using Context = RequestContext;
+
+// ---- Content parts ----------------------------------------------------------------------
+
+json text_part(std::string text) { return {{"type", "text"}, {"text", std::move(text)}}; }
+
+bool is_text_part(const json& part) { return part.value("type", "") == "text"; }
+
+// Parts → a plain string when they are all text (joined "\n\n"), else the parts array.
+json collapse(const Parts& parts) {
+  std::vector<std::string> texts;
+  for (const json& part : parts) {
+    if (!is_text_part(part)) {
+      return parts;
+    }
+    texts.push_back(part["text"].get<std::string>());
+  }
+  return join(texts, "\n\n");
+}
+
+// The type of a content block; fails when the block is not an object with a string type.
+std::string block_type(const Node& block) {
+  block.require_object("content block must be an object");
+  return block.string("type", "block without type");
+}
+
+json image_part(const Node& block) {
+  const Node source = block["source"];
+  source.require_object("image without source");
+  const std::string type = source.string("type", "image source without type");
+  std::string url;
+  if (type == "base64") {
+    url = "data:" + source.string("media_type", "base64 image without media_type") +
+          ";base64," + source.string("data", "base64 image without data");
+  } else if (type == "url") {
+    url = source.string("url", "url image without url");
+  } else {
+    source.fail("image source type '" + type +
+                "' cannot be sent to an OpenAI-compatible provider");
+  }
+  return {{"type", "image_url"}, {"image_url", {{"url", url}}}};
+}
+
+void append_block(const Node& block, Parts& parts, Context& ctx);
+
+// A document block → parts: text and content sources become text (the title on a first
+// line), a base64 PDF becomes a "file" part; URL and Files API sources are refused.
+void append_document(const Node& block, Parts& parts, Context& ctx) {
+  const Node source = block["source"];
+  source.require_object("document without source");
+  const std::string type = source.string("type", "document source without type");
+  const std::string title = block.string_or("title");
+  const std::string heading = title.empty() ? "" : title + "\n";
+  if (block.has("citations") || block.has("context")) {
+    ctx.notes.add("document citations/context dropped");
+  }
+  if (type == "text") {
+    parts.push_back(text_part(heading + source.string("data", "text document without data")));
+  } else if (type == "base64") {
+    const std::string media = source.string("media_type", "base64 document without media_type");
+    const std::string data = source.string("data", "base64 document without data");
+    parts.push_back({{"type", "file"},
+                     {"file", {{"filename", title.empty() ? "document.pdf" : title},
+                               {"file_data", "data:" + media + ";base64," + data}}}});
+  } else if (type == "content") {
+    Parts inner;
+    const Node content = source["content"];
+    if (content.value().is_string()) {
+      inner.push_back(text_part(content.value().get<std::string>()));
+    }
+    for (std::size_t i = 0; i < content.size(); ++i) {
+      append_block(content[i], inner, ctx);
+    }
+    if (!inner.empty() && is_text_part(inner.front())) {
+      inner.front()["text"] = heading + inner.front()["text"].get<std::string>();
+    } else if (!title.empty()) {
+      inner.insert(inner.begin(), text_part(title));
+    }
+    parts.insert(parts.end(), inner.begin(), inner.end());
+  } else if (type == "url") {
+    block.fail("document blocks with a URL source cannot be sent to an OpenAI-compatible provider");
+  } else {
+    source.fail("document source type '" + type +
+                "' cannot be sent to an OpenAI-compatible provider");
+  }
+}
+
+// A user-side block that is not a tool_result (text, image, document) → parts. Other types
+// are dropped with a note (forward compatibility), never silently.
+void append_block(const Node& block, Parts& parts, Context& ctx) {
+  const std::string type = block_type(block);
+  note_cache_control(block, ctx);
+  if (type == "text") {
+    parts.push_back(text_part(block.string("text", "text block without text")));
+  } else if (type == "image") {
+    parts.push_back(image_part(block));
+  } else if (type == "document") {
+    append_document(block, parts, ctx);
+  } else {
+    ctx.notes.add("'" + type + "' blocks dropped");
+  }
+}
+
+// ---- User messages ----------------------------------------------------------------------
+
+// A tool_result block → a role "tool" message. Its text content is joined; images (and
+// files) cannot ride a tool message, so they go to `user_parts` (the user message that
+// follows the tool messages) after a text part naming the tool call.
+json tool_message(const Node& block, Parts& user_parts, Context& ctx) {
+  const std::string id = block.string("tool_use_id", "tool_result without tool_use_id");
+  const Node content = block["content"];
+  Parts inner;
+  if (content.value().is_string()) {
+    inner.push_back(text_part(content.value().get<std::string>()));
+  } else if (content.value().is_array()) {
+    for (std::size_t i = 0; i < content.size(); ++i) {
+      append_block(content[i], inner, ctx);
+    }
+  } else if (!content.value().is_null()) {
+    content.fail("tool_result content must be a string or an array of blocks");
+  }
+  std::vector<std::string> texts;
+  Parts media;
+  for (json& part : inner) {
+    if (is_text_part(part)) {
+      texts.push_back(part["text"].get<std::string>());
+    } else {
+      media.push_back(std::move(part));
+    }
+  }
+  std::string text = join(texts, "\n\n");
+  if (!media.empty()) {
+    const bool images = std::all_of(media.begin(), media.end(),
+                                    [](const json& part) { return part["type"] == "image_url"; });
+    const std::string what = images ? "Images" : "Files";
+    user_parts.push_back(text_part(what + " returned by tool call " + id + ":"));
+    user_parts.insert(user_parts.end(), media.begin(), media.end());
+    if (text.empty()) {
+      text = "(" + (images ? std::string("images") : std::string("files")) + " attached in the next message)";
+    }
+  }
+  // is_error has no field in an OpenAI tool message; the model still has to know the call
+  // failed, so the content says so in words.
+  if (block["is_error"].value() == true) {
+    text = "Error: " + text;
+  }
+  return {{"role", "tool"}, {"tool_call_id", id}, {"content", text}};
+}
+
+// A user message → its tool messages (first, in block order, as OpenAI wants them right
+// after the assistant's tool_calls), then one user message with the rest, if any.
+void convert_user(const Node& message, json::array_t& out, Context& ctx) {
+  const Node content = message["content"];
+  if (content.value().is_string()) {
+    out.push_back({{"role", "user"}, {"content", content.value()}});
+    return;
+  }
+  content.require_array("content must be a string or an array of blocks");
+  Parts parts;
+  for (std::size_t i = 0; i < content.size(); ++i) {
+    const Node block = content[i];
+    if (block_type(block) == "tool_result") {
+      note_cache_control(block, ctx);
+      out.push_back(tool_message(block, parts, ctx));
+    } else {
+      append_block(block, parts, ctx);
+    }
+  }
+  if (!parts.empty()) {
+    out.push_back({{"role", "user"}, {"content", collapse(parts)}});
+  }
+}
+
+// ---- Assistant messages -----------------------------------------------------------------
+
+json tool_call(const Node& block) {
+  const std::string id = block.string("id", "tool_use without id");
+  const std::string name = block.string("name", "tool_use without name");
+  const json& input = block["input"].value();
+  return {{"id", id},
+          {"type", "function"},
+          {"function", {{"name", name}, {"arguments", input.is_null() ? "{}" : dump_compact(input)}}}};
+}
+
+// The pieces of one assistant message, gathered block by block.
+struct AssistantParts {
+  std::vector<std::string> texts;
+  std::vector<std::string> reasoning;
+  json::array_t tool_calls;
+};
+
+void gather_assistant_block(const Node& block, AssistantParts& parts, Context& ctx) {
+  const std::string type = block_type(block);
+  note_cache_control(block, ctx);
+  if (type == "text") {
+    parts.texts.push_back(block.string("text", "text block without text"));
+  } else if (type == "tool_use") {
+    parts.tool_calls.push_back(tool_call(block));
+  } else if (type == "thinking") {
+    const std::string thinking = block.string_or("thinking");
+    if (!ctx.options.send_reasoning_content) {
+      ctx.notes.add("thinking blocks dropped");
+    } else if (!thinking.empty()) {
+      parts.reasoning.push_back(thinking);
+    }
+  } else if (type == "redacted_thinking") {
+    ctx.notes.add("redacted_thinking blocks dropped");
+  } else {
+    ctx.notes.add("'" + type + "' blocks dropped");
+  }
+}
+
+// An assistant message: text joined into `content` (null when there are only tool calls),
+// tool_use → tool_calls in block order, thinking → reasoning_content.
+void convert_assistant(const Node& message, json::array_t& out, Context& ctx) {
+  const Node content = message["content"];
+  if (content.value().is_string()) {
+    out.push_back({{"role", "assistant"}, {"content", content.value()}});
+    return;
+  }
+  content.require_array("content must be a string or an array of blocks");
+  AssistantParts parts;
+  for (std::size_t i = 0; i < content.size(); ++i) {
+    gather_assistant_block(content[i], parts, ctx);
+  }
+  json result = {{"role", "assistant"}};
+  if (!parts.texts.empty()) {
+    result["content"] = join(parts.texts, "\n\n");
+  } else {
+    result["content"] = parts.tool_calls.empty() ? json("") : json(nullptr);
+  }
+  if (!parts.tool_calls.empty()) {
+    result["tool_calls"] = std::move(parts.tool_calls);
+  }
+  if (!parts.reasoning.empty()) {
+    result["reasoning_content"] = join(parts.reasoning, "\n\n");
+  }
+  out.push_back(std::move(result));
+}
+
+// ---- System and messages ----------------------------------------------------------------
+
+// Claude Code's first system block is billing metadata for Anthropic; it means nothing to
+// another provider and, as it changes with the client version, only spoils its prefix cache.
+constexpr std::string_view kBillingHeader = "x-anthropic-billing-header:";
+
+// The text of a system prompt: a string, or text blocks joined with "\n\n" (without the
+// billing header block).
+std::string system_text(const Node& system, Context& ctx) {
+  if (system.value().is_string() || system.value().is_null()) {
+    return system.value().is_string() ? system.value().get<std::string>() : "";
+  }
+  system.require_array("must be a string or an array of text blocks");
+  std::vector<std::string> texts;
+  for (std::size_t i = 0; i < system.size(); ++i) {
+    const Node block = system[i];
+    note_cache_control(block, ctx);
+    if (block_type(block) != "text") {
+      block.fail("system blocks must be text");
+    }
+    std::string text = block.string("text", "text block without text");
+    if (text.rfind(kBillingHeader, 0) == 0) {
+      ctx.notes.add("Claude Code billing header block dropped");
+      continue;
+    }
+    texts.push_back(std::move(text));
+  }
+  return join(texts, "\n\n");
+}
+
+// A mid-conversation system message (Anthropic allows one right after a user turn). Many
+// OpenAI-compatible servers (vLLM chat templates of Qwen, Mistral, …) reject a system message
+// that is not first, so it becomes a user message marked the way Claude Code marks injected
+// context.
+void convert_mid_system(const Node& message, json::array_t& out, Context& ctx) {
+  std::string text = system_text(message["content"], ctx);
+  if (text.rfind("<system-reminder>", 0) != 0) {
+    text = "<system-reminder>\n" + text + "\n</system-reminder>";
+  }
+  ctx.notes.add("mid-conversation system message sent as a user message");
+  out.push_back({{"role", "user"}, {"content", text}});
+}
+
+json convert_messages(const Node& request, Context& ctx) {
+  json::array_t out;
+  const std::string system = system_text(request["system"], ctx);
+  if (!system.empty()) {
+    out.push_back({{"role", "system"}, {"content", system}});
+  }
+  const Node messages = request["messages"];
+  messages.require_array("must be an array");
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const Node message = messages[i];
+    message.require_object("must be an object");
+    const std::string role = message.string_or("role");
+    if (role == "user") {
+      convert_user(message, out, ctx);
+    } else if (role == "assistant") {
+      convert_assistant(message, out, ctx);
+    } else if (role == "system") {
+      convert_mid_system(message, out, ctx);
+    } else {
+      message.fail("role must be \"user\", \"assistant\" or \"system\"");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+json anthropic_request_to_openai(const json& request, std::string_view upstream_model,
+                                 const ConverterOptions& options, Notes& notes) {
+  const Node root(request, "");
+  root.require_object("the request must be a JSON object");
+  Context ctx{options, notes};
+  json body = json::object();
+  body["model"] = upstream_model.empty() ? root.string("model", "model is required")
+                                         : std::string(upstream_model);
+  body["messages"] = convert_messages(root, ctx);
+  convert_request_settings(root, body, ctx);
+  return body;
+}
+
+}  // namespace balancer::detail

@@ -1,0 +1,267 @@
+#include <balancer/deduplicator.h>
+
+#include <array>
+#include <list>
+#include <mutex>
+#include <stdexcept>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <openssl/evp.h>
+
+#include "dedup/dedup_flight.h"
+
+namespace balancer {
+
+namespace {
+
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new()) {
+    if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
+      EVP_MD_CTX_free(ctx_);
+      throw std::runtime_error("dedup_key: SHA-256 unavailable");
+    }
+  }
+  ~Sha256() { EVP_MD_CTX_free(ctx_); }
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void add_length(std::uint64_t n) {
+    std::array<unsigned char, 8> bytes{};
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+      bytes[i] = static_cast<unsigned char>(n >> (8 * i));
+    }
+    EVP_DigestUpdate(ctx_, bytes.data(), bytes.size());
+  }
+  // Length-prefixed, so that no two field sequences hash the same bytes.
+  void add_field(std::string_view field) {
+    add_length(field.size());
+    EVP_DigestUpdate(ctx_, field.data(), field.size());
+  }
+  std::string hex() {
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int size = 0;
+    EVP_DigestFinal_ex(ctx_, digest.data(), &size);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(2 * size);
+    for (unsigned int i = 0; i < size; ++i) {
+      out += kHex[digest[i] >> 4];
+      out += kHex[digest[i] & 0xf];
+    }
+    return out;
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+// Every value of header `name`, in order (count-prefixed: absent differs from empty).
+void add_header(Sha256& sha, const Headers& headers, std::string_view name) {
+  std::vector<std::string_view> values;
+  for (const auto& [header, value] : headers) {
+    if (iequals(header, name)) {
+      values.emplace_back(value);
+    }
+  }
+  sha.add_length(values.size());
+  for (const auto value : values) {
+    sha.add_field(value);
+  }
+}
+
+}  // namespace
+
+std::string dedup_key(std::string_view path, std::string_view body, const Headers& headers,
+                      std::string_view caller) {
+  Sha256 sha;
+  sha.add_field(path);
+  sha.add_field(body);
+  add_header(sha, headers, "anthropic-version");
+  add_header(sha, headers, "anthropic-beta");
+  sha.add_field(caller);
+  return sha.hex();
+}
+
+std::string_view to_string(DedupRole role) {
+  switch (role) {
+    case DedupRole::Leader: return "leader";
+    case DedupRole::Follower: return "follower";
+    case DedupRole::Cache: return "cache";
+    case DedupRole::None: return "none";
+  }
+  return "none";
+}
+
+// Flights hold it through a weak_ptr (FlightOwner): they may outlive the Deduplicator.
+struct Deduplicator::State final : detail::FlightOwner {
+  struct CacheEntry {
+    std::shared_ptr<detail::Flight> flight;  // ended, completed, 2xx, every byte held
+    SteadyTime stored_at;
+    std::list<std::string>::iterator lru;  // position in lru (front = most recent)
+  };
+
+  State(DedupOptions opts, const Clock& c) : clock(c), options(opts) {}
+
+  void flight_capped(const detail::Flight& flight) override {
+    std::lock_guard lock(mutex);
+    unregister_locked(flight);
+  }
+
+  void flight_ended(const std::shared_ptr<detail::Flight>& flight, bool cacheable) override {
+    std::shared_ptr<detail::Flight> replaced;  // destroyed after the lock
+    std::lock_guard lock(mutex);
+    if (closed) {
+      return;
+    }
+    if (in_progress > 0) {
+      --in_progress;
+    }
+    unregister_locked(*flight);
+    if (!cacheable || options.cache_ttl.count() <= 0 || options.max_cache_entries == 0) {
+      return;
+    }
+    auto it = cache.find(flight->key());
+    if (it != cache.end()) {
+      replaced = std::move(it->second.flight);
+      it->second.flight = flight;
+      it->second.stored_at = clock.now();
+      lru.splice(lru.begin(), lru, it->second.lru);
+      return;
+    }
+    lru.push_front(flight->key());
+    cache.emplace(flight->key(), CacheEntry{flight, clock.now(), lru.begin()});
+    trim_cache_locked();
+  }
+
+  void unregister_locked(const detail::Flight& flight) {
+    auto it = flights.find(flight.key());
+    if (it != flights.end() && it->second.get() == &flight) {
+      flights.erase(it);
+    }
+  }
+
+  void trim_cache_locked() {
+    const std::size_t max = options.cache_ttl.count() > 0 ? options.max_cache_entries : 0;
+    while (cache.size() > max) {
+      cache.erase(lru.back());
+      lru.pop_back();
+    }
+  }
+
+  const Clock& clock;
+  const std::shared_ptr<std::atomic<std::size_t>> held_bytes =
+      std::make_shared<std::atomic<std::size_t>>(0);
+
+  mutable std::mutex mutex;  // guards everything below
+  DedupOptions options;
+  bool closed = false;  // the Deduplicator is gone: ignore flights that end later
+  std::unordered_map<std::string, std::shared_ptr<detail::Flight>> flights;  // accepting ones
+  std::size_t in_progress = 0;  // flights not ended, including capped ones
+  std::unordered_map<std::string, CacheEntry> cache;
+  std::list<std::string> lru;
+  std::uint64_t leaders = 0;
+  std::uint64_t followers = 0;
+  std::uint64_t cache_hits = 0;
+  std::uint64_t uncoalesced = 0;
+};
+
+Deduplicator::Deduplicator(DedupOptions options, const Clock& clock)
+    : state_(std::make_shared<State>(options, clock)) {}
+
+Deduplicator::~Deduplicator() {
+  std::unordered_map<std::string, std::shared_ptr<detail::Flight>> flights;
+  std::unordered_map<std::string, State::CacheEntry> cache;
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->closed = true;
+    flights.swap(state_->flights);
+    cache.swap(state_->cache);
+    state_->lru.clear();
+  }
+}  // the flights go on for their subscribers
+
+std::unique_ptr<DedupSubscription> Deduplicator::subscribe(const std::string& key,
+                                                           const Producer& produce,
+                                                           bool bypass_cache) {
+  State& s = *state_;
+  std::shared_ptr<detail::Flight> flight;
+  detail::Flight::Cursor cursor;
+  {
+    std::lock_guard lock(s.mutex);
+    if (!bypass_cache && s.options.cache_ttl.count() > 0) {
+      auto it = s.cache.find(key);
+      if (it != s.cache.end()) {
+        if (s.clock.now() < it->second.stored_at + s.options.cache_ttl) {
+          s.lru.splice(s.lru.begin(), s.lru, it->second.lru);
+          ++s.cache_hits;
+          auto cached = it->second.flight;
+          const auto at = cached->join_cached();
+          return std::make_unique<detail::FlightSubscription>(std::move(cached), at,
+                                                              DedupRole::Cache);
+        }
+        s.lru.erase(it->second.lru);
+        s.cache.erase(it);
+      }
+    }
+    auto it = s.flights.find(key);
+    if (it != s.flights.end() && it->second->try_join_follower(cursor)) {
+      ++s.followers;
+      return std::make_unique<detail::FlightSubscription>(it->second, cursor,
+                                                          DedupRole::Follower);
+    }
+    if (s.in_progress < s.options.max_flights) {
+      // Replaces a flight of the key that stopped accepting followers (it goes on for its own).
+      flight = std::make_shared<detail::Flight>(key, s.options.max_flight_bytes,
+                                                std::weak_ptr<detail::FlightOwner>(state_),
+                                                s.held_bytes);
+      s.flights.insert_or_assign(key, flight);
+      ++s.in_progress;
+      ++s.leaders;
+      cursor = flight->join_leader();
+    } else {
+      ++s.uncoalesced;
+    }
+  }
+  if (!flight) {
+    return std::make_unique<detail::PassthroughSubscription>(detail::run_producer(produce));
+  }
+  // Outside the lock; wakes the followers. Published first, so that nothing between joining
+  // and publishing can leave them waiting for a head that never comes.
+  flight->publish(detail::run_producer(produce));
+  try {
+    return std::make_unique<detail::FlightSubscription>(flight, cursor, DedupRole::Leader);
+  } catch (...) {
+    flight->leave(cursor);
+    throw;
+  }
+}
+
+void Deduplicator::set_options(DedupOptions options) {
+  std::unordered_map<std::string, State::CacheEntry> dropped;
+  std::lock_guard lock(state_->mutex);
+  state_->options = options;
+  if (options.cache_ttl.count() <= 0 || options.max_cache_entries == 0) {
+    dropped.swap(state_->cache);
+    state_->lru.clear();
+  } else {
+    state_->trim_cache_locked();
+  }
+}
+
+DedupStats Deduplicator::stats() const {
+  std::lock_guard lock(state_->mutex);
+  DedupStats stats;
+  stats.leaders = state_->leaders;
+  stats.followers = state_->followers;
+  stats.cache_hits = state_->cache_hits;
+  stats.uncoalesced = state_->uncoalesced;
+  stats.flights_in_progress = state_->in_progress;
+  stats.cache_entries = state_->cache.size();
+  stats.recorded_bytes_held = state_->held_bytes->load();
+  return stats;
+}
+
+}  // namespace balancer

@@ -1,0 +1,67 @@
+// upstream_response.cpp — see upstream_response.h.
+#include "forward/upstream_response.h"
+
+#include <charconv>
+
+#include <nlohmann/json.hpp>
+
+namespace balancer::detail {
+
+bool is_event_stream(const Headers& headers) {
+  auto type = find_header(headers, "content-type");
+  return type && type->size() >= 17 && iequals(type->substr(0, 17), "text/event-stream");
+}
+
+std::optional<long> parse_retry_after(const Headers& headers) {
+  auto value = find_header(headers, "retry-after");
+  if (!value) {
+    return std::nullopt;
+  }
+  long seconds = 0;
+  auto [ptr, ec] = std::from_chars(value->data(), value->data() + value->size(), seconds);
+  if (ec != std::errc() || ptr != value->data() + value->size() || seconds < 0) {
+    return std::nullopt;
+  }
+  return seconds;
+}
+
+std::string summarize_error_body(std::string_view body) {
+  auto json = nlohmann::json::parse(body, nullptr, false);
+  if (json.is_object()) {
+    auto err = json.find("error");
+    if (err != json.end() && err->is_object()) {
+      // Only string fields: Azure/LiteLLM-style bodies carry nulls.
+      auto text = [&](const char* key) {
+        auto it = err->find(key);
+        return it != err->end() && it->is_string() ? it->get<std::string>() : std::string();
+      };
+      std::string out = text("type");
+      const std::string message = text("message");
+      if (!message.empty()) {
+        out += (out.empty() ? "" : ": ") + message.substr(0, 200);
+      }
+      return out;
+    }
+  }
+  return {};
+}
+
+Result<std::string> read_body(UpstreamCall& call, std::size_t limit) {
+  std::string body;
+  std::string chunk;
+  for (;;) {
+    auto more = call.read(chunk);
+    if (!more) {
+      return tl::unexpected(more.error());
+    }
+    if (!*more) {
+      return body;
+    }
+    if (body.size() + chunk.size() > limit) {
+      return make_error(ErrorCode::UpstreamProtocol, "response body larger than the limit");
+    }
+    body += chunk;
+  }
+}
+
+}  // namespace balancer::detail

@@ -1,0 +1,42 @@
+// openai_stream_relay.h — the ResponseStream for OpenAI-compatible providers: pulls the
+// upstream chat.completion.chunk stream and hands out its Anthropic translation
+// (StreamTranslator), ending any unfinished stream with an Anthropic error event.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <balancer/http.h>
+#include <balancer/stream_translator.h>
+
+#include "stream/primed_stream.h"
+
+namespace balancer::detail {
+
+// Not thread-safe: one per response, driven by the thread that writes to the client.
+class OpenAiStreamRelay final : public PrimedStream {
+ public:
+  OpenAiStreamRelay(std::unique_ptr<UpstreamCall> call, std::string client_model,
+                    FailureCallback on_failure);
+
+  // Primed when message_start is ready. An upstream error chunk before it is reported as a
+  // first event of type "error" with the upstream's data (the caller fails over).
+  std::string prime() override;
+  bool next(std::string& out) override;
+  bool completed() const override { return translator_.completed(); }
+  const std::string& failure() const override { return translator_.failure(); }
+
+ private:
+  void pump();
+
+  std::unique_ptr<UpstreamCall> call_;
+  StreamTranslator translator_;
+  FailureCallback on_failure_;
+  std::string chunk_;
+  std::string ready_;  // translated bytes not yet handed out
+  std::size_t bytes_received_ = 0;
+  bool committed_ = false;
+  bool failure_reported_ = false;
+};
+
+}  // namespace balancer::detail

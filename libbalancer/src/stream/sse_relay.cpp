@@ -1,0 +1,108 @@
+#include "stream/sse_relay.h"
+
+#include <nlohmann/json.hpp>
+
+#include <balancer/anthropic_error.h>
+
+namespace balancer::detail {
+namespace {
+
+// The event's type: its `event:` name, else the `type` of its JSON data.
+std::string event_type(const SseEvent& event) {
+  if (!event.event.empty()) {
+    return event.event;
+  }
+  auto data = nlohmann::json::parse(event.data, nullptr, false);
+  if (data.is_object()) {
+    auto it = data.find("type");
+    if (it != data.end() && it->is_string()) {
+      return it->get<std::string>();
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+SseRelay::SseRelay(std::unique_ptr<UpstreamCall> call, std::string provider,
+                   FailureCallback on_failure)
+    : call_(std::move(call)), provider_(std::move(provider)), on_failure_(std::move(on_failure)) {}
+
+SseRelay::Pump SseRelay::pump() {
+  if (upstream_ended_) {
+    return Pump::End;
+  }
+  auto more = call_->read(chunk_);
+  if (!more) {
+    fail(std::string(to_string(more.error().code)) + ": " + more.error().message);
+    return Pump::Failed;
+  }
+  if (!*more) {
+    upstream_ended_ = true;
+    return Pump::End;
+  }
+  parser_.feed(chunk_, [this](const SseEvent& event) {
+    const std::string type = event_type(event);
+    if (!events_seen_) {
+      first_event_type_ = type;
+      first_event_data_ = event.data;
+    }
+    events_seen_ = true;
+    if (type == "message_stop" || type == "error") {
+      terminal_seen_ = true;
+    }
+  });
+  held_ += chunk_;
+  const std::size_t complete = held_.size() - parser_.pending_bytes();
+  ready_.append(held_, 0, complete);
+  held_.erase(0, complete);
+  return Pump::Data;
+}
+
+void SseRelay::fail(std::string reason) {
+  failure_ = std::move(reason);
+  finished_ = true;
+  held_.clear();
+  ready_ += anthropic_error_event(
+      "api_error", "upstream provider '" + provider_ + "' stream failed: " + failure_);
+  if (committed_ && on_failure_) {
+    on_failure_(failure_);
+  }
+}
+
+std::string SseRelay::prime() {
+  while (ready_.empty()) {
+    switch (pump()) {
+      case Pump::Data:
+        break;
+      case Pump::End:
+        return events_seen_ ? std::string() : "empty_stream: the upstream sent no event";
+      case Pump::Failed:
+        return failure_;
+    }
+  }
+  return {};
+}
+
+bool SseRelay::next(std::string& out) {
+  committed_ = true;
+  while (ready_.empty() && !finished_) {
+    switch (pump()) {
+      case Pump::Data:
+      case Pump::Failed:
+        break;
+      case Pump::End:
+        if (terminal_seen_) {
+          ready_ += held_;  // a final event without its blank line: relay as received
+          held_.clear();
+          finished_ = true;
+        } else {
+          fail("the stream ended before message_stop");
+        }
+        break;
+    }
+  }
+  return hand_out(ready_, call_, out);
+}
+
+}  // namespace balancer::detail

@@ -1,0 +1,48 @@
+// sse_relay.h — the ResponseStream for Anthropic SSE responses: relays whole events as they
+// arrive and turns any unfinished upstream stream into an Anthropic error event.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <balancer/forwarder.h>
+
+#include "stream/primed_stream.h"
+#include "stream/sse_parser.h"
+
+namespace balancer::detail {
+
+// Not thread-safe: one per response, driven by the thread that writes to the client.
+class SseRelay final : public PrimedStream {
+ public:
+  SseRelay(std::unique_ptr<UpstreamCall> call, std::string provider, FailureCallback on_failure);
+
+  // The first event's type is its `event:` name, else its JSON `type`.
+  std::string prime() override;
+
+  bool next(std::string& out) override;
+  bool completed() const override { return finished_ && failure_.empty(); }
+  const std::string& failure() const override { return failure_; }
+
+ private:
+  enum class Pump { Data, End, Failed };
+  Pump pump();
+  void fail(std::string reason);
+
+  std::unique_ptr<UpstreamCall> call_;
+  std::string provider_;
+  FailureCallback on_failure_;
+  SseParser parser_;
+  std::string chunk_;
+  std::string held_;   // bytes of an event not yet complete
+  std::string ready_;  // whole events not yet handed out
+  bool terminal_seen_ = false;  // message_stop or an upstream error event
+  bool events_seen_ = false;
+  bool upstream_ended_ = false;
+  bool committed_ = false;  // next() was called: failures are now the client's to see
+  bool finished_ = false;
+  std::string failure_;
+};
+
+}  // namespace balancer::detail
