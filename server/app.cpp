@@ -25,7 +25,7 @@ DedupOptions dedup_options(const Settings& settings) {
   DedupOptions options;
   options.max_flight_bytes = settings.deduplication.max_flight_bytes;
   options.max_flights = settings.deduplication.max_flights;
-  options.cache_ttl = settings.cache_ttl_seconds;
+  options.cache_ttl = settings.cache_ttl;
   options.max_cache_entries = settings.max_cache_size;
   return options;
 }

@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
   }
   const std::string host = opts.host.empty() ? config->settings.host : opts.host;
   const int port = opts.port >= 0 ? opts.port : config->settings.port;
-  const auto grace = config->settings.shutdown_grace_seconds;
+  const auto grace = config->settings.shutdown_grace;
 
   // Signals are taken by one thread through sigwait, never by async handlers.
   sigset_t signals;

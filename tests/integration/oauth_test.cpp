@@ -240,7 +240,7 @@ struct Setup {
   std::string api_url{};
   std::string token_url{};
   std::string dir{};
-  int refresh_skew_seconds = 300;
+  int refresh_skew = 300;
   std::string extra_providers{};  // YAML list entries appended to providers
   std::string route = "[{provider: \"Sub\"}]";
   std::string extra{};            // appended at the end (e.g. an auth: block)
@@ -272,7 +272,7 @@ std::string oauth_config(const Setup& s) {
       "  refresh_skew_seconds: {}\n"
       "{}",
       s.api_url, s.account, s.extra_providers, s.route, log_path(s.dir), s.token_url, store_path(s.dir),
-      s.refresh_skew_seconds, s.extra);
+      s.refresh_skew, s.extra);
 }
 
 HeaderList json_headers(HeaderList extra = {}) {
@@ -430,7 +430,7 @@ TEST_CASE("oauth: a token within the refresh skew is refreshed exactly once, how
   tokens.set_expires_in(60, 28800);  // the code's token is inside the 600 s skew at once
   FakeUpstream api([&](const RecordedRequest& r) { return subscription_api(tokens, r); });
   TestBalancer balancer(oauth_config(
-      {.api_url = api.url(), .token_url = tokens.token_url(), .dir = dir.path(), .refresh_skew_seconds = 600}));
+      {.api_url = api.url(), .token_url = tokens.token_url(), .dir = dir.path(), .refresh_skew = 600}));
   login(balancer, kAlice, "auth-code-1");
   const std::string first_access = tokens.last_access();
   CHECK(parse(get(balancer.url("/oauth/status")))["accounts"][0]["state"] == "expiring");

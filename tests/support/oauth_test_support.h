@@ -180,7 +180,7 @@ struct Fixture {
     s.client_id = "client-123";
     s.redirect_uri = "https://auth.example/oauth/code/callback";
     s.scopes = {"user:profile", "user:inference"};
-    s.refresh_skew_seconds = std::chrono::seconds(300);
+    s.refresh_skew = std::chrono::seconds(300);
     s.proxy = "socks5://127.0.0.1:1080";
     return s;
   }

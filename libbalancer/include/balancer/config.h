@@ -90,7 +90,7 @@ struct Settings {
   std::vector<std::string> unhealthy_response_body_patterns{"Insufficient credits",
                                                             "没有可用token", "无可用模型"};
   Duration sticky_provider_duration = std::chrono::seconds(300);
-  Duration timeout_seconds = std::chrono::seconds(300);  // wait for upstream headers
+  Duration header_timeout = std::chrono::seconds(300);  // wait for upstream headers
   TimeoutSettings timeouts;
   std::string host = "127.0.0.1";
   int port = 9090;
@@ -98,10 +98,10 @@ struct Settings {
   std::string log_file_path = "logs/logs.jsonl";
   bool log_bodies = false;
   std::size_t max_cache_size = 1000;
-  Duration cache_ttl_seconds = Duration::zero();
+  Duration cache_ttl = Duration::zero();
   DedupSettings deduplication;
   std::size_t max_connections = 1024;
-  Duration shutdown_grace_seconds = std::chrono::seconds(30);
+  Duration shutdown_grace = std::chrono::seconds(30);
   bool allow_unauthenticated_remote = false;
   std::string tls_cert_file;
   std::string tls_key_file;
@@ -122,7 +122,7 @@ struct OAuthSettings {
   std::string redirect_uri = "https://console.anthropic.com/oauth/code/callback";
   std::vector<std::string> scopes{"org:create_api_key", "user:profile", "user:inference"};
   std::string token_store_path;  // empty: a file under the user's state directory
-  Duration refresh_skew_seconds = std::chrono::seconds(300);
+  Duration refresh_skew = std::chrono::seconds(300);
   std::string proxy;
 };
 

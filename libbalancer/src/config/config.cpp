@@ -624,7 +624,7 @@ void parse_server_settings(Reader& r, Settings& s) {
   r.read("log_file_path", s.log_file_path);
   r.read("log_bodies", s.log_bodies);
   r.read("max_connections", s.max_connections, 1);
-  r.read("shutdown_grace_seconds", s.shutdown_grace_seconds);
+  r.read("shutdown_grace_seconds", s.shutdown_grace);
   r.read("allow_unauthenticated_remote", s.allow_unauthenticated_remote);
   r.read("max_request_body_bytes", s.max_request_body_bytes, 1);
   std::optional<Reader> cert = r.take("tls_cert_file");
@@ -643,11 +643,11 @@ std::optional<SelectionStrategy> parse_settings(Reader& r, Settings& s) {
   std::optional<SelectionStrategy> strategy;
   if (auto value = r.take("selection_strategy")) strategy = parse_strategy(*value);
   parse_health_settings(r, s);
-  if (auto timeout = r.take("timeout_seconds")) s.timeout_seconds = positive_duration(*timeout);
+  if (auto timeout = r.take("timeout_seconds")) s.header_timeout = positive_duration(*timeout);
   if (auto timeouts = r.take("timeouts")) parse_timeouts(*timeouts, s.timeouts);
   parse_server_settings(r, s);
   r.read("max_cache_size", s.max_cache_size, 0);
-  r.read("cache_ttl_seconds", s.cache_ttl_seconds);
+  r.read("cache_ttl_seconds", s.cache_ttl);
   if (auto dedup = r.take("deduplication")) parse_dedup(*dedup, s.deduplication);
   r.ignore({"reload", "reload_includes", "log_color", "app_name", "app_version", "testing",
             "token_counting"});
@@ -701,7 +701,7 @@ OAuthSettings parse_oauth(Reader r) {
   read_url(r, "redirect_uri", o.redirect_uri);
   r.read("scopes", o.scopes);
   r.read("token_store_path", o.token_store_path);
-  r.read("refresh_skew_seconds", o.refresh_skew_seconds);
+  r.read("refresh_skew_seconds", o.refresh_skew);
   r.read("proxy", o.proxy);
   r.ignore({"enable_persistence", "service_name", "enable_auto_refresh"});
   r.finish();

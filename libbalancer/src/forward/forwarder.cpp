@@ -136,7 +136,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
       return tl::unexpected(upstream.error());
     }
     upstream->connect_timeout = settings.timeouts.connect_timeout;
-    upstream->header_timeout = settings.timeout_seconds;
+    upstream->header_timeout = settings.header_timeout;
     upstream->idle_timeout = settings.timeouts.read_timeout;
     upstream->proxy = provider.proxy;
     if (!counted) {  // a retry after a 401 is part of the same attempt

@@ -167,7 +167,7 @@ std::vector<OAuthAccountStatus> OAuthClient::status() const {
       s.state = "needs_login";
     } else if (wall >= t.expires_at) {
       s.state = "expired";
-    } else if (detail::within_skew(t, wall, settings_.refresh_skew_seconds)) {
+    } else if (detail::within_skew(t, wall, settings_.refresh_skew)) {
       s.state = "expiring";
     } else {
       s.state = "valid";

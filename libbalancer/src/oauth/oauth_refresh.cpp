@@ -130,7 +130,7 @@ std::vector<std::pair<std::string, Result<void>>> OAuthClient::refresh_due() {
     const SteadyTime now = clock_.now();
     for (const auto& [email, account] : accounts_) {
       if (!account->token.needs_login && !account->token.refresh_token.empty() && !account->flight &&
-          now >= account->backoff_until && detail::within_skew(account->token, wall, settings_.refresh_skew_seconds)) {
+          now >= account->backoff_until && detail::within_skew(account->token, wall, settings_.refresh_skew)) {
         due.push_back(email);
       }
     }
@@ -194,7 +194,7 @@ Result<std::string> OAuthClient::obtain(std::string_view account_email, Trigger 
     }
     Account& account = **usable;
     const WallTime wall = clock_.wall_now();
-    const bool fresh = !detail::within_skew(account.token, wall, settings_.refresh_skew_seconds);
+    const bool fresh = !detail::within_skew(account.token, wall, settings_.refresh_skew);
     const bool unexpired = wall < account.token.expires_at;
     if (fresh && (trigger == Trigger::Skew || trigger == Trigger::Ahead ||
                   (trigger == Trigger::Rejected && account.token.access_token != rejected))) {

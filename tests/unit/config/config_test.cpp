@@ -190,7 +190,7 @@ settings:
   unhealthy_error_types: [timeout_error]
   unhealthy_response_body_patterns: ["quota"]
   sticky_provider_duration: 60
-  timeout_seconds: 45
+  header_timeout: 45
   timeouts: {connect_timeout: 2.5, read_timeout: 30}
   host: "0.0.0.0"
   port: 8080
@@ -198,10 +198,10 @@ settings:
   log_file_path: "/var/log/balancer.jsonl"
   log_bodies: true
   max_cache_size: 10
-  cache_ttl_seconds: 5
+  cache_ttl: 5
   deduplication: {enabled: false, max_flight_bytes: 1024, max_flights: 7}
   max_connections: 64
-  shutdown_grace_seconds: 2
+  shutdown_grace: 2
   allow_unauthenticated_remote: true
   tls_cert_file: cert.pem
   tls_key_file: key.pem
@@ -219,7 +219,7 @@ oauth:
   redirect_uri: "https://auth.example.com/callback"
   scopes: [a, b]
   token_store_path: "/tmp/tokens.json"
-  refresh_skew_seconds: 60
+  refresh_skew: 60
   proxy: "http://127.0.0.1:3128"
 )";
   const auto cfg = parse_ok(
@@ -276,7 +276,7 @@ oauth:
   CHECK(s.unhealthy_error_types == std::vector<std::string>{"timeout_error"});
   CHECK(s.unhealthy_response_body_patterns == std::vector<std::string>{"quota"});
   CHECK(s.sticky_provider_duration == 60s);
-  CHECK(s.timeout_seconds == 45s);
+  CHECK(s.header_timeout == 45s);
   CHECK(s.timeouts.connect_timeout == 2500ms);
   CHECK(s.timeouts.read_timeout == 30s);
   CHECK(s.host == "0.0.0.0");
@@ -285,12 +285,12 @@ oauth:
   CHECK(s.log_file_path == "/var/log/balancer.jsonl");
   CHECK(s.log_bodies);
   CHECK(s.max_cache_size == 10);
-  CHECK(s.cache_ttl_seconds == 5s);
+  CHECK(s.cache_ttl == 5s);
   CHECK_FALSE(s.deduplication.enabled);
   CHECK(s.deduplication.max_flight_bytes == 1024);
   CHECK(s.deduplication.max_flights == 7);
   CHECK(s.max_connections == 64);
-  CHECK(s.shutdown_grace_seconds == 2s);
+  CHECK(s.shutdown_grace == 2s);
   CHECK(s.allow_unauthenticated_remote);
   CHECK(s.tls_cert_file == "cert.pem");
   CHECK(s.tls_key_file == "key.pem");
@@ -307,7 +307,7 @@ oauth:
   CHECK(cfg.oauth.redirect_uri == "https://auth.example.com/callback");
   CHECK(cfg.oauth.scopes == std::vector<std::string>{"a", "b"});
   CHECK(cfg.oauth.token_store_path == "/tmp/tokens.json");
-  CHECK(cfg.oauth.refresh_skew_seconds == 60s);
+  CHECK(cfg.oauth.refresh_skew == 60s);
   CHECK(cfg.oauth.proxy == "http://127.0.0.1:3128");
 
   CHECK(cfg.find_provider("router") == &cfg.providers[1]);
@@ -328,7 +328,7 @@ TEST_CASE("absent sections keep the spec's defaults", "[unit][config]") {
   CHECK(s.unhealthy_http_codes.size() == 16);
   CHECK(s.unhealthy_error_types == defaults.unhealthy_error_types);
   CHECK(s.sticky_provider_duration == 300s);
-  CHECK(s.timeout_seconds == 300s);
+  CHECK(s.header_timeout == 300s);
   CHECK(s.timeouts.connect_timeout == 10s);
   CHECK(s.timeouts.read_timeout == 120s);
   CHECK(s.port == 9090);
