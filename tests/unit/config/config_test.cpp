@@ -190,7 +190,7 @@ settings:
   unhealthy_error_types: [timeout_error]
   unhealthy_response_body_patterns: ["quota"]
   sticky_provider_duration: 60
-  header_timeout: 45
+  timeout_seconds: 45
   timeouts: {connect_timeout: 2.5, read_timeout: 30}
   host: "0.0.0.0"
   port: 8080
@@ -198,10 +198,10 @@ settings:
   log_file_path: "/var/log/balancer.jsonl"
   log_bodies: true
   max_cache_size: 10
-  cache_ttl: 5
+  cache_ttl_seconds: 5
   deduplication: {enabled: false, max_flight_bytes: 1024, max_flights: 7}
   max_connections: 64
-  shutdown_grace: 2
+  shutdown_grace_seconds: 2
   allow_unauthenticated_remote: true
   tls_cert_file: cert.pem
   tls_key_file: key.pem
@@ -219,7 +219,7 @@ oauth:
   redirect_uri: "https://auth.example.com/callback"
   scopes: [a, b]
   token_store_path: "/tmp/tokens.json"
-  refresh_skew: 60
+  refresh_skew_seconds: 60
   proxy: "http://127.0.0.1:3128"
 )";
   const auto cfg = parse_ok(
