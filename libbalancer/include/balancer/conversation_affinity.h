@@ -3,41 +3,37 @@
 #pragma once
 
 #include <cstddef>
-#include <list>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include <balancer/clock.h>
+#include <balancer/state_store.h>
 
 namespace balancer {
 
-// A bounded map conversation key → provider with expiry, least recently used entries evicted
-// first. Keys are `metadata.user_id`, else the `x-claude-code-session-id` header. It only
-// reorders healthy candidates: it never blocks failover and never affects other conversations.
-// Thread-safe.
+// Conversation key → provider with expiry, kept in a StateStore (bounded, least recently used
+// entries evicted first in the in-memory store). Keys are `metadata.user_id`, else the
+// `x-claude-code-session-id` header. It only reorders healthy candidates: it never blocks
+// failover and never affects other conversations. Thread-safe.
 class ConversationAffinity {
  public:
+  // A private in-memory store of at most `max_entries`.
   explicit ConversationAffinity(std::size_t max_entries = 10000);
+  // Shared state.
+  explicit ConversationAffinity(std::shared_ptr<StateStore> store);
 
   // The provider that last served `key`, unless the entry expired by `now`.
-  std::optional<std::string> get(std::string_view key, SteadyTime now);
+  std::optional<std::string> get(std::string_view key, SteadyTime now) { return store_->affinity_get(key, now); }
   // Records that `provider` served `key`; the entry lives until `expires_at`.
-  void put(std::string_view key, std::string_view provider, SteadyTime expires_at);
-  std::size_t size() const;
+  void put(std::string_view key, std::string_view provider, SteadyTime expires_at) {
+    store_->affinity_put(key, provider, expires_at);
+  }
+  std::size_t size() const { return store_->affinity_size(); }
 
  private:
-  struct Entry {
-    std::string provider;
-    SteadyTime expires_at;
-    std::list<std::string>::iterator lru;  // position in lru_ (front = most recent)
-  };
-  const std::size_t max_entries_;
-  mutable std::mutex mutex_;
-  std::unordered_map<std::string, Entry> entries_;  // guarded by mutex_
-  std::list<std::string> lru_;                      // guarded by mutex_
+  std::shared_ptr<StateStore> store_;
 };
 
 }  // namespace balancer

@@ -14,26 +14,10 @@
 #include <balancer/clock.h>
 #include <balancer/config.h>
 #include <balancer/error.h>
+#include <balancer/health.h>
 #include <balancer/random.h>
 
 namespace balancer {
-
-// Read-only view of provider health used for ordering candidates. The HealthTracker implements
-// it; AlwaysHealthy is the trivial one. Implementations must be thread-safe.
-class HealthView {
- public:
-  virtual ~HealthView() = default;
-  // nullopt when `provider` may be used now; otherwise the time its cooldown ends.
-  virtual std::optional<SteadyTime> unavailable_until(std::string_view provider) const = 0;
-};
-
-// Every provider is always usable.
-class AlwaysHealthy final : public HealthView {
- public:
-  std::optional<SteadyTime> unavailable_until(std::string_view /*provider*/) const override {
-    return std::nullopt;
-  }
-};
 
 struct RouteRequest {
   std::string_view model;

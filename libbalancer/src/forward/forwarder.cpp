@@ -423,7 +423,7 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
     const std::string& account = candidate.account_email;
     const std::string key = health_key(*candidate.provider, account);
     if (options_.health != nullptr &&
-        options_.health->acquire(key, force) == detail::UpstreamHealth::Permit::Skip) {
+        options_.health->acquire(key, force) == HealthPermit::Skip) {
       skipped.push_back(key);
       continue;
     }

@@ -12,6 +12,8 @@
 // next, doubled cooldown.
 #include <balancer/health_tracker.h>
 
+#include "health/upstream_health.h"
+
 #include <algorithm>
 #include <limits>
 #include <utility>
@@ -19,10 +21,6 @@
 namespace balancer {
 
 namespace {
-
-// Unavailable "until" reported for a provider whose balance is too low: far enough to sort it
-// after every real cooldown, refreshed on each call.
-constexpr auto kLowBalanceHorizon = std::chrono::hours(1);
 
 int threshold_of(const HealthConfig& config) { return std::max(1, config.unhealthy_threshold); }
 
@@ -181,86 +179,37 @@ HealthSnapshot UpstreamHealth::snapshot(const HealthConfig& config, SteadyTime n
 
 }  // namespace detail
 
-HealthTracker::HealthTracker(HealthConfig config, const Clock& clock)
-    : clock_(clock), config_(std::move(config)) {}
+HealthTracker::HealthTracker(HealthConfig config, const Clock& clock, std::shared_ptr<StateStore> store)
+    : clock_(clock), store_(store ? std::move(store) : make_memory_state_store()), config_(std::move(config)) {}
 
 void HealthTracker::set_config(HealthConfig config) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(config_mutex_);
   config_ = std::move(config);
 }
 
-detail::UpstreamHealth::Permit HealthTracker::acquire(std::string_view provider, bool force) {
-  std::lock_guard lock(mutex_);
-  const SteadyTime now = clock_.now();
-  const bool low = low_balance_.find(provider) != low_balance_.end();
-  if (low && !force) {
-    return detail::UpstreamHealth::Permit::Skip;
-  }
-  auto it = state_.find(provider);
-  if (it == state_.end()) {
-    return detail::UpstreamHealth::Permit::Granted;  // never failed: healthy, no state needed
-  }
-  return it->second.acquire(config_, now, force);
+HealthConfig HealthTracker::config() const {
+  std::lock_guard lock(config_mutex_);
+  return config_;
+}
+
+HealthPermit HealthTracker::acquire(std::string_view provider, bool force) {
+  return store_->health_acquire(provider, config(), clock_.now(), force);
 }
 
 void HealthTracker::record(std::string_view provider, const Outcome& outcome) {
-  std::lock_guard lock(mutex_);
-  const SteadyTime now = clock_.now();
-  auto it = state_.find(provider);
-  if (it == state_.end()) {
-    if (outcome.success) {
-      return;  // a success on a provider with no state changes nothing
-    }
-    it = state_.emplace(std::string(provider), detail::UpstreamHealth{}).first;
-  }
-  it->second.on_outcome(config_, outcome, now);
+  store_->health_record(provider, outcome, config(), clock_.now());
 }
 
-void HealthTracker::release_probe(std::string_view provider) {
-  std::lock_guard lock(mutex_);
-  auto it = state_.find(provider);
-  if (it != state_.end()) {
-    it->second.release_probe();
-  }
-}
+void HealthTracker::release_probe(std::string_view provider) { store_->health_release_probe(provider); }
 
-void HealthTracker::set_low_balance(std::string_view provider, bool low) {
-  std::lock_guard lock(mutex_);
-  if (low) {
-    low_balance_.insert_or_assign(std::string(provider), true);
-  } else if (auto it = low_balance_.find(provider); it != low_balance_.end()) {
-    low_balance_.erase(it);
-  }
-}
+void HealthTracker::set_low_balance(std::string_view provider, bool low) { store_->set_low_balance(provider, low); }
 
 std::optional<SteadyTime> HealthTracker::unavailable_until(std::string_view provider) const {
-  std::lock_guard lock(mutex_);
-  const SteadyTime now = clock_.now();
-  std::optional<SteadyTime> until;
-  if (auto it = state_.find(provider); it != state_.end()) {
-    until = it->second.unavailable_until(config_, now);
-  }
-  if (low_balance_.find(provider) != low_balance_.end()) {
-    const SteadyTime low_until = now + kLowBalanceHorizon;
-    until = until ? std::max(*until, low_until) : low_until;
-  }
-  return until;
+  return store_->health_unavailable_until(provider, config(), clock_.now());
 }
 
 HealthSnapshot HealthTracker::snapshot(std::string_view provider) const {
-  std::lock_guard lock(mutex_);
-  const SteadyTime now = clock_.now();
-  HealthSnapshot s;
-  if (auto it = state_.find(provider); it != state_.end()) {
-    s = it->second.snapshot(config_, now);
-  } else {
-    s.threshold = std::max(1, config_.unhealthy_threshold);
-  }
-  if (low_balance_.find(provider) != low_balance_.end()) {
-    s.healthy = false;
-    s.status = "low_balance";
-  }
-  return s;
+  return store_->health_snapshot(provider, config(), clock_.now());
 }
 
 }  // namespace balancer

@@ -34,6 +34,8 @@
 #include <fmt/format.h>
 
 #include <balancer/health_tracker.h>
+
+#include "health/upstream_health.h"
 #include <balancer/random.h>
 #include <balancer/router.h>
 #include <balancer/testing/manual_clock.h>

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include <balancer/health_tracker.h>
+
+#include "health/upstream_health.h"
 #include <balancer/testing/manual_clock.h>
 
 using namespace balancer;
