@@ -28,16 +28,16 @@
 #include <balancer/clock.h>
 #include <balancer/health_tracker.h>
 
-#include "balance_checker.h"
+#include "health/balance_checker.h"
 #include "test_balancer.h"
 
 namespace balancer::test {
 namespace {
 
 using namespace std::chrono_literals;
-using server::BalanceChecker;
-using server::BalanceCheckerOptions;
-using server::run_shell_command;
+using balancer::BalanceChecker;
+using balancer::BalanceCheckerOptions;
+using balancer::run_shell_command;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr auto kDeadline = 10s;  // failure guard for every wait

@@ -873,19 +873,19 @@ TEST_CASE("oauth: the token store defaults to the state directory from the envir
       return it == values.end() ? std::nullopt : std::optional<std::string>(it->second);
     });
   };
-  CHECK(server::resolve_token_store_path(settings, env_of({{"XDG_STATE_HOME", "/xdg"}, {"HOME", "/home/u"}})) ==
+  CHECK(resolve_token_store_path(settings, env_of({{"XDG_STATE_HOME", "/xdg"}, {"HOME", "/home/u"}})) ==
         "/xdg/balancer/oauth_tokens.json");
-  CHECK(server::resolve_token_store_path(settings, env_of({{"HOME", "/home/u"}})) ==
+  CHECK(resolve_token_store_path(settings, env_of({{"HOME", "/home/u"}})) ==
         "/home/u/.local/state/balancer/oauth_tokens.json");
-  CHECK(server::resolve_token_store_path(settings, env_of({{"XDG_STATE_HOME", "relative"}, {"HOME", "/home/u"}})) ==
+  CHECK(resolve_token_store_path(settings, env_of({{"XDG_STATE_HOME", "relative"}, {"HOME", "/home/u"}})) ==
         "/home/u/.local/state/balancer/oauth_tokens.json");  // XDG: relative paths are ignored
-  CHECK(server::resolve_token_store_path(settings, env_of({})) == "./oauth_tokens.json");
-  CHECK(server::resolve_token_store_path(settings, EnvLookup()) == "./oauth_tokens.json");
+  CHECK(resolve_token_store_path(settings, env_of({})) == "./oauth_tokens.json");
+  CHECK(resolve_token_store_path(settings, EnvLookup()) == "./oauth_tokens.json");
   settings.token_store_path = "~/tokens.json";
-  CHECK(server::resolve_token_store_path(settings, env_of({{"HOME", "/home/u"}})) == "/home/u/tokens.json");
-  CHECK(server::resolve_token_store_path(settings, env_of({})) == "~/tokens.json");
+  CHECK(resolve_token_store_path(settings, env_of({{"HOME", "/home/u"}})) == "/home/u/tokens.json");
+  CHECK(resolve_token_store_path(settings, env_of({})) == "~/tokens.json");
   settings.token_store_path = "/etc/balancer/tokens.json";
-  CHECK(server::resolve_token_store_path(settings, env_of({{"XDG_STATE_HOME", "/xdg"}})) == "/etc/balancer/tokens.json");
+  CHECK(resolve_token_store_path(settings, env_of({{"XDG_STATE_HOME", "/xdg"}})) == "/etc/balancer/tokens.json");
 
   // The server resolves it through the environment it was given (never the real one).
   TempDir dir;

@@ -8,7 +8,7 @@
 // producer it passes to subscribe() — and every identical request that arrives while the flight
 // runs (a follower) subscribes to it. A flight records the status, headers and body bytes; a
 // subscriber reads everything recorded so far, then the live tail, woken by a condition variable.
-// Transport-agnostic: the producer returns a ForwardResult (a body, or a ResponseStream).
+// Transport-agnostic: the producer returns a Response (a body, or a BodySource).
 #pragma once
 
 #include <chrono>
@@ -20,16 +20,18 @@
 #include <string_view>
 
 #include <balancer/clock.h>
-#include <balancer/forwarder.h>
+#include <balancer/response.h>
 #include <balancer/http.h>
 
 namespace balancer {
 
 // The key of a request: hex SHA-256 over length-prefixed path, body, the `anthropic-version` and
 // `anthropic-beta` headers (they change the answer) and `caller` (the client key, the forwarded
-// credential for passthrough providers, or the OAuth account). Pure; any thread.
+// credential for passthrough providers, or the OAuth account). Pure; any thread. Never throws:
+// when no key can be made (OpenSSL or the allocator failed) it returns an empty string, which
+// subscribe() never coalesces or caches.
 std::string dedup_key(std::string_view path, std::string_view body, const Headers& headers,
-                      std::string_view caller);
+                      std::string_view caller) noexcept;
 
 struct DedupOptions {
   // Bytes a flight records while it accepts followers. Past this, no new follower joins (an
@@ -63,18 +65,21 @@ class DedupSubscription {
   virtual int status() = 0;
   virtual const Headers& headers() = 0;
   // True when the response is an event stream relayed as it arrives (the producer returned a
-  // ResponseStream); false when the whole body came at once.
+  // BodySource); false when the whole body came at once.
   virtual bool streaming() = 0;
   // Replaces `out` with the next recorded bytes, blocking until there are some or the flight
   // ended: true = bytes, false = the end. A subscriber that needs bytes nobody is fetching yet
   // pulls them from the upstream stream itself (so the flight goes on when the leader leaves).
   virtual bool next(std::string& out) = 0;
   // After the end: whether the response completed (non-stream: always; stream: the upstream
-  // stream completed — see ResponseStream::completed()).
+  // stream completed — see BodySource::completed()).
   virtual bool completed() = 0;
-  // The producer's ForwardResult fields that are not bytes (attempts, provider, model), for the
+  // After the end: why a stream did not complete (the upstream stream's failure()); empty
+  // when it did.
+  virtual std::string failure() = 0;
+  // The producer's Response fields that are not bytes (attempts, provider, model), for the
   // request log: the leader's own; followers and cache hits see the leader's.
-  virtual const ForwardResult& meta() = 0;
+  virtual const Response& meta() = 0;
 };
 
 // Counters for /providers. Value type.
@@ -92,7 +97,7 @@ struct DedupStats {
 // Thread-safe. Owned by the server (shared by every config snapshot); `clock` must outlive it.
 class Deduplicator {
  public:
-  using Producer = std::function<ForwardResult()>;
+  using Producer = std::function<Response()>;
 
   Deduplicator(DedupOptions options, const Clock& clock);
   ~Deduplicator();
@@ -102,8 +107,9 @@ class Deduplicator {
   // The response for `key`: from the cache (unless `bypass_cache`, e.g. the client sent
   // `cache-control: no-cache`), by joining the flight in progress for `key` when it still
   // accepts followers, or else by running `produce` on the calling thread as the leader of a new
-  // flight (role None when max_flights flights are in progress). Never blocks for the leader
-  // beyond `produce` itself; a follower's calls block until the leader's producer returned.
+  // flight (role None when max_flights flights are in progress, or when `key` is empty). Never
+  // blocks for the leader beyond `produce` itself; a follower's calls block until the leader's
+  // producer returned.
   std::unique_ptr<DedupSubscription> subscribe(const std::string& key, const Producer& produce,
                                                bool bypass_cache = false);
 

@@ -17,6 +17,7 @@
 #include <balancer/http.h>
 #include <balancer/oauth_client.h>
 #include <balancer/provider_stats.h>
+#include <balancer/response.h>
 #include <balancer/router.h>
 
 namespace balancer {
@@ -29,44 +30,10 @@ struct ForwardRequest {
   std::string body;
 };
 
-// One try of one provider. `status` is 0 when no HTTP status was received.
-struct Attempt {
-  std::string provider;
-  int status = 0;
-  std::string error;  // e.g. "connection_error: Connection refused"; empty on success
-  std::chrono::milliseconds elapsed{0};
-  std::string health;  // the provider's health after this attempt, e.g. "count=1/2"
-  std::vector<std::string> notes;  // OpenAI providers: what the conversion left out
-  std::string account;             // OAuth providers: the account's email
-  std::string error_class;  // failures: e.g. "connection_error", "http_status", "internal_error"
-};
-
-// The rest of a committed streaming (SSE) response, pulled by the server thread that writes to
-// the client. Relays whole events as they arrive; an upstream drop or idle timeout becomes an
-// Anthropic `event: error` and the end of the stream. Destroying it cancels the upstream
-// transfer. Not thread-safe: one per response.
-class ResponseStream {
- public:
-  virtual ~ResponseStream() = default;
-  // Replaces `out` with the next bytes for the client: true = bytes, false = the stream is over.
-  virtual bool next(std::string& out) = 0;
-  // After the end: whether the upstream stream finished properly (message_stop, or an error
-  // event the upstream sent itself). False when the balancer had to end it with an error.
-  virtual bool completed() const = 0;
-  // Why the stream did not complete; empty when it did.
-  virtual const std::string& failure() const = 0;
-};
-
-// What to send back to the client. Exactly one of `body` / `stream` carries the content.
-struct ForwardResult {
-  int status = 500;
-  Headers headers;  // includes content-type, x-balancer-provider and x-balancer-attempts
-  std::string body;
-  std::unique_ptr<ResponseStream> stream;
-  std::vector<Attempt> attempts;
-  std::string provider;  // the provider that answered; empty when the balancer answered itself
-  std::string model;     // the client's model, when known
-};
+// The request and response types now live in <balancer/response.h>; these are their names on
+// the forwarding side.
+using ForwardResult = Response;
+using ResponseStream = BodySource;
 
 struct ForwarderOptions {
   std::size_t max_buffered_body = 64u << 20;  // non-streaming upstream bodies

@@ -25,10 +25,13 @@ namespace balancer {
 // base64url (RFC 4648 §5) without padding.
 std::string base64url(std::string_view bytes);
 // The PKCE S256 code challenge of `verifier`: base64url(SHA-256(verifier)) without padding
-// (RFC 7636 §4.2).
+// (RFC 7636 §4.2); empty when SHA-256 failed (OpenSSL had no memory).
 std::string pkce_challenge_s256(std::string_view verifier);
 // `bytes` random bytes from OpenSSL's CSPRNG, base64url-encoded (32 bytes → 43 characters).
-std::string random_url_token(std::size_t bytes = 32);
+// Never throws. Errors: Internal (more than kMaxRandomUrlTokenBytes, the CSPRNG failed, no
+// memory).
+inline constexpr std::size_t kMaxRandomUrlTokenBytes = 1u << 16;
+Result<std::string> random_url_token(std::size_t bytes = 32) noexcept;
 
 // The anthropic-beta value a request made with an OAuth access token must carry.
 inline constexpr std::string_view kOAuthBeta = "oauth-2025-04-20";
@@ -113,7 +116,8 @@ class OAuthClient {
 
   // Starts a login: a fresh PKCE verifier and state, kept for kFlowLifetime. Any number of
   // flows may be pending at once. `account_email` (optional) names the account the resulting
-  // tokens belong to.
+  // tokens belong to. Throws std::runtime_error when no random bytes could be had for the
+  // verifier and state (the CSPRNG failed, see random_url_token) or the challenge failed.
   LoginFlow begin_login(std::string account_email = {});
 
   // Exchanges an authorization code for tokens and stores them under the account's email,

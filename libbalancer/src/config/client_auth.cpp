@@ -3,7 +3,8 @@
 #include <algorithm>
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
+
+#include "core/sha256.h"
 
 namespace balancer {
 
@@ -34,18 +35,20 @@ ClientAuth::ClientAuth(const AuthSettings& settings)
   }
 }
 
+// Empty when SHA-256 failed (OpenSSL had no memory): an empty digest matches nothing.
 ClientAuth::Digest ClientAuth::digest(std::string_view key) {
-  Digest out(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(),
-         reinterpret_cast<unsigned char*>(out.data()));
-  return out;
+  const auto sha = detail::sha256(key);
+  return sha ? Digest(reinterpret_cast<const char*>(sha->data()), sha->size()) : Digest();
 }
 
 bool ClientAuth::matches_any(const std::vector<Digest>& digests, std::string_view credential) {
   const Digest presented = digest(credential);
+  if (presented.size() != detail::kSha256Size) {
+    return false;
+  }
   bool match = false;
   for (const Digest& d : digests) {  // no early exit: every key is compared
-    match |= CRYPTO_memcmp(d.data(), presented.data(), d.size()) == 0;
+    match |= d.size() == presented.size() && CRYPTO_memcmp(d.data(), presented.data(), d.size()) == 0;
   }
   return match;
 }

@@ -28,6 +28,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "core/text.h"
+
 namespace balancer {
 
 namespace {
@@ -45,11 +47,7 @@ struct Context {
 // Longest durations accepted (about 31 years): keeps the seconds→milliseconds cast defined.
 constexpr double kMaxSeconds = 1e9;
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+using detail::to_lower;
 
 std::string upper(std::string_view text) {
   std::string out(text);
@@ -111,7 +109,7 @@ class Reader {
 
   bool as_bool() const {
     require_scalar("true or false");
-    const std::string text = lower(expand(node_.Scalar()));
+    const std::string text = to_lower(expand(node_.Scalar()));
     if (text == "true" || text == "yes" || text == "on") return true;
     if (text == "false" || text == "no" || text == "off") return false;
     fail(fmt::format("must be true or false, got {}", quote(node_.Scalar())));
@@ -354,14 +352,14 @@ std::optional<Reader> prefer_top_level(std::optional<Reader> top, std::optional<
 // ---- enums --------------------------------------------------------------------------------
 
 ProviderType parse_provider_type(const Reader& r) {
-  const std::string value = lower(r.as_string());
+  const std::string value = to_lower(r.as_string());
   if (value == "anthropic") return ProviderType::Anthropic;
   if (value == "openai") return ProviderType::OpenAI;
   r.fail(fmt::format("must be \"anthropic\" or \"openai\", got {}", quote(value)));
 }
 
 AuthType parse_auth_type(const Reader& r) {
-  const std::string value = lower(r.as_string());
+  const std::string value = to_lower(r.as_string());
   if (value == "api_key") return AuthType::ApiKey;
   if (value == "auth_token") return AuthType::AuthToken;
   if (value == "oauth") return AuthType::OAuth;
@@ -370,7 +368,7 @@ AuthType parse_auth_type(const Reader& r) {
 
 // selection_strategy also accepts claude-code-lb's mode names.
 SelectionStrategy parse_strategy(const Reader& r) {
-  const std::string value = lower(r.as_string());
+  const std::string value = to_lower(r.as_string());
   if (value == "priority" || value == "fallback") return SelectionStrategy::Priority;
   if (value == "round_robin" || value == "load_balance") return SelectionStrategy::RoundRobin;
   if (value == "weighted_round_robin") return SelectionStrategy::WeightedRoundRobin;
@@ -393,13 +391,13 @@ std::string parse_log_level(const Reader& r) {
 SelectionStrategy strategy_from_mode(const std::optional<Reader>& mode,
                                      const std::optional<Reader>& algorithm) {
   if (mode) {
-    const std::string value = lower(mode->as_string());
+    const std::string value = to_lower(mode->as_string());
     if (value == "fallback") return SelectionStrategy::Priority;
     if (value != "load_balance")
       mode->fail(fmt::format("must be \"fallback\" or \"load_balance\", got {}", quote(value)));
   }
   if (!algorithm) return SelectionStrategy::RoundRobin;
-  const std::string value = lower(algorithm->as_string());
+  const std::string value = to_lower(algorithm->as_string());
   if (value == "round_robin") return SelectionStrategy::RoundRobin;
   if (value == "weighted_round_robin") return SelectionStrategy::WeightedRoundRobin;
   if (value == "random") return SelectionStrategy::Random;

@@ -1,15 +1,8 @@
 #include "core/glob.h"
 
-#include <cctype>
+#include "core/text.h"
 
 namespace balancer::detail {
-namespace {
-
-bool same_char(char a, char b) {
-  return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-}
-
-}  // namespace
 
 // Iterative wildcard matching with single-star backtracking: linear for realistic patterns,
 // never exponential.
@@ -22,7 +15,7 @@ bool glob_match(std::string_view pattern, std::string_view text) {
     if (p < pattern.size() && pattern[p] == '*') {
       star = p++;
       star_text = t;
-    } else if (p < pattern.size() && same_char(pattern[p], text[t])) {
+    } else if (p < pattern.size() && ascii_iequal(pattern[p], text[t])) {
       ++p;
       ++t;
     } else if (star != std::string_view::npos) {

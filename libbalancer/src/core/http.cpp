@@ -1,16 +1,14 @@
 #include <balancer/http.h>
 
 #include <algorithm>
-#include <cctype>
+
+#include "core/text.h"
 
 namespace balancer {
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
+         std::equal(a.begin(), a.end(), b.begin(), detail::ascii_iequal);
 }
 
 std::optional<std::string_view> find_header(const Headers& headers, std::string_view name) {

@@ -78,8 +78,8 @@ void Flight::leave(Cursor cursor) {
   run(after);
 }
 
-void Flight::publish(ForwardResult result) {
-  std::unique_ptr<ResponseStream> stream = std::move(result.stream);
+void Flight::publish(Response result) {
+  std::unique_ptr<BodySource> stream = std::move(result.stream);
   std::string body = std::move(result.body);
   result.body.clear();
   Aftermath after;
@@ -144,20 +144,28 @@ bool Flight::next(Cursor cursor, std::string& out) {
       // Nobody fetches: pull the next bytes ourselves, outside the lock (the stream is only
       // touched by the pumping subscriber, and never destroyed while one pumps).
       pumping_ = true;
-      ResponseStream* stream = stream_.get();
+      BodySource* stream = stream_.get();
       lock.unlock();
       std::string chunk;
       bool more = false;
       bool stream_completed = false;
+      std::string failure;
       try {
         more = stream->next(chunk);
         stream_completed = !more && stream->completed();
+        if (!more && !stream_completed) {
+          failure = stream->failure();
+        }
       } catch (...) {  // end it as a cut stream, visibly, for every subscriber
         chunk = anthropic_error_event("api_error", "the balancer failed while relaying the upstream stream");
         more = true;
         failed_ = true;
+        failure = "the balancer failed while relaying the upstream stream";
       }
       lock.lock();
+      if (!failure.empty()) {
+        failure_ = std::move(failure);
+      }
       pumping_ = false;
       if (ended_) {
         after.stream_to_destroy = std::move(stream_);  // ended while we pumped
@@ -182,6 +190,11 @@ bool Flight::next(Cursor cursor, std::string& out) {
 bool Flight::completed() {
   std::lock_guard lock(mutex_);
   return completed_;
+}
+
+std::string Flight::failure() {
+  std::lock_guard lock(mutex_);
+  return failure_;
 }
 
 void Flight::append_locked(const std::string& bytes, Aftermath& after) {
@@ -288,12 +301,14 @@ bool FlightSubscription::next(std::string& out) { return flight_->next(cursor_, 
 
 bool FlightSubscription::completed() { return flight_->completed(); }
 
-const ForwardResult& FlightSubscription::meta() {
+std::string FlightSubscription::failure() { return flight_->failure(); }
+
+const Response& FlightSubscription::meta() {
   flight_->wait_head();
   return flight_->meta();
 }
 
-PassthroughSubscription::PassthroughSubscription(ForwardResult result)
+PassthroughSubscription::PassthroughSubscription(Response result)
     : stream_(std::move(result.stream)), body_(std::move(result.body)) {
   result.body.clear();
   meta_ = std::move(result);
@@ -316,10 +331,12 @@ bool PassthroughSubscription::next(std::string& out) {
 
 bool PassthroughSubscription::completed() { return stream_ ? stream_->completed() : true; }
 
+std::string PassthroughSubscription::failure() { return stream_ ? stream_->failure() : std::string(); }
+
 namespace {
 
-ForwardResult internal_error(std::string_view what) {
-  ForwardResult result;
+Response internal_error(std::string_view what) {
+  Response result;
   result.status = 500;
   result.headers = {{"content-type", "application/json"}};
   result.body = anthropic_error_body("api_error", "internal error: " + std::string(what));
@@ -328,7 +345,7 @@ ForwardResult internal_error(std::string_view what) {
 
 }  // namespace
 
-ForwardResult run_producer(const Deduplicator::Producer& produce) {
+Response run_producer(const Deduplicator::Producer& produce) {
   try {
     return produce();
   } catch (const std::exception& e) {

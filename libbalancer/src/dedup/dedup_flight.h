@@ -1,5 +1,5 @@
 // dedup_flight.h — one coalesced upstream response (spec §8): the head, the recorded body bytes
-// and the live ResponseStream, shared by the flight's subscribers and pulled by whichever of them
+// and the live BodySource, shared by the flight's subscribers and pulled by whichever of them
 // needs bytes nobody is fetching yet.
 #pragma once
 
@@ -13,7 +13,7 @@
 #include <string>
 
 #include <balancer/deduplicator.h>
-#include <balancer/forwarder.h>
+#include <balancer/response.h>
 
 namespace balancer::detail {
 
@@ -60,19 +60,20 @@ class Flight : public std::enable_shared_from_this<Flight> {
 
   // The leader's producer returned: records the head (and the whole body, which ends the
   // flight, or keeps the stream to pull from).
-  void publish(ForwardResult result);
+  void publish(Response result);
 
   // DedupSubscription operations for the subscriber at `cursor`.
   void wait_head();
-  const ForwardResult& meta() const { return meta_; }  // after wait_head()
+  const Response& meta() const { return meta_; }  // after wait_head()
   bool streaming() const { return streaming_; }        // after wait_head()
   bool next(Cursor cursor, std::string& out);
   bool completed();
+  std::string failure();  // why the stream did not complete; empty when it did
 
  private:
   // After a transition made under the lock: the actions that must run without it.
   struct Aftermath {
-    std::unique_ptr<ResponseStream> stream_to_destroy;
+    std::unique_ptr<BodySource> stream_to_destroy;
     bool capped = false;
     bool ended = false;
     bool cacheable = false;
@@ -92,13 +93,14 @@ class Flight : public std::enable_shared_from_this<Flight> {
   std::condition_variable changed_;
   bool head_ready_ = false;
   bool streaming_ = false;
-  ForwardResult meta_;  // the producer's result without `stream` and `body`
-  std::unique_ptr<ResponseStream> stream_;  // while the stream has not ended
+  Response meta_;  // the producer's result without `stream` and `body`
+  std::unique_ptr<BodySource> stream_;  // while the stream has not ended
   std::string recorded_;                    // bytes [base_offset_, base_offset_ + size)
   std::uint64_t base_offset_ = 0;           // bytes dropped from the front
   bool ended_ = false;
   bool failed_ = false;     // pulling the stream threw: ended with an error event
   bool completed_ = false;
+  std::string failure_;     // the upstream stream's failure() when it ended without completing
   bool pumping_ = false;    // a subscriber is inside stream_->next() (without the lock)
   bool accepting_ = true;   // followers may still join
   bool capped_ = false;     // recorded more than max_bytes_: read bytes are dropped
@@ -120,7 +122,8 @@ class FlightSubscription final : public DedupSubscription {
   bool streaming() override;
   bool next(std::string& out) override;
   bool completed() override;
-  const ForwardResult& meta() override;
+  std::string failure() override;
+  const Response& meta() override;
 
  private:
   std::shared_ptr<Flight> flight_;
@@ -131,7 +134,7 @@ class FlightSubscription final : public DedupSubscription {
 // Role None: the producer's own result, passed through without recording.
 class PassthroughSubscription final : public DedupSubscription {
  public:
-  explicit PassthroughSubscription(ForwardResult result);
+  explicit PassthroughSubscription(Response result);
 
   DedupRole role() const override { return DedupRole::None; }
   int status() override { return meta_.status; }
@@ -139,16 +142,17 @@ class PassthroughSubscription final : public DedupSubscription {
   bool streaming() override { return stream_ != nullptr; }
   bool next(std::string& out) override;
   bool completed() override;
-  const ForwardResult& meta() override { return meta_; }
+  std::string failure() override;
+  const Response& meta() override { return meta_; }
 
  private:
-  ForwardResult meta_;
-  std::unique_ptr<ResponseStream> stream_;
+  Response meta_;
+  std::unique_ptr<BodySource> stream_;
   std::string body_;
   bool body_sent_ = false;
 };
 
 // The producer's result, or a 500 api_error when it threw.
-ForwardResult run_producer(const Deduplicator::Producer& produce);
+Response run_producer(const Deduplicator::Producer& produce);
 
 }  // namespace balancer::detail

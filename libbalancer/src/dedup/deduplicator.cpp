@@ -1,88 +1,73 @@
 #include <balancer/deduplicator.h>
 
 #include <array>
+#include <cstdint>
 #include <list>
 #include <mutex>
-#include <stdexcept>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include <openssl/evp.h>
-
+#include "core/sha256.h"
 #include "dedup/dedup_flight.h"
 
 namespace balancer {
 
 namespace {
 
-class Sha256 {
+// SHA-256 over length-prefixed fields, so that no two field sequences hash the same bytes.
+class KeyHash {
  public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) {
-    if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
-      EVP_MD_CTX_free(ctx_);
-      throw std::runtime_error("dedup_key: SHA-256 unavailable");
-    }
-  }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-
-  void add_length(std::uint64_t n) {
-    std::array<unsigned char, 8> bytes{};
+  void add_length(std::uint64_t n) noexcept {
+    std::array<char, 8> bytes{};
     for (std::size_t i = 0; i < bytes.size(); ++i) {
-      bytes[i] = static_cast<unsigned char>(n >> (8 * i));
+      bytes[i] = static_cast<char>(static_cast<unsigned char>(n >> (8 * i)));
     }
-    EVP_DigestUpdate(ctx_, bytes.data(), bytes.size());
+    sha_.update(std::string_view(bytes.data(), bytes.size()));
   }
-  // Length-prefixed, so that no two field sequences hash the same bytes.
-  void add_field(std::string_view field) {
+  void add_field(std::string_view field) noexcept {
     add_length(field.size());
-    EVP_DigestUpdate(ctx_, field.data(), field.size());
+    sha_.update(field);
   }
-  std::string hex() {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int size = 0;
-    EVP_DigestFinal_ex(ctx_, digest.data(), &size);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(2 * size);
-    for (unsigned int i = 0; i < size; ++i) {
-      out += kHex[digest[i] >> 4];
-      out += kHex[digest[i] & 0xf];
+  // Every value of header `name`, in order (count-prefixed: absent differs from empty).
+  void add_header(const Headers& headers, std::string_view name) noexcept {
+    std::uint64_t count = 0;
+    for (const auto& entry : headers) {
+      count += iequals(entry.first, name) ? 1 : 0;
     }
-    return out;
+    add_length(count);
+    for (const auto& [header, value] : headers) {
+      if (iequals(header, name)) {
+        add_field(value);
+      }
+    }
   }
+  std::optional<detail::Sha256Digest> finish() noexcept { return sha_.finish(); }
 
  private:
-  EVP_MD_CTX* ctx_;
+  detail::Sha256 sha_;
 };
-
-// Every value of header `name`, in order (count-prefixed: absent differs from empty).
-void add_header(Sha256& sha, const Headers& headers, std::string_view name) {
-  std::vector<std::string_view> values;
-  for (const auto& [header, value] : headers) {
-    if (iequals(header, name)) {
-      values.emplace_back(value);
-    }
-  }
-  sha.add_length(values.size());
-  for (const auto value : values) {
-    sha.add_field(value);
-  }
-}
 
 }  // namespace
 
 std::string dedup_key(std::string_view path, std::string_view body, const Headers& headers,
-                      std::string_view caller) {
-  Sha256 sha;
-  sha.add_field(path);
-  sha.add_field(body);
-  add_header(sha, headers, "anthropic-version");
-  add_header(sha, headers, "anthropic-beta");
-  sha.add_field(caller);
-  return sha.hex();
+                      std::string_view caller) noexcept {
+  KeyHash hash;
+  hash.add_field(path);
+  hash.add_field(body);
+  hash.add_header(headers, "anthropic-version");
+  hash.add_header(headers, "anthropic-beta");
+  hash.add_field(caller);
+  const auto digest = hash.finish();
+  if (!digest) {
+    return {};
+  }
+  try {
+    return detail::to_hex(*digest);
+  } catch (...) {  // std::bad_alloc: no key, so no coalescing (see subscribe)
+    return {};
+  }
 }
 
 std::string_view to_string(DedupRole role) {
@@ -187,6 +172,13 @@ std::unique_ptr<DedupSubscription> Deduplicator::subscribe(const std::string& ke
                                                            const Producer& produce,
                                                            bool bypass_cache) {
   State& s = *state_;
+  if (key.empty()) {  // dedup_key() could not make a key: coalesce nothing, cache nothing
+    {
+      std::lock_guard lock(s.mutex);
+      ++s.uncoalesced;
+    }
+    return std::make_unique<detail::PassthroughSubscription>(detail::run_producer(produce));
+  }
   std::shared_ptr<detail::Flight> flight;
   detail::Flight::Cursor cursor;
   {

@@ -28,7 +28,7 @@ struct Forwarder::TryOutcome {
   std::optional<ForwardResult> result;
   Attempt attempt;
   std::optional<long> retry_after_s;  // from a failed 429/503/529
-  std::string error_class;            // failures: what kind (see response_classifier.h)
+  FailureClass error_class = FailureClass::None;  // failures: what kind (see response_classifier.h)
   bool penalize = false;              // failures: counts against the provider's health
   bool endpoint_unsupported = false;  // count_tokens answered 404/405/501: not a failure
 };
@@ -86,7 +86,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   const SteadyTime started = clock_.now();
   auto fail = [&](const detail::Classification& c, std::string error) {
     outcome.error_class = c.error_class;
-    outcome.attempt.error_class = c.error_class;
+    outcome.attempt.error_class = std::string(to_string(c.error_class));
     outcome.penalize = c.penalize;
     outcome.attempt.error = std::move(error);
     outcome.attempt.elapsed = duration_cast<milliseconds>(clock_.now() - started);
@@ -101,7 +101,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   // An OAuth provider needs its account's access token first; not having one says nothing
   // about the provider's health.
   auto oauth_failure = [&](const std::string& message) {
-    return fail({detail::Classification::Verdict::Failure, "oauth_login", false},
+    return fail({detail::Classification::Verdict::Failure, FailureClass::OAuthLogin, false},
                 account.empty() ? "oauth_error: " + message
                                 : fmt::format("oauth_error: account {}: {}", account, message));
   };
@@ -149,7 +149,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
 
   auto head = start();
   if (unconvertible) {
-    return fail({detail::Classification::Verdict::Failure, "invalid_request", false}, describe(head.error()));
+    return fail({detail::Classification::Verdict::Failure, FailureClass::InvalidRequest, false}, describe(head.error()));
   }
   if (head && head->status == 401 && oauth) {
     // The access token was refused (revoked, or expired early): refresh once — or take the
@@ -160,7 +160,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
       // The account cannot serve now: count it against this provider and account so that its
       // conversations move to another account while the token endpoint recovers.
       outcome.attempt.status = 401;
-      return fail({detail::Classification::Verdict::Failure, "oauth_refresh", true},
+      return fail({detail::Classification::Verdict::Failure, FailureClass::OAuthRefresh, true},
                   fmt::format("oauth_error: account {}: the provider refused the access token (HTTP 401) "
                               "and it could not be refreshed: {}",
                               account, renewed.error().message));
@@ -175,7 +175,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   outcome.attempt.status = status;
   if (is_count_tokens(request) && (status == 404 || status == 405 || status == 501)) {
     outcome.endpoint_unsupported = true;
-    return fail({detail::Classification::Verdict::Failure, "unsupported_endpoint", false},
+    return fail({detail::Classification::Verdict::Failure, FailureClass::UnsupportedEndpoint, false},
                 fmt::format("HTTP {}: count_tokens not supported", status));
   }
   detail::ResponseEvidence evidence;
@@ -194,7 +194,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
                        key = health_key(provider, account)](const std::string& failure) {
       stats->record_failure(name, "stream: " + failure);
       if (health != nullptr) {
-        health->record(key, Outcome::failure("stream_error"));
+        health->record(key, Outcome::failure(std::string(to_string(FailureClass::StreamError))));
       }
     };
     if (openai) {
@@ -204,8 +204,8 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
     }
     if (std::string failure = relay->prime(); !failure.empty()) {
       const auto c = failure.rfind("empty_stream", 0) == 0
-                         ? detail::Classification{detail::Classification::Verdict::Failure, "empty_body", true}
-                         : detail::Classification{detail::Classification::Verdict::Failure, "stream_error", true};
+                         ? detail::Classification{detail::Classification::Verdict::Failure, FailureClass::EmptyBody, true}
+                         : detail::Classification{detail::Classification::Verdict::Failure, FailureClass::StreamError, true};
       return fail(c, failure);
     }
     evidence.first_event = relay->first_event_type();
@@ -219,7 +219,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
     if (openai && status >= 200 && status < 300) {
       auto message = detail::anthropic_message_from_openai(full_body, client_model, provider);
       if (!message) {
-        return fail({detail::Classification::Verdict::Failure, "invalid_response", true},
+        return fail({detail::Classification::Verdict::Failure, FailureClass::InvalidResponse, true},
                     fmt::format("invalid_response (HTTP {}): {}", status, message.error().message));
       }
       full_body = message->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -236,9 +236,9 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
       outcome.retry_after_s = parse_retry_after(head->headers);
     }
     const std::string summary = summarize_error_body(evidence.body);
-    const std::string what = verdict.error_class == "http_status"
+    const std::string what = verdict.error_class == FailureClass::HttpStatus
                                  ? fmt::format("HTTP {}", status)
-                                 : fmt::format("{} (HTTP {})", verdict.error_class, status);
+                                 : fmt::format("{} (HTTP {})", to_string(verdict.error_class), status);
     return fail(verdict, summary.empty() ? what : what + ": " + summary);
   }
 
@@ -274,8 +274,8 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
 
 void Forwarder::record_outcome(const std::string& provider, const std::string& health_key,
                                TryOutcome& outcome) const {
-  if (outcome.endpoint_unsupported || outcome.error_class == "invalid_request" ||
-      outcome.error_class == "oauth_login") {
+  if (outcome.endpoint_unsupported || outcome.error_class == FailureClass::InvalidRequest ||
+      outcome.error_class == FailureClass::OAuthLogin) {
     // The provider answered but cannot count tokens, or it was never contacted (the request
     // could not be converted for it, or its account has no usable login): none of this says
     // anything about its health.
@@ -289,7 +289,7 @@ void Forwarder::record_outcome(const std::string& provider, const std::string& h
   } else {
     stats_.record_failure(provider, outcome.attempt.status != 0
                                         ? fmt::format("HTTP {}", outcome.attempt.status)
-                                        : outcome.error_class);
+                                        : std::string(to_string(outcome.error_class)));
   }
   if (options_.health == nullptr) {
     return;
@@ -303,7 +303,7 @@ void Forwarder::record_outcome(const std::string& provider, const std::string& h
     if (outcome.retry_after_s) {
       retry_after = std::chrono::seconds(*outcome.retry_after_s);
     }
-    options_.health->record(health_key, Outcome::failure(outcome.error_class, outcome.attempt.status, retry_after));
+    options_.health->record(health_key, Outcome::failure(std::string(to_string(outcome.error_class)), outcome.attempt.status, retry_after));
   } else {
     options_.health->release_probe(health_key);
   }
@@ -435,8 +435,8 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
       outcome.attempt.provider = name;
       outcome.attempt.account = account;
       outcome.attempt.error = std::string("internal_error: ") + e.what();
-      outcome.error_class = "internal_error";
-      outcome.attempt.error_class = outcome.error_class;
+      outcome.error_class = FailureClass::InternalError;
+      outcome.attempt.error_class = std::string(to_string(outcome.error_class));
     }
     record_outcome(name, key, outcome);
     if (outcome.endpoint_unsupported) {
@@ -459,7 +459,7 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
       return result;
     }
     all_rate_limited = all_rate_limited && outcome.attempt.status == 429;
-    all_invalid = all_invalid && outcome.error_class == "invalid_request";
+    all_invalid = all_invalid && outcome.error_class == FailureClass::InvalidRequest;
     if (outcome.retry_after_s && outcome.attempt.status == 429) {
       min_retry_after = std::min(min_retry_after.value_or(*outcome.retry_after_s), *outcome.retry_after_s);
     }

@@ -1,24 +1,18 @@
 #include "health/response_classifier.h"
 
 #include <algorithm>
-#include <cctype>
 
 #include <nlohmann/json.hpp>
+
+#include "core/text.h"
 
 namespace balancer::detail {
 namespace {
 
 using Verdict = Classification::Verdict;
 
-Classification failure(std::string error_class, bool penalize = true) {
-  return Classification{Verdict::Failure, std::move(error_class), penalize};
-}
-
-std::string_view trim_left(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
-    s.remove_prefix(1);
-  }
-  return s;
+Classification failure(FailureClass error_class, bool penalize = true) {
+  return Classification{Verdict::Failure, error_class, penalize};
 }
 
 bool contains(const std::vector<int>& list, int value) {
@@ -38,25 +32,25 @@ bool is_error_object(const nlohmann::json& json) {
 }
 
 Classification classify_success_body(const ResponseEvidence& e, const Settings& settings) {
-  const std::string_view body = trim_left(e.body);
+  const std::string_view body = trim_left(e.body, kAsciiWhitespace);
   if (body.empty()) {
-    return failure("empty_body");
+    return failure(FailureClass::EmptyBody);
   }
   if (e.content_type.find("html") != std::string_view::npos || body.front() == '<') {
-    return failure("html_body");
+    return failure(FailureClass::HtmlBody);
   }
   const auto json = nlohmann::json::parse(body, nullptr, false);
   if (json.is_discarded()) {
-    return failure("invalid_json");
+    return failure(FailureClass::InvalidJson);
   }
   if (is_error_object(json)) {
-    return failure("error_payload");
+    return failure(FailureClass::ErrorPayload);
   }
   auto type = json.is_object() ? json.find("type") : json.end();
   const bool message = json.is_object() && type != json.end() && type->is_string() &&
                        type->get_ref<const std::string&>() == "message";
   if (!message && matches_any_pattern(body, settings.unhealthy_response_body_patterns)) {
-    return failure("error_payload");
+    return failure(FailureClass::ErrorPayload);
   }
   return {};
 }
@@ -68,10 +62,7 @@ bool matches_any_pattern(std::string_view text, const std::vector<std::string>& 
     if (pattern.empty()) {
       continue;
     }
-    auto it = std::search(text.begin(), text.end(), pattern.begin(), pattern.end(), [](char a, char b) {
-      return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-    });
-    if (it != text.end()) {
+    if (icontains(text, pattern)) {
       return true;
     }
   }
@@ -80,40 +71,40 @@ bool matches_any_pattern(std::string_view text, const std::vector<std::string>& 
 
 Classification classify_response(const ResponseEvidence& e, const Settings& settings) {
   if (e.client_credentials && (e.status == 401 || e.status == 403)) {
-    return {Verdict::PassThrough, {}, false};
+    return {Verdict::PassThrough, FailureClass::None, false};
   }
   if (contains(settings.unhealthy_http_codes, e.status)) {
-    return failure("http_status");
+    return failure(FailureClass::HttpStatus);
   }
   if (e.status >= 400) {
     if (matches_any_pattern(e.body, settings.unhealthy_response_body_patterns)) {
-      return failure("error_payload");
+      return failure(FailureClass::ErrorPayload);
     }
-    return {Verdict::PassThrough, {}, false};
+    return {Verdict::PassThrough, FailureClass::None, false};
   }
   if (e.status < 200 || e.status >= 300) {
-    return {Verdict::PassThrough, {}, false};
+    return {Verdict::PassThrough, FailureClass::None, false};
   }
   if (e.event_stream) {
-    return e.first_event == "error" ? failure("error_event") : Classification{};
+    return e.first_event == "error" ? failure(FailureClass::ErrorEvent) : Classification{};
   }
   return classify_success_body(e, settings);
 }
 
 Classification classify_transport_error(ErrorCode code, const Settings& settings) {
-  std::string error_class;
+  FailureClass error_class = FailureClass::ProtocolError;
   switch (code) {
-    case ErrorCode::UpstreamConnect: error_class = "connection_error"; break;
-    case ErrorCode::UpstreamTimeout: error_class = "timeout_error"; break;
-    case ErrorCode::UpstreamTls: error_class = "ssl_error"; break;
+    case ErrorCode::UpstreamConnect: error_class = FailureClass::ConnectionError; break;
+    case ErrorCode::UpstreamTimeout: error_class = FailureClass::TimeoutError; break;
+    case ErrorCode::UpstreamTls: error_class = FailureClass::SslError; break;
     // The balancer could not even set the request up (a libcurl handle refused an option, no
     // memory): not the provider's fault, but another provider may still serve the request.
-    case ErrorCode::Internal: error_class = "internal_error"; break;
-    default: error_class = "protocol_error"; break;
+    case ErrorCode::Internal: error_class = FailureClass::InternalError; break;
+    default: error_class = FailureClass::ProtocolError; break;
   }
   const auto& types = settings.unhealthy_error_types;
-  const bool listed = std::find(types.begin(), types.end(), error_class) != types.end();
-  return failure(std::move(error_class), listed);
+  const bool listed = std::find(types.begin(), types.end(), to_string(error_class)) != types.end();
+  return failure(error_class, listed);
 }
 
 }  // namespace balancer::detail

@@ -14,9 +14,9 @@ namespace balancer::detail {
 struct Classification {
   enum class Verdict { Success, Failure, PassThrough };
   Verdict verdict = Verdict::Success;
-  std::string error_class;  // for failures: http_status, error_payload, html_body, invalid_json,
-                            // empty_body, error_event, connection_error, timeout_error, ssl_error,
-                            // protocol_error, internal_error
+  // For failures: HttpStatus, ErrorPayload, HtmlBody, InvalidJson, EmptyBody, ErrorEvent,
+  // ConnectionError, TimeoutError, SslError, ProtocolError, InternalError; None otherwise.
+  FailureClass error_class = FailureClass::None;
   bool penalize = true;     // failures only: counts against the provider's health
 
   bool failure() const { return verdict == Verdict::Failure; }

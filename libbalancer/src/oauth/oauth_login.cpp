@@ -3,9 +3,12 @@
 // called without any lock held.
 #include <balancer/oauth_client.h>
 
+#include <stdexcept>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/text.h"
 #include "oauth/oauth_client_state.h"
 #include "oauth/oauth_token_response.h"
 
@@ -41,18 +44,6 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
   return out;
 }
 
-std::string_view trim(std::string_view text) {
-  const auto is_space = [](char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-  };
-  while (!text.empty() && is_space(text.front())) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && is_space(text.back())) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
 
 constexpr std::string_view kUnknownState =
     "login state unknown or expired (10 minutes); start a new login";
@@ -61,10 +52,19 @@ constexpr std::string_view kUnknownState =
 
 LoginFlow OAuthClient::begin_login(std::string account_email) {
   auto flow = std::make_unique<Flow>();
-  flow->verifier = random_url_token(32);
+  auto verifier = random_url_token(32);
+  auto random_state = random_url_token(32);
+  if (!verifier || !random_state) {
+    const Error& error = verifier ? random_state.error() : verifier.error();
+    throw std::runtime_error("cannot start a login: " + error.message);
+  }
+  flow->verifier = std::move(*verifier);
   flow->account_email = normalize_account_email(account_email);
-  std::string state = random_url_token(32);
+  std::string state = std::move(*random_state);
   const std::string challenge = pkce_challenge_s256(flow->verifier);
+  if (challenge.empty()) {
+    throw std::runtime_error("cannot start a login: SHA-256 failed for the PKCE challenge");
+  }
 
   std::lock_guard lock(mutex_);
   const SteadyTime now = clock_.now();
@@ -100,14 +100,15 @@ LoginFlow OAuthClient::begin_login(std::string account_email) {
 Result<std::string> OAuthClient::exchange_code(std::string_view pasted, std::string_view account_email,
                                                std::string_view state) {
   // "code#state" as Claude's callback page shows it; either part may carry stray whitespace.
-  pasted = trim(pasted);
+  using detail::kAsciiWhitespace;
+  pasted = detail::trim(pasted, kAsciiWhitespace);
   std::string_view code = pasted;
   std::string_view pasted_state;
   if (const auto hash = pasted.find('#'); hash != std::string_view::npos) {
-    code = trim(pasted.substr(0, hash));
-    pasted_state = trim(pasted.substr(hash + 1));
+    code = detail::trim(pasted.substr(0, hash), kAsciiWhitespace);
+    pasted_state = detail::trim(pasted.substr(hash + 1), kAsciiWhitespace);
   }
-  state = trim(state);
+  state = detail::trim(state, kAsciiWhitespace);
   if (code.empty()) {
     return make_error(ErrorCode::InvalidRequest, "no authorization code given");
   }

@@ -3,11 +3,12 @@
 // any thread may call any of them at any time.
 #include <balancer/oauth_client.h>
 
-#include <array>
-#include <stdexcept>
+#include <limits>
 
 #include <openssl/rand.h>
-#include <openssl/sha.h>
+
+#include "core/sha256.h"
+#include "core/text.h"
 
 namespace balancer {
 
@@ -42,40 +43,33 @@ std::string base64url(std::string_view bytes) {
 }
 
 std::string pkce_challenge_s256(std::string_view verifier) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
-  SHA256(reinterpret_cast<const unsigned char*>(verifier.data()), verifier.size(), digest.data());
-  return base64url(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+  const auto digest = detail::sha256(verifier);
+  if (!digest) {
+    return {};
+  }
+  return base64url(std::string_view(reinterpret_cast<const char*>(digest->data()), digest->size()));
 }
 
-std::string random_url_token(std::size_t bytes) {
-  if (bytes > (1u << 16)) {
-    throw std::invalid_argument("random_url_token: at most 65536 bytes");
+Result<std::string> random_url_token(std::size_t bytes) noexcept {
+  static_assert(kMaxRandomUrlTokenBytes <= static_cast<std::size_t>(std::numeric_limits<int>::max()));
+  try {
+    if (bytes > kMaxRandomUrlTokenBytes) {
+      return make_error(ErrorCode::Internal, "random_url_token: at most 65536 bytes");
+    }
+    std::string raw(bytes, '\0');
+    if (bytes > 0 &&
+        RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
+      return make_error(ErrorCode::Internal, "OpenSSL RAND_bytes failed: no random bytes for an OAuth token");
+    }
+    return base64url(raw);
+  } catch (...) {  // std::bad_alloc
+    // Short enough for the small-string buffer: building this error allocates nothing.
+    return tl::unexpected(Error{ErrorCode::Internal, "out of memory"});
   }
-  std::string raw(bytes, '\0');
-  if (bytes > 0 &&
-      RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
-    throw std::runtime_error("OpenSSL RAND_bytes failed: no random bytes for an OAuth token");
-  }
-  return base64url(raw);
 }
 
 std::string normalize_account_email(std::string_view email) {
-  const auto is_space = [](char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-  };
-  while (!email.empty() && is_space(email.front())) {
-    email.remove_prefix(1);
-  }
-  while (!email.empty() && is_space(email.back())) {
-    email.remove_suffix(1);
-  }
-  std::string out(email);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
+  return detail::to_lower(detail::trim(email, detail::kAsciiWhitespace));
 }
 
 }  // namespace balancer

@@ -200,7 +200,11 @@ class FileTokenStore final : public TokenStore {
     if (auto made = make_parents(dir, path_); !made) {
       return made;
     }
-    const std::string temp = path_ + ".tmp." + random_url_token(9);
+    auto suffix = random_url_token(9);
+    if (!suffix) {
+      return store_error(path_, "cannot name a temporary file: " + suffix.error().message);
+    }
+    const std::string temp = path_ + ".tmp." + *suffix;
     const int fd = ::open(temp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
     if (fd < 0) {
       return store_error(path_, "cannot create a temporary file: " + errno_text(errno));

@@ -6,12 +6,12 @@
 #include "stream/openai_chunk.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <optional>
 
 #include <nlohmann/json.hpp>
 
+#include "core/text.h"
 #include "json/json_cursor.h"
 #include "json/json_validate.h"
 
@@ -248,12 +248,6 @@ bool read_chunk(JsonCursor& cursor, OpenAiChunk& chunk) {
   return !has_error;
 }
 
-std::string lowercase(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
 // The Anthropic type for an upstream error object, from its `type`, `code` or `status`.
 std::string anthropic_error_type(const json& error) {
   std::int64_t status = 0;
@@ -263,7 +257,7 @@ std::string anthropic_error_type(const json& error) {
       status = value->get<std::int64_t>();
     }
   }
-  words = lowercase(std::move(words));
+  words = to_lower(words);
   const auto mentions = [&words](std::string_view part) { return words.find(part) != std::string::npos; };
   if (status == 429 || mentions("rate_limit") || mentions("rate limit") || mentions("too_many_requests")) {
     return "rate_limit_error";

@@ -31,12 +31,15 @@
 
 #include "stream/anthropic_sse_writer.h"
 #include "convert/convert_common.h"
+#include "core/text.h"
 #include "json/json_validate.h"
 #include "stream/openai_chunk.h"
 #include "stream/sse_parser.h"
 
 namespace balancer {
 namespace {
+
+using detail::trim;
 
 constexpr std::size_t kMaxRawBodyBytes = 64 * 1024;  // kept for a body that is not SSE
 constexpr std::size_t kMaxIdBytes = 64;
@@ -73,16 +76,6 @@ std::string alphanumeric_part(std::string_view id) {
   return part;
 }
 
-std::string_view trim(std::string_view text) {
-  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!text.empty() && is_space(text.front())) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && is_space(text.back())) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
 
 }  // namespace
 

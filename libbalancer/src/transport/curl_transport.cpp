@@ -13,15 +13,17 @@
 #include <vector>
 
 #include "transport/curl_handle.h"
+#include "core/text.h"
 
 namespace balancer {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 using detail::CurlEasyPtr;
 using detail::CurlMultiPtr;
 using detail::CurlSharePtr;
 using detail::CurlSlist;
+using detail::trim;
 using std::chrono::milliseconds;
 
 // Above this many buffered-but-unread body bytes the write callback pauses the transfer.
@@ -35,16 +37,6 @@ std::once_flag g_curl_global_once;
 
 void ensure_curl_global_init() {
   std::call_once(g_curl_global_once, [] { (void)curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-std::string_view trim(std::string_view s) {
-  constexpr std::string_view kSpace = " \t\r\n";
-  const auto first = s.find_first_not_of(kSpace);
-  if (first == std::string_view::npos) {
-    return {};
-  }
-  const auto last = s.find_last_not_of(kSpace);
-  return s.substr(first, last - first + 1);
 }
 
 // "HTTP/1.1 200 OK", "HTTP/2 200", "HTTP/1.0 404" → the status code; 0 when malformed.
@@ -236,7 +228,7 @@ class CurlShared {
 class CurlCall final : public UpstreamCall {
  public:
   CurlCall(std::shared_ptr<CurlShared> shared, HttpRequest request)
-      : shared_(std::move(shared)), request_(std::move(request)), started_(Clock::now()) {
+      : shared_(std::move(shared)), request_(std::move(request)), started_(SteadyClock::now()) {
     error_buffer_[0] = '\0';
     bool reused = false;
     session_ = shared_->acquire(reused);
@@ -336,7 +328,7 @@ class CurlCall final : public UpstreamCall {
     if (local_error_) {
       return tl::unexpected(*local_error_);
     }
-    const auto deadline = Clock::now() + request_.idle_timeout;
+    const auto deadline = SteadyClock::now() + request_.idle_timeout;
     switch (drive_until([this] { return !body_.empty(); }, deadline)) {
       case Drive::Ready:
         hand_out(chunk);
@@ -486,7 +478,7 @@ class CurlCall final : public UpstreamCall {
   // interface itself failed (then local_error_ is set). Never blocks longer than kMaxPollWait
   // without re-checking.
   template <class Ready>
-  Drive drive_until(Ready ready, Clock::time_point deadline) {
+  Drive drive_until(Ready ready, SteadyClock::time_point deadline) {
     CURLM* multi = session_->multi.get();
     for (;;) {
       if (ready()) {
@@ -513,7 +505,7 @@ class CurlCall final : public UpstreamCall {
       if (finished_) {
         return Drive::Finished;
       }
-      const auto now = Clock::now();
+      const auto now = SteadyClock::now();
       if (now >= deadline) {
         return Drive::TimedOut;
       }
@@ -616,7 +608,7 @@ class CurlCall final : public UpstreamCall {
 
   std::shared_ptr<CurlShared> shared_;  // declared first: outlives session_
   HttpRequest request_;                 // its body is the POSTFIELDS buffer
-  Clock::time_point started_;
+  SteadyClock::time_point started_;
   std::unique_ptr<CurlSession> session_;
   CurlSlist header_list_;
   CurlSlist resolve_list_;  // CURLOPT_RESOLVE lines from options().resolve

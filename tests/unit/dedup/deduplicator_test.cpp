@@ -62,7 +62,7 @@ struct StreamProbe {
 
 // An upstream stream of fixed chunks; with a gate, every next() call (the final `false` one
 // too) takes one permit.
-class FakeStream final : public ResponseStream {
+class FakeStream final : public BodySource {
  public:
   FakeStream(std::vector<std::string> chunks, Gate* gate, std::shared_ptr<StreamProbe> probe,
              bool completes = true, bool yield = false)
@@ -110,8 +110,8 @@ class FakeStream final : public ResponseStream {
   std::string failure_;
 };
 
-ForwardResult stream_result(std::unique_ptr<ResponseStream> stream) {
-  ForwardResult r;
+Response stream_result(std::unique_ptr<BodySource> stream) {
+  Response r;
   r.status = 200;
   r.headers = {{"content-type", "text/event-stream"}, {"x-balancer-provider", "A"}};
   r.stream = std::move(stream);
@@ -121,8 +121,8 @@ ForwardResult stream_result(std::unique_ptr<ResponseStream> stream) {
   return r;
 }
 
-ForwardResult body_result(int status, std::string body) {
-  ForwardResult r;
+Response body_result(int status, std::string body) {
+  Response r;
   r.status = status;
   r.headers = {{"content-type", "application/json"}, {"x-balancer-provider", "A"}};
   r.body = std::move(body);
@@ -559,7 +559,7 @@ TEST_CASE("an error answer is shared with the followers and never cached",
 TEST_CASE("a producer that throws becomes a 500 for every subscriber", "[dedup]") {
   testing::ManualClock clock;
   Deduplicator dedup(options_with(64u << 20, 1024, 60s), clock);
-  auto s = dedup.subscribe("k", [] () -> ForwardResult { throw std::runtime_error("boom"); });
+  auto s = dedup.subscribe("k", [] () -> Response { throw std::runtime_error("boom"); });
   CHECK(s->role() == DedupRole::Leader);
   CHECK(s->status() == 500);
   CHECK_FALSE(s->streaming());
@@ -926,7 +926,7 @@ TEST_CASE("many threads subscribe, read and leave at random points", "[dedup][co
           const int k = static_cast<int>(rng() % kKeys);
           const auto events = events_of(k);
           const std::string expected = k == 6 ? boom : concat(events);
-          const Deduplicator::Producer produce = [&, k, events]() -> ForwardResult {
+          const Deduplicator::Producer produce = [&, k, events]() -> Response {
             ++produced;
             if (k == 6) {
               throw std::runtime_error("boom");
@@ -937,7 +937,7 @@ TEST_CASE("many threads subscribe, read and leave at random points", "[dedup][co
             auto probe = std::make_shared<StreamProbe>();
             // The probe outlives the stream only through this shared_ptr; violations are
             // counted into the test's counter when the stream is destroyed.
-            struct Checked final : ResponseStream {
+            struct Checked final : BodySource {
               Checked(std::vector<std::string> e, std::shared_ptr<StreamProbe> p,
                       std::atomic<int>& v)
                   : inner(std::move(e), nullptr, p, true, true), probe(std::move(p)), out(v) {}

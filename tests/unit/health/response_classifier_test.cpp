@@ -66,7 +66,7 @@ TEST_CASE("classify_response: every status and body kind", "[unit][classify]") {
     e.first_event = c.first_event;
     const auto result = classify_response(e, settings);
     CHECK(result.verdict == c.verdict);
-    CHECK(result.error_class == c.error_class);
+    CHECK(to_string(result.error_class) == c.error_class);
   }
 }
 
@@ -83,16 +83,31 @@ TEST_CASE("classify_response: 401/403 on the client's own credential pass throug
 
 TEST_CASE("classify_transport_error: every kind fails over; only listed kinds penalise", "[unit][classify]") {
   Settings settings;
-  CHECK(classify_transport_error(ErrorCode::UpstreamConnect, settings).error_class == "connection_error");
+  CHECK(to_string(classify_transport_error(ErrorCode::UpstreamConnect, settings).error_class) == "connection_error");
   CHECK(classify_transport_error(ErrorCode::UpstreamConnect, settings).penalize);
-  CHECK(classify_transport_error(ErrorCode::UpstreamTimeout, settings).error_class == "timeout_error");
-  CHECK(classify_transport_error(ErrorCode::UpstreamTls, settings).error_class == "ssl_error");
+  CHECK(to_string(classify_transport_error(ErrorCode::UpstreamTimeout, settings).error_class) == "timeout_error");
+  CHECK(to_string(classify_transport_error(ErrorCode::UpstreamTls, settings).error_class) == "ssl_error");
   CHECK(classify_transport_error(ErrorCode::UpstreamProtocol, settings).failure());
   // The balancer's own set-up failure: fail over, but it is not the provider's fault.
   CHECK(classify_transport_error(ErrorCode::Internal, settings).failure());
-  CHECK(classify_transport_error(ErrorCode::Internal, settings).error_class == "internal_error");
+  CHECK(to_string(classify_transport_error(ErrorCode::Internal, settings).error_class) == "internal_error");
   CHECK_FALSE(classify_transport_error(ErrorCode::Internal, settings).penalize);
   settings.unhealthy_error_types = {"connection_error"};
   CHECK(classify_transport_error(ErrorCode::UpstreamTimeout, settings).failure());
   CHECK_FALSE(classify_transport_error(ErrorCode::UpstreamTimeout, settings).penalize);
+  CHECK(classify_transport_error(ErrorCode::UpstreamProtocol, settings).error_class == FailureClass::ProtocolError);
+  settings.unhealthy_error_types = {"protocol_error"};
+  CHECK(classify_transport_error(ErrorCode::UpstreamProtocol, settings).penalize);
+}
+
+TEST_CASE("classify_response: successes and pass-throughs carry no failure class", "[unit][classify]") {
+  ResponseEvidence e;
+  e.status = 400;
+  e.body = "{}";
+  CHECK(classify_response(e, Settings{}).error_class == FailureClass::None);
+  e.status = 200;
+  e.body = R"({"type":"message"})";
+  CHECK(classify_response(e, Settings{}).error_class == FailureClass::None);
+  e.status = 503;
+  CHECK(classify_response(e, Settings{}).error_class == FailureClass::HttpStatus);
 }

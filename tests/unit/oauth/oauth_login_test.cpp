@@ -41,7 +41,9 @@ TEST_CASE("random_url_token gives 43 URL-safe characters for 32 bytes, never rep
           "[unit][oauth]") {
   std::set<std::string> seen;
   for (int i = 0; i < 100; ++i) {
-    const std::string token = random_url_token();
+    const auto got = random_url_token();
+    REQUIRE(got);
+    const std::string& token = *got;
     REQUIRE(token.size() == 43);
     for (const char c : token) {
       const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -51,8 +53,17 @@ TEST_CASE("random_url_token gives 43 URL-safe characters for 32 bytes, never rep
     seen.insert(token);
   }
   CHECK(seen.size() == 100);
-  CHECK(random_url_token(9).size() == 12);
-  CHECK(random_url_token(0).empty());
+  CHECK(random_url_token(9).value().size() == 12);
+  CHECK(random_url_token(0).value().empty());
+}
+
+TEST_CASE("random_url_token never throws: a request it cannot serve is an error value", "[unit][oauth]") {
+  static_assert(noexcept(random_url_token(32)));
+  CHECK(random_url_token(kMaxRandomUrlTokenBytes).value().size() == (kMaxRandomUrlTokenBytes * 4 + 2) / 3);
+  const auto too_many = random_url_token(kMaxRandomUrlTokenBytes + 1);
+  REQUIRE_FALSE(too_many);
+  CHECK(too_many.error().code == ErrorCode::Internal);
+  CHECK(too_many.error().message.find("65536") != std::string::npos);
 }
 
 TEST_CASE("account emails are trimmed and lower-cased", "[unit][oauth]") {

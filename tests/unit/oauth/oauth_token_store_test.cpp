@@ -26,7 +26,7 @@ namespace {
 struct TempDir {
   TempDir()
       : path(fs::temp_directory_path() /
-             ("balancer_oauth_test_" + std::to_string(::getpid()) + "_" + random_url_token(6))) {
+             ("balancer_oauth_test_" + std::to_string(::getpid()) + "_" + random_url_token(6).value())) {
     fs::create_directories(path);
   }
   ~TempDir() {

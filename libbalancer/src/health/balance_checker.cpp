@@ -7,7 +7,7 @@
 // (listening and client sockets must not leak into a script). The parent polls the stdout pipe,
 // a pidfd of the shell (exit) and an eventfd (stop) until the deadline, then kills the group
 // with SIGKILL and reaps the shell.
-#include "balance_checker.h"
+#include "health/balance_checker.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -34,7 +34,7 @@
 
 extern char** environ;  // NOLINT: POSIX
 
-namespace balancer::server {
+namespace balancer {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
@@ -356,4 +356,4 @@ void BalanceChecker::run_job(const BalanceCheckJob& job, std::stop_token stop) {
   }
 }
 
-}  // namespace balancer::server
+}  // namespace balancer

@@ -1,4 +1,9 @@
-#include "request_log.h"
+// jsonl_log.cpp — the JSON-lines LogSink: one mutex around each whole line.
+#include <balancer/log_sink.h>
+
+#include <atomic>
+#include <cstdio>
+#include <mutex>
 
 #include <filesystem>
 
@@ -7,7 +12,7 @@
 
 #include <balancer/http.h>
 
-namespace balancer::server {
+namespace balancer {
 
 LogLevel parse_log_level(std::string_view name) {
   if (iequals(name, "DEBUG")) return LogLevel::Debug;
@@ -18,10 +23,29 @@ LogLevel parse_log_level(std::string_view name) {
 }
 
 namespace {
-constexpr std::string_view kLevelNames[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"};
-}
 
-RequestLog::RequestLog(const Clock& clock, LogLevel level, const std::string& file_path)
+constexpr std::string_view kLevelNames[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"};
+
+class JsonlLog final : public LogSink {
+ public:
+  JsonlLog(const Clock& clock, LogLevel level, const std::string& file_path);
+  ~JsonlLog() override;
+  JsonlLog(const JsonlLog&) = delete;
+  JsonlLog& operator=(const JsonlLog&) = delete;
+
+  bool enabled(LogLevel level) const override { return level >= level_.load(); }
+  void write(LogLevel level, std::string_view message, nlohmann::json fields) override;
+  void set_level(LogLevel level) override;
+
+ private:
+  const Clock& clock_;
+  std::mutex mutex_;
+  std::atomic<LogLevel> level_;
+  std::FILE* file_ = nullptr;  // guarded by mutex_ for writes
+};
+
+
+JsonlLog::JsonlLog(const Clock& clock, LogLevel level, const std::string& file_path)
     : clock_(clock), level_(level) {
   if (file_path.empty()) {
     return;
@@ -37,15 +61,15 @@ RequestLog::RequestLog(const Clock& clock, LogLevel level, const std::string& fi
   }
 }
 
-RequestLog::~RequestLog() {
+JsonlLog::~JsonlLog() {
   if (file_ != nullptr) {
     std::fclose(file_);
   }
 }
 
-void RequestLog::set_level(LogLevel level) { level_ = level; }
+void JsonlLog::set_level(LogLevel level) { level_ = level; }
 
-void RequestLog::write(LogLevel level, std::string_view message, nlohmann::json fields) {
+void JsonlLog::write(LogLevel level, std::string_view message, nlohmann::json fields) {
   if (!enabled(level)) {
     return;
   }
@@ -69,4 +93,10 @@ void RequestLog::write(LogLevel level, std::string_view message, nlohmann::json 
   }
 }
 
-}  // namespace balancer::server
+}  // namespace
+
+std::shared_ptr<LogSink> make_jsonl_log(const Clock& clock, LogLevel level, const std::string& file_path) {
+  return std::make_shared<JsonlLog>(clock, level, file_path);
+}
+
+}  // namespace balancer

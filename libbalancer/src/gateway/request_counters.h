@@ -11,7 +11,7 @@
 
 #include <balancer/metrics_report.h>
 
-namespace balancer::server {
+namespace balancer::detail {
 
 class RequestCounters {
  public:
@@ -49,4 +49,4 @@ class RequestCounters {
   std::atomic<std::uint64_t> stream_errors_{0};
 };
 
-}  // namespace balancer::server
+}  // namespace balancer::detail

@@ -16,7 +16,7 @@
 #include <balancer/balance_monitor.h>
 #include <balancer/error.h>
 
-namespace balancer::server {
+namespace balancer {
 
 // Runs `/bin/sh -c command` in a process group of its own, with stdin and stderr on /dev/null,
 // and returns what it printed on stdout (at most `max_output` bytes; the rest is read and
@@ -64,4 +64,4 @@ class BalanceChecker {
   std::jthread thread_;  // last: stopped and joined before the members above go away
 };
 
-}  // namespace balancer::server
+}  // namespace balancer

@@ -1,10 +1,12 @@
-#include "oauth_routes.h"
-
+// oauth_endpoints.cpp — the /oauth/* endpoints (spec §9): login flows, code exchange, account
+// status, refresh and token removal. Admin client auth is checked before they run (admit()).
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <ctime>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -13,10 +15,10 @@
 #include <balancer/oauth_client.h>
 #include <balancer/router.h>
 
-#include "app.h"
-#include "route_helpers.h"
+#include "gateway/exchange.h"
+#include "gateway/gateway_impl.h"
 
-namespace balancer::server {
+namespace balancer {
 namespace {
 
 using nlohmann::json;
@@ -33,6 +35,30 @@ constexpr std::string_view kInstructions =
     "Open the URL, log in, then POST the code shown (code#state) to /oauth/exchange-code with "
     "{\"code\": …, \"account_email\": …}";
 
+// "2025-01-31T12:00:00Z" (UTC, whole seconds).
+std::string iso8601_utc(WallTime time) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(time);
+  std::tm utc{};
+  ::gmtime_r(&seconds, &utc);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
+                     utc.tm_hour, utc.tm_min, utc.tm_sec);
+}
+
+// The value of query parameter `name`; empty when absent.
+std::string param(const ClientRequest& req, std::string_view name) {
+  return detail::query_param(req, name).value_or("");
+}
+
+// The account email of /oauth/refresh/{email} and /oauth/tokens/{email}.
+std::string_view path_segment(std::string_view path) {
+  for (const std::string_view prefix : kOAuthPrefixes) {
+    if (path.substr(0, prefix.size()) == prefix) {
+      return path.substr(prefix.size());
+    }
+  }
+  return {};
+}
+
 json optional_time(const std::optional<WallTime>& time) {
   return time ? json(iso8601_utc(*time)) : json();
 }
@@ -41,27 +67,22 @@ json optional_string(const std::string& value) { return value.empty() ? json() :
 
 // Answers an error of the OAuth client: 400 for a refused request or code, 404 for an unknown
 // account, 409 for an account that needs a new login, 502 when the token endpoint failed.
-void send_oauth_error(httplib::Response& res, const Error& error) {
+Response oauth_error(const Error& error) {
   switch (error.code) {
     case ErrorCode::InvalidRequest:
     case ErrorCode::InvalidConfig:
-      send_error(res, 400, "invalid_request_error", error.message);
-      return;
+      return detail::error_response(400, "invalid_request_error", error.message);
     case ErrorCode::NotFound:
-      send_error(res, 404, "not_found_error", error.message);
-      return;
+      return detail::error_response(404, "not_found_error", error.message);
     case ErrorCode::Unauthorized:
-      send_error(res, 409, "invalid_request_error", error.message);
-      return;
+      return detail::error_response(409, "invalid_request_error", error.message);
     case ErrorCode::UpstreamConnect:
     case ErrorCode::UpstreamTimeout:
     case ErrorCode::UpstreamProtocol:
     case ErrorCode::UpstreamTls:
-      send_error(res, 502, "api_error", "the OAuth token endpoint failed: " + error.message);
-      return;
+      return detail::error_response(502, "api_error", "the OAuth token endpoint failed: " + error.message);
     default:
-      send_error(res, 500, "api_error", error.message);
-      return;
+      return detail::error_response(500, "api_error", error.message);
   }
 }
 
@@ -91,8 +112,8 @@ std::string html_escape(std::string_view text) {
   return out;
 }
 
-bool wants_html(const httplib::Request& req) {
-  return req.get_header_value("Accept").find("text/html") != std::string::npos;
+bool wants_html(const ClientRequest& req) {
+  return detail::header_value(req, "Accept").find("text/html") != std::string::npos;
 }
 
 // Whether the OAuth provider `provider` may be served by `email`: it binds the account itself,
@@ -122,7 +143,7 @@ bool serves_account(const BalancerConfig& config, const ProviderConfig& provider
   return provider.account_email.empty() && (unbound_entry || !routed);
 }
 
-json providers_of(App& app, const BalancerConfig& config, const std::string& email) {
+json providers_of(Gateway::Impl& app, const BalancerConfig& config, const std::string& email) {
   json providers = json::array();
   for (const ProviderConfig& provider : config.providers) {
     if (!serves_account(config, provider, email)) {
@@ -142,7 +163,7 @@ json providers_of(App& app, const BalancerConfig& config, const std::string& ema
   return providers;
 }
 
-json account_json(App& app, const BalancerConfig& config, const OAuthAccountStatus& account) {
+json account_json(Gateway::Impl& app, const BalancerConfig& config, const OAuthAccountStatus& account) {
   return {{"account_email", account.account_email},
           {"state", account.state},
           {"expires_at", iso8601_utc(account.expires_at)},
@@ -159,33 +180,29 @@ json account_json(App& app, const BalancerConfig& config, const OAuthAccountStat
 }
 
 // The account that was just stored: its email and expiry.
-json logged_in_json(App& app, const std::string& email) {
+json logged_in_json(Gateway::Impl& app, const std::string& email) {
   const auto account = find_account(app.oauth(), email);
   return {{"account_email", email},
           {"expires_at", account ? json(iso8601_utc(account->expires_at)) : json()},
           {"status", "logged_in"}};
 }
 
-void handle_authorize(App& app, const httplib::Request& req, httplib::Response& res) {
-  if (!authorize(app, req, res, ClientAuth::Access::Admin)) {
-    return;
-  }
-  const LoginFlow flow = app.oauth().begin_login(req.get_param_value("account_email"));
+Response handle_authorize(Gateway::Impl& app, const ClientRequest& req) {
+  const LoginFlow flow = app.oauth().begin_login(param(req, "account_email"));
   app.log().write(LogLevel::Info, "oauth login started",
                   {{"account_email", optional_string(flow.account_email)}, {"via", "authorize"}});
-  res.set_redirect(flow.url, 302);
-  res.set_content(fmt::format("<!doctype html><p>Continue to <a href=\"{0}\">{0}</a></p>\n", html_escape(flow.url)),
-                  "text/html; charset=utf-8");
+  Response res = detail::content_response(
+      302, fmt::format("<!doctype html><p>Continue to <a href=\"{0}\">{0}</a></p>\n", html_escape(flow.url)),
+      "text/html; charset=utf-8");
+  res.headers.emplace_back("location", flow.url);
+  return res;
 }
 
-void handle_generate_url(App& app, const httplib::Request& req, httplib::Response& res) {
-  if (!authorize(app, req, res, ClientAuth::Access::Admin)) {
-    return;
-  }
-  const LoginFlow flow = app.oauth().begin_login(req.get_param_value("account_email"));
+Response handle_generate_url(Gateway::Impl& app, const ClientRequest& req) {
+  const LoginFlow flow = app.oauth().begin_login(param(req, "account_email"));
   app.log().write(LogLevel::Info, "oauth login started",
                   {{"account_email", optional_string(flow.account_email)}, {"via", "generate-url"}});
-  send_json(res, 200, {{"url", flow.url},
+  return detail::json_response(200, {{"url", flow.url},
                        {"state", flow.state},
                        {"expires_at", iso8601_utc(flow.expires_at)},
                        {"account_email", optional_string(flow.account_email)},
@@ -193,60 +210,48 @@ void handle_generate_url(App& app, const httplib::Request& req, httplib::Respons
 }
 
 // Exchanges the code and answers with the stored account (or the error).
-void exchange(App& app, httplib::Response& res, std::string_view code, std::string_view email,
+Response exchange(Gateway::Impl& app, std::string_view code, std::string_view email,
               std::string_view state, bool html) {
   auto exchanged = app.oauth().exchange_code(code, email, state);
   if (!exchanged) {
     app.log().write(LogLevel::Warning, "oauth code exchange failed",
                     {{"error", exchanged.error().message}, {"error_code", to_string(exchanged.error().code)}});
-    send_oauth_error(res, exchanged.error());
-    return;
+    return oauth_error(exchanged.error());
   }
   app.log().write(LogLevel::Info, "oauth account logged in", {{"account_email", *exchanged}});
   if (html) {
-    res.status = 200;
-    res.set_content(fmt::format("<!doctype html><title>balancer: logged in</title>"
-                                "<p>Logged in as <b>{}</b>. The balancer stored the account; "
-                                "you can close this page.</p>\n",
-                                html_escape(*exchanged)),
-                    "text/html; charset=utf-8");
-    return;
+    return detail::content_response(200,
+                                    fmt::format("<!doctype html><title>balancer: logged in</title>"
+                                                "<p>Logged in as <b>{}</b>. The balancer stored the account; "
+                                                "you can close this page.</p>\n",
+                                                html_escape(*exchanged)),
+                                    "text/html; charset=utf-8");
   }
-  send_json(res, 200, logged_in_json(app, *exchanged));
+  return detail::json_response(200, logged_in_json(app, *exchanged));
 }
 
-void handle_callback(App& app, const httplib::Request& req, httplib::Response& res) {
-  if (!authorize(app, req, res, ClientAuth::Access::Admin)) {
-    return;
-  }
-  if (req.has_param("error")) {
+Response handle_callback(Gateway::Impl& app, const ClientRequest& req) {
+  if (detail::query_param(req, "error").has_value()) {
     // The authorization server refused (e.g. access_denied); its error is no secret.
-    send_error(res, 400, "invalid_request_error",
-               "the login was refused: " + req.get_param_value("error") +
-                   (req.has_param("error_description") ? ": " + req.get_param_value("error_description") : ""));
-    return;
+    return detail::error_response(400, "invalid_request_error",
+               "the login was refused: " + param(req, "error") +
+                   (detail::query_param(req, "error_description").has_value() ? ": " + param(req, "error_description") : ""));
   }
-  if (req.get_param_value("code").empty()) {
-    send_error(res, 400, "invalid_request_error", "code: missing query parameter");
-    return;
+  if (param(req, "code").empty()) {
+    return detail::error_response(400, "invalid_request_error", "code: missing query parameter");
   }
-  exchange(app, res, req.get_param_value("code"), req.get_param_value("account_email"),
-           req.get_param_value("state"), wants_html(req));
+  return exchange(app, param(req, "code"), param(req, "account_email"),
+           param(req, "state"), wants_html(req));
 }
 
-void handle_exchange_code(App& app, const httplib::Request& req, httplib::Response& res) {
-  if (!authorize(app, req, res, ClientAuth::Access::Admin)) {
-    return;
-  }
+Response handle_exchange_code(Gateway::Impl& app, const ClientRequest& req) {
   if (req.body.size() > kMaxBodyBytes) {
-    send_error(res, 413, "request_too_large", fmt::format("request body exceeds the {} byte limit", kMaxBodyBytes));
-    return;
+    return detail::error_response(413, "request_too_large", fmt::format("request body exceeds the {} byte limit", kMaxBodyBytes));
   }
   const json body = json::parse(req.body, nullptr, false);
   if (!body.is_object()) {
-    send_error(res, 400, "invalid_request_error",
+    return detail::error_response(400, "invalid_request_error",
                "request body must be a JSON object {\"code\": \"…\", \"account_email\": \"…\"}");
-    return;
   }
   const auto string_field = [&](const char* name) -> std::optional<std::string> {
     const auto it = body.find(name);
@@ -262,84 +267,61 @@ void handle_exchange_code(App& app, const httplib::Request& req, httplib::Respon
   const auto email = string_field("account_email");
   const auto state = string_field("state");
   if (!code || code->empty()) {
-    send_error(res, 400, "invalid_request_error",
+    return detail::error_response(400, "invalid_request_error",
                "code: required, a string (the code shown after the login, as code#state)");
-    return;
   }
   if (!email) {
-    send_error(res, 400, "invalid_request_error", "account_email: must be a string");
-    return;
+    return detail::error_response(400, "invalid_request_error", "account_email: must be a string");
   }
   if (!state) {
-    send_error(res, 400, "invalid_request_error", "state: must be a string");
-    return;
+    return detail::error_response(400, "invalid_request_error", "state: must be a string");
   }
-  exchange(app, res, *code, *email, *state, false);
+  return exchange(app, *code, *email, *state, false);
 }
 
-void handle_status(App& app, const httplib::Request& req, httplib::Response& res) {
-  if (!authorize(app, req, res, ClientAuth::Access::Admin)) {
-    return;
-  }
+Response handle_status(Gateway::Impl& app, const ClientRequest& /*req*/) {
   const auto runtime = app.runtime();
   json accounts = json::array();
   for (const OAuthAccountStatus& account : app.oauth().status()) {
     accounts.push_back(account_json(app, *runtime->config, account));
   }
-  send_json(res, 200, {{"accounts", std::move(accounts)},
+  return detail::json_response(200, {{"accounts", std::move(accounts)},
                        {"pending_logins", app.oauth().pending_flows()},
                        {"token_store", app.token_store_path()}});
 }
 
-void handle_refresh(App& app, const httplib::Request& req, httplib::Response& res) {
-  if (!authorize(app, req, res, ClientAuth::Access::Admin)) {
-    return;
-  }
-  const std::string email = normalize_account_email(req.matches[1].str());
+Response handle_refresh(Gateway::Impl& app, const ClientRequest& req) {
+  const std::string email = normalize_account_email(path_segment(req.path));
   if (auto refreshed = app.oauth().refresh(email); !refreshed) {
     app.log().write(LogLevel::Warning, "oauth refresh failed",
                     {{"account_email", email}, {"error", refreshed.error().message}});
-    send_oauth_error(res, refreshed.error());
-    return;
+    return oauth_error(refreshed.error());
   }
   app.log().write(LogLevel::Info, "oauth token refreshed", {{"account_email", email}, {"via", "api"}});
   const auto account = find_account(app.oauth(), email);
-  send_json(res, 200, {{"account_email", email},
+  return detail::json_response(200, {{"account_email", email},
                        {"expires_at", account ? json(iso8601_utc(account->expires_at)) : json()}});
 }
 
-void handle_remove(App& app, const httplib::Request& req, httplib::Response& res) {
-  if (!authorize(app, req, res, ClientAuth::Access::Admin)) {
-    return;
-  }
-  const std::string email = normalize_account_email(req.matches[1].str());
+Response handle_remove(Gateway::Impl& app, const ClientRequest& req) {
+  const std::string email = normalize_account_email(path_segment(req.path));
   if (!app.oauth().remove(email)) {
-    send_error(res, 404, "not_found_error", "no stored OAuth account " + email);
-    return;
+    return detail::error_response(404, "not_found_error", "no stored OAuth account " + email);
   }
   app.log().write(LogLevel::Info, "oauth account removed", {{"account_email", email}});
-  send_json(res, 200, {{"removed", email}});
+  return detail::json_response(200, {{"removed", email}});
 }
 
-void handle_remove_all(App& app, const httplib::Request& req, httplib::Response& res) {
-  if (!authorize(app, req, res, ClientAuth::Access::Admin)) {
-    return;
-  }
+Response handle_remove_all(Gateway::Impl& app, const ClientRequest& /*req*/) {
   const std::size_t count = app.oauth().status().size();
   app.oauth().remove_all();
   app.log().write(LogLevel::Info, "oauth accounts removed", {{"accounts", count}});
-  send_json(res, 200, {{"removed", count}});
+  return detail::json_response(200, {{"removed", count}});
 }
 
 }  // namespace
 
-std::string iso8601_utc(WallTime time) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(time);
-  std::tm utc{};
-  ::gmtime_r(&seconds, &utc);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
-                     utc.tm_hour, utc.tm_min, utc.tm_sec);
-}
+namespace endpoints {
 
 bool is_oauth_path(std::string_view path) {
   if (std::find(kOAuthPaths.begin(), kOAuthPaths.end(), path) != kOAuthPaths.end()) {
@@ -351,19 +333,21 @@ bool is_oauth_path(std::string_view path) {
   });
 }
 
-void install_oauth_routes(httplib::Server& server, App& app) {
-  using Handler = void (*)(App&, const httplib::Request&, httplib::Response&);
-  const auto bind = [&app](Handler handler) {
-    return [&app, handler](const httplib::Request& req, httplib::Response& res) { handler(app, req, res); };
-  };
-  server.Get("/oauth/authorize", bind(handle_authorize));
-  server.Get("/oauth/generate-url", bind(handle_generate_url));
-  server.Get("/oauth/callback", bind(handle_callback));
-  server.Post("/oauth/exchange-code", bind(handle_exchange_code));
-  server.Get("/oauth/status", bind(handle_status));
-  server.Post(R"(/oauth/refresh/([^/]+))", bind(handle_refresh));
-  server.Delete("/oauth/tokens", bind(handle_remove_all));
-  server.Delete(R"(/oauth/tokens/([^/]+))", bind(handle_remove));
+OAuthHandler find_oauth_handler(std::string_view method, std::string_view path) {
+  const bool get = method == "GET" || method == "HEAD";
+  if (get && path == "/oauth/authorize") return handle_authorize;
+  if (get && path == "/oauth/generate-url") return handle_generate_url;
+  if (get && path == "/oauth/callback") return handle_callback;
+  if (get && path == "/oauth/status") return handle_status;
+  if (method == "POST" && path == "/oauth/exchange-code") return handle_exchange_code;
+  if (method == "DELETE" && path == "/oauth/tokens") return handle_remove_all;
+  if (!is_oauth_path(path)) {
+    return nullptr;
+  }
+  if (method == "POST" && path.substr(0, kOAuthPrefixes[0].size()) == kOAuthPrefixes[0]) return handle_refresh;
+  if (method == "DELETE" && path.substr(0, kOAuthPrefixes[1].size()) == kOAuthPrefixes[1]) return handle_remove;
+  return nullptr;
 }
 
-}  // namespace balancer::server
+}  // namespace endpoints
+}  // namespace balancer

@@ -1,0 +1,184 @@
+#include "http_adapter.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include <balancer/anthropic_error.h>
+#include <balancer/gateway.h>
+#include <balancer/http.h>
+
+#include "app.h"
+
+namespace balancer::server {
+namespace {
+
+// Past this multiple of the limit an over-long body is no longer read (the connection closes).
+constexpr std::size_t kDrainFactor = 4;
+
+void send_error(httplib::Response& res, int status, std::string_view type, std::string_view message) {
+  res.status = status;
+  res.set_content(anthropic_error_body(type, message), "application/json");
+}
+
+// The request line and headers (no body yet) as the Gateway sees them.
+ClientRequest head_of(const httplib::Request& req) {
+  ClientRequest out;
+  out.method = req.method;
+  out.path = req.path;
+  const auto q = req.target.find('?');
+  out.query = q == std::string::npos ? std::string() : req.target.substr(q + 1);
+  out.headers.reserve(req.headers.size());
+  for (const auto& [name, value] : req.headers) {
+    out.headers.emplace_back(name, value);
+  }
+  return out;
+}
+
+// Reads the body, keeping at most `limit` + 1 bytes (so that the Gateway sees it is over the
+// limit). A larger body is read on, unkept, up to kDrainFactor times the limit so that the
+// connection stays usable.
+void read_body(const httplib::ContentReader& reader, std::size_t limit, std::string& body) {
+  std::size_t total = 0;
+  reader([&](const char* data, std::size_t len) {
+    total += len;
+    if (body.size() <= limit) {
+      body.append(data, std::min(len, limit + 1 - body.size()));
+    }
+    return total <= kDrainFactor * limit;
+  });
+}
+
+// Reads past the body of a refused request without keeping it (up to kDrainFactor times the
+// limit).
+void discard_body(const httplib::ContentReader& reader, std::size_t limit) {
+  std::size_t total = 0;
+  reader([&](const char* /*data*/, std::size_t len) {
+    total += len;
+    return total <= kDrainFactor * limit;
+  });
+}
+
+// Writes `answer` into `res`: status, headers (content-type goes with the body), then the whole
+// body or a chunked provider that pulls the stream from this worker thread as the client reads.
+// The answer's on_finish runs once the response is over (success false: the client went away).
+void send(httplib::Response& res, Response answer) {
+  res.status = answer.status;
+  std::string content_type = "application/json";
+  for (const auto& [name, value] : answer.headers) {
+    if (iequals(name, "content-type")) {
+      content_type = value;
+    } else {
+      res.set_header(name, value);
+    }
+  }
+  if (!answer.stream) {
+    res.set_content(std::move(answer.body), content_type);
+    if (answer.on_finish) {
+      answer.on_finish(true);
+    }
+    return;
+  }
+  auto stream = std::shared_ptr<BodySource>(std::move(answer.stream));
+  res.set_chunked_content_provider(
+      content_type,
+      [stream, buffer = std::string()](std::size_t /*offset*/, httplib::DataSink& sink) mutable {
+        if (!stream->next(buffer)) {
+          sink.done();
+          return true;
+        }
+        return sink.write(buffer.data(), buffer.size());
+      },
+      [stream, finish = std::move(answer.on_finish)](bool success) {
+        if (finish) {
+          finish(success);
+        }
+      });
+}
+
+// Every request: the Gateway's admission check before the body is read, then the body (within
+// the endpoint's limit), then the Gateway's answer.
+void serve(App& app, const httplib::Request& req, httplib::Response& res, const httplib::ContentReader* reader) {
+  Gateway& gateway = app.gateway();
+  ClientRequest request = head_of(req);
+  if (reader == nullptr) {
+    request.body = req.body;
+  } else {
+    const std::size_t limit = gateway.body_limit(request.path);
+    if (auto refused = gateway.admit(request)) {
+      // Refused on its head: the body is read past, unkept, so the connection stays in step.
+      discard_body(*reader, limit);
+      send(res, std::move(*refused));
+      return;
+    }
+    read_body(*reader, limit, request.body);
+  }
+  send(res, gateway.handle(std::move(request)));
+}
+
+}  // namespace
+
+void install_routes(httplib::Server& server, App& app) {
+  server.set_pre_routing_handler([&app](const httplib::Request& /*req*/, httplib::Response& res) {
+    const std::size_t max = app.gateway().config()->settings.max_connections;
+    if (app.busy_connections() > max) {
+      res.set_header("Connection", "close");
+      send_error(res, 503, "overloaded_error",
+                 fmt::format("the balancer is serving its maximum of {} connections", max));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // A body announced with Expect: 100-continue is refused before it is sent when the Gateway
+  // would refuse it anyway (over the limit, no key, unknown endpoint).
+  server.set_expect_100_continue_handler([&app](const httplib::Request& req, httplib::Response& res) {
+    if (auto refused = app.gateway().admit(head_of(req))) {
+      const int status = refused->status;
+      send(res, std::move(*refused));
+      return status;
+    }
+    return 100;
+  });
+  const auto plain = [&app](const httplib::Request& req, httplib::Response& res) { serve(app, req, res, nullptr); };
+  const auto with_body = [&app](const httplib::Request& req, httplib::Response& res,
+                                const httplib::ContentReader& reader) { serve(app, req, res, &reader); };
+  server.Get(".*", plain);
+  server.Delete(".*", plain);
+  server.Options(".*", plain);
+  server.Post(".*", with_body);
+  server.Put(".*", with_body);
+  server.Patch(".*", with_body);
+  server.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request& /*req*/, httplib::Response& res) {
+        if (!res.body.empty() || res.content_provider_) {
+          // An answer was already set. Still "Handled": only then does httplib add the
+          // Content-Length on paths that bypass routing (an Expect: 100-continue refusal),
+          // without which the client waits for the connection to close.
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        if (res.status == 413) {
+          send_error(res, 413, "request_too_large", "request body too large");
+        } else {
+          send_error(res, res.status, res.status < 500 ? "invalid_request_error" : "api_error",
+                     "request could not be served (HTTP " + std::to_string(res.status) + ")");
+        }
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  server.set_exception_handler(
+      [&app](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        app.log().write(LogLevel::Error, "handler exception", {{"path", req.path}, {"error", what}});
+        send_error(res, 500, "api_error", "internal error while serving the request");
+      });
+}
+
+}  // namespace balancer::server
