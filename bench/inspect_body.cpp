@@ -18,7 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <balancer/client_request.h>
+#include "json/client_request.h"
 
 #include "json/json_splice.h"
 #include "json/json_validate.h"

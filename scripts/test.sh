@@ -39,8 +39,8 @@ check() {
 }
 
 step "lints"
-check "public headers include no private dependency" \
-  bash -c '! grep -rnE "#include *[<\"](httplib\.h|curl/|yaml-cpp/)" libbalancer/include'
+check "public headers include only public headers, the standard library, nlohmann/json and tl::expected" \
+  bash -c '! grep -rnE "^ *# *include" libbalancer/include | grep -vE "#include <(balancer/[a-z_/]+\.h|nlohmann/json(_fwd)?\.hpp|tl/expected\.hpp|[a-z_]+)>"'
 check "no real time, sleeping or OS randomness in the library outside clock/random" \
   bash -c '! grep -rnE "steady_clock::now|system_clock::now|this_thread::sleep_for|usleep\(|std::random_device|getenv\(" libbalancer/src libbalancer/include libbalancer/testing | grep -vE "libbalancer/src/core/(clock|random)\.cpp|libbalancer/src/transport/curl_transport\.cpp"'
 check "tests do not sleep to wait (pacing belongs in fake upstreams)" \

@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include <balancer/config.h>
-#include <balancer/forwarder.h>
+#include "forward/forwarder.h"
 #include <balancer/router.h>
 #include <balancer/testing/fake_transport.h>
 #include <balancer/testing/manual_clock.h>

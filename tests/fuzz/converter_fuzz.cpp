@@ -16,7 +16,7 @@
 
 #include <balancer/converter.h>
 #include <balancer/stream_translator.h>
-#include <balancer/token_estimator.h>
+#include "tokens/token_estimator.h"
 
 #include "anthropic_stream_grammar.h"
 #include "stream/sse_parser.h"

@@ -24,7 +24,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <balancer/balance_monitor.h>
+#include "health/balance_monitor.h"
 #include <balancer/clock.h>
 #include <balancer/health_tracker.h>
 

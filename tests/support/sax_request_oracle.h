@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <balancer/client_request.h>
+#include "json/client_request.h"
 
 namespace balancer::test {
 

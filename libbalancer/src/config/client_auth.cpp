@@ -1,4 +1,4 @@
-#include <balancer/client_auth.h>
+#include "config/client_auth.h"
 
 #include <algorithm>
 

@@ -3,9 +3,9 @@
 // end-to-end headers, and the provider's credential in place of the client's.
 #pragma once
 
-#include <balancer/client_auth.h>
+#include "config/client_auth.h"
 #include <balancer/error.h>
-#include <balancer/forwarder.h>
+#include "forward/forwarder.h"
 #include <balancer/http.h>
 #include <balancer/router.h>
 

@@ -1,4 +1,4 @@
-#include <balancer/forwarder.h>
+#include "forward/forwarder.h"
 
 #include <algorithm>
 #include <exception>
@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include <balancer/anthropic_error.h>
-#include <balancer/client_request.h>
-#include <balancer/token_estimator.h>
+#include "json/client_request.h"
+#include "tokens/token_estimator.h"
 
 #include "routing/account_choice.h"
 #include "forward/anthropic_upstream.h"

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include <balancer/client_auth.h>
+#include "config/client_auth.h"
 #include <balancer/config.h>
 #include <balancer/error.h>
 #include <balancer/http.h>

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include <balancer/client_auth.h>
+#include "config/client_auth.h"
 #include <balancer/http.h>
 
 namespace balancer::detail {

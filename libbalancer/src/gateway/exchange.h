@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <balancer/client_auth.h>
+#include "config/client_auth.h"
 #include <balancer/gateway.h>
 #include <balancer/response.h>
 

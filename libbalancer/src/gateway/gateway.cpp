@@ -8,8 +8,8 @@
 #include <fmt/format.h>
 
 #include <balancer/curl_transport.h>
-#include <balancer/metrics_report.h>
-#include <balancer/status_report.h>
+#include "report/metrics_report.h"
+#include "report/status_report.h"
 
 #include "gateway/exchange.h"
 #include "gateway/gateway_impl.h"

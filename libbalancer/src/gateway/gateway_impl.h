@@ -11,16 +11,16 @@
 #include <optional>
 #include <string>
 
-#include <balancer/balance_monitor.h>
-#include <balancer/client_auth.h>
-#include <balancer/conversation_affinity.h>
+#include "health/balance_monitor.h"
+#include "config/client_auth.h"
+#include "routing/conversation_affinity.h"
 #include <balancer/deduplicator.h>
-#include <balancer/endpoint_support.h>
-#include <balancer/forwarder.h>
+#include "routing/endpoint_support.h"
+#include "forward/forwarder.h"
 #include <balancer/gateway.h>
 #include <balancer/health_tracker.h>
 #include <balancer/oauth_client.h>
-#include <balancer/provider_stats.h>
+#include "health/provider_stats.h"
 #include <balancer/router.h>
 
 #include "gateway/request_counters.h"

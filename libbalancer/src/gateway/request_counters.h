@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include <balancer/metrics_report.h>
+#include "report/metrics_report.h"
 
 namespace balancer::detail {
 

@@ -1,7 +1,7 @@
 // status_endpoints.cpp — GET /health, GET /providers, GET /metrics and POST /providers/reload
 // (spec §3), and the reports behind them. Nothing here ever contains a credential.
-#include <balancer/metrics_report.h>
-#include <balancer/status_report.h>
+#include "report/metrics_report.h"
+#include "report/status_report.h"
 
 #include "gateway/exchange.h"
 #include "gateway/gateway_impl.h"

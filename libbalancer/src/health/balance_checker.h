@@ -13,7 +13,7 @@
 #include <string>
 #include <thread>
 
-#include <balancer/balance_monitor.h>
+#include "health/balance_monitor.h"
 #include <balancer/error.h>
 
 namespace balancer {

@@ -1,6 +1,6 @@
 // balance_monitor.cpp — the balance check's schedule and its effect on HealthTracker, plus the
 // parser of a check's output. No commands are run here and nothing waits: see balance_monitor.h.
-#include <balancer/balance_monitor.h>
+#include "health/balance_monitor.h"
 
 #include <algorithm>
 #include <charconv>

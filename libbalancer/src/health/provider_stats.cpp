@@ -1,4 +1,4 @@
-#include <balancer/provider_stats.h>
+#include "health/provider_stats.h"
 
 namespace balancer {
 

@@ -1,4 +1,4 @@
-#include <balancer/client_request.h>
+#include "json/client_request.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,5 +1,5 @@
 // metrics_report.cpp — see metrics_report.h.
-#include <balancer/metrics_report.h>
+#include "report/metrics_report.h"
 
 #include <cmath>
 #include <functional>

@@ -1,4 +1,4 @@
-#include <balancer/status_report.h>
+#include "report/status_report.h"
 
 #include <algorithm>
 #include <chrono>

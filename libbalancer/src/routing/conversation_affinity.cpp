@@ -1,4 +1,4 @@
-#include <balancer/conversation_affinity.h>
+#include "routing/conversation_affinity.h"
 
 namespace balancer {
 

@@ -1,5 +1,5 @@
 // endpoint_support.cpp — the "provider has no count_tokens" memo (see endpoint_support.h).
-#include <balancer/endpoint_support.h>
+#include "routing/endpoint_support.h"
 
 namespace balancer {
 

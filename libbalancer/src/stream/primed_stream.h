@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include <balancer/forwarder.h>
+#include "forward/forwarder.h"
 #include <balancer/http.h>
 
 namespace balancer::detail {

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include <balancer/forwarder.h>
+#include "forward/forwarder.h"
 
 #include "stream/primed_stream.h"
 #include "stream/sse_parser.h"

@@ -2,7 +2,7 @@
 // every part reaching the model. Text goes through detail::estimate_text_tokens (cl100k-calibrated,
 // errs high); JSON parts (tool inputs, tool definitions) are priced as their compact
 // serialisation; images by their pixel size; PDFs by page count. Malformed parts are skipped.
-#include <balancer/token_estimator.h>
+#include "tokens/token_estimator.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include <balancer/client_auth.h>
+#include "config/client_auth.h"
 
 using namespace balancer;
 

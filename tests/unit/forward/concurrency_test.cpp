@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-#include <balancer/forwarder.h>
+#include "forward/forwarder.h"
 #include <balancer/testing/fake_transport.h>
 #include <balancer/testing/manual_clock.h>
 #include <balancer/testing/scripted_random.h>

@@ -8,10 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include <balancer/forwarder.h>
+#include "forward/forwarder.h"
 #include <balancer/health_tracker.h>
 #include <balancer/oauth_client.h>
-#include <balancer/status_report.h>
+#include "report/status_report.h"
 #include <balancer/testing/fake_transport.h>
 #include <balancer/testing/manual_clock.h>
 #include <balancer/testing/scripted_random.h>

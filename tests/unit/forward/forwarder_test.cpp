@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <balancer/forwarder.h>
+#include "forward/forwarder.h"
 #include <balancer/testing/fake_transport.h>
 #include <balancer/testing/manual_clock.h>
 #include <balancer/testing/scripted_random.h>

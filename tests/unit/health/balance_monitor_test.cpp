@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include <balancer/balance_monitor.h>
+#include "health/balance_monitor.h"
 #include <balancer/health_tracker.h>
 #include <balancer/testing/manual_clock.h>
 

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include <balancer/client_request.h>
+#include "json/client_request.h"
 
 using balancer::ErrorCode;
 using balancer::inspect_request_body;

@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <balancer/client_request.h>
+#include "json/client_request.h"
 
 #include "json/json_validate.h"
 #include "sax_request_oracle.h"

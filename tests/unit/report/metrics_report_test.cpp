@@ -6,7 +6,7 @@
 #include <set>
 #include <sstream>
 
-#include <balancer/metrics_report.h>
+#include "report/metrics_report.h"
 #include <balancer/testing/manual_clock.h>
 
 using namespace balancer;

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include <balancer/conversation_affinity.h>
+#include "routing/conversation_affinity.h"
 #include <balancer/router.h>
 #include <balancer/testing/manual_clock.h>
 #include <balancer/testing/scripted_random.h>

@@ -2,7 +2,7 @@
 // reference counts (tests/data/tokens/reference_counts.json, made by
 // tests/tools/token_reference.mjs with cl100k_base), every block kind counted, image sizes from
 // headers, PDFs by page, and robustness against malformed requests.
-#include <balancer/token_estimator.h>
+#include "tokens/token_estimator.h"
 #include <catch2/catch.hpp>
 
 #include <cstdint>

@@ -8,15 +8,15 @@
 #include <string>
 #include <vector>
 
-#include <balancer/client_auth.h>
-#include <balancer/client_request.h>
+#include "config/client_auth.h"
+#include "json/client_request.h"
 #include <balancer/clock.h>
-#include <balancer/conversation_affinity.h>
-#include <balancer/endpoint_support.h>
+#include "routing/conversation_affinity.h"
+#include "routing/endpoint_support.h"
 #include <balancer/health_tracker.h>
 #include <balancer/http.h>
 #include <balancer/oauth_client.h>
-#include <balancer/provider_stats.h>
+#include "health/provider_stats.h"
 #include <balancer/response.h>
 #include <balancer/router.h>
 

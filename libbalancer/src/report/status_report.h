@@ -8,7 +8,7 @@
 #include <balancer/config.h>
 #include <balancer/health_tracker.h>
 #include <balancer/oauth_client.h>
-#include <balancer/provider_stats.h>
+#include "health/provider_stats.h"
 #include <balancer/router.h>
 
 namespace balancer {

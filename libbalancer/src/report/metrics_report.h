@@ -13,7 +13,7 @@
 #include <balancer/deduplicator.h>
 #include <balancer/health_tracker.h>
 #include <balancer/oauth_client.h>
-#include <balancer/provider_stats.h>
+#include "health/provider_stats.h"
 
 namespace balancer {
 
