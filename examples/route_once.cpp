@@ -23,7 +23,9 @@ int main(int argc, char** argv) {
   balancer::AlwaysHealthy health;
   auto random = balancer::make_default_random();
   balancer::Router router(std::make_shared<const balancer::BalancerConfig>(std::move(*config)), health, *random);
-  auto decision = router.route({argv[2], std::nullopt});
+  balancer::RouteRequest request;
+  request.model = argv[2];
+  auto decision = router.route(request);
   if (!decision) {
     std::fprintf(stderr, "%s\n", decision.error().message.c_str());
     return 1;

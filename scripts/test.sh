@@ -41,21 +41,28 @@ check() {
 step "lints"
 check "public headers include only public headers, the standard library, nlohmann/json and tl::expected" \
   bash -c '! grep -rnE "^ *# *include" libbalancer/include | grep -vE "#include <(balancer/[a-z_/]+\.h|nlohmann/json(_fwd)?\.hpp|tl/expected\.hpp|[a-z_]+)>"'
+check "examples include only public headers, the standard library and nlohmann/json" \
+  bash -c '! grep -rnE "^ *# *include" examples | grep -vE "#include <(balancer/[a-z_/]+\.h|nlohmann/json\.hpp|[a-z_]+)>"'
 check "no real time, sleeping or OS randomness in the library outside clock/random" \
   bash -c '! grep -rnE "steady_clock::now|system_clock::now|this_thread::sleep_for|usleep\(|std::random_device|getenv\(" libbalancer/src libbalancer/include libbalancer/testing | grep -vE "libbalancer/src/core/(clock|random)\.cpp|libbalancer/src/transport/curl_transport\.cpp"'
-check "tests do not sleep to wait (pacing belongs in fake upstreams)" \
-  bash -c '! grep -rnE "sleep_for|usleep\(|[^_]sleep\(" tests/unit tests/integration'
+check "tests do not sleep to wait (pacing belongs in fake upstreams: tests/support/fake_upstream_pacing.h)" \
+  bash -c '! grep -rnE "sleep_for|usleep\(|[^_]sleep\(" tests/unit tests/integration tests/support | grep -v "^tests/support/fake_upstream_pacing\.h:"'
+
+check "clang-format: the tree is formatted as .clang-format says" scripts/lint.sh format
+check "clang-tidy: the checks of .clang-tidy pass on the library and the server" scripts/lint.sh tidy
 
 step "build (Debug, -Werror)"
 if cmake -S . -B build/ci -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBALANCER_WERROR=ON >/dev/null &&
    cmake --build build/ci -j"$jobs"; then
   step "tests"
   run_ctest build/ci
+  step "examples"
+  check "every example runs and checks what it shows" examples/run_all.sh build/ci
   step "install + find_package consumer"
   prefix="$(mktemp -d)"
   check "cmake --install and examples/consumer via find_package(balancer)" bash -c "
     cmake --install build/ci --prefix '$prefix' >/dev/null &&
-    cmake -S examples/consumer -B build/consumer -G Ninja -DCMAKE_PREFIX_PATH='$prefix' >/dev/null &&
+    cmake -S examples/consumer -B build/consumer -G Ninja -DCMAKE_PREFIX_PATH='$prefix' -DCONSUMER_WERROR=ON >/dev/null &&
     cmake --build build/consumer >/dev/null && build/consumer/consumer"
   step "official Anthropic SDK over a converted OpenAI stream"
   { command -v node && command -v npm; } >/dev/null 2>&1 || scripts/deps.sh nodejs npm
@@ -84,9 +91,9 @@ if cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBALANCER_BUILD_E
      -DBALANCER_BUILD_SERVER=OFF -DCMAKE_CXX_FLAGS="-O1 $tsan" -DCMAKE_EXE_LINKER_FLAGS="$tsan" >/dev/null &&
    cmake --build build/tsan -j"$jobs" --target unit_tests; then
   check "[concurrency] tests under TSan (20 repetitions)" env TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-    bash -c 'for i in $(seq 20); do build/tsan/tests/unit_tests "[concurrency]" >/dev/null || { build/tsan/tests/unit_tests "[concurrency]"; exit 1; }; done'
+    bash -c 'for i in $(seq 20); do build/tsan/tests/unit_tests "[concurrency]" >build/tsan/last.log 2>&1 || { echo "repetition $i failed:"; tail -n 80 build/tsan/last.log; exit 1; }; done'
   check "[dedup] deduplicator tests under TSan (200 repetitions)" env TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-    bash -c 'for i in $(seq 200); do build/tsan/tests/unit_tests "[dedup]" >/dev/null || { build/tsan/tests/unit_tests "[dedup]"; exit 1; }; done'
+    bash -c 'for i in $(seq 200); do build/tsan/tests/unit_tests "[dedup]" >build/tsan/last.log 2>&1 || { echo "repetition $i failed:"; tail -n 80 build/tsan/last.log; exit 1; }; done'
 else
   failed=$((failed + 1)); echo "FAILED: TSan build"
 fi

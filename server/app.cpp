@@ -32,6 +32,7 @@ Result<std::unique_ptr<App>> App::create(AppOptions options) {
   gateway.env = std::move(options.env);
   gateway.transport = options.transport;
   gateway.clock = options.clock;
+  gateway.log = std::move(options.log);
   gateway.gauges = [raw = app.get()] {
     return std::vector<GaugeSample>{{"connections_busy", "Client connections being served.",
                                      static_cast<double>(raw->busy_connections())}};

@@ -24,6 +24,7 @@ struct AppOptions {
   std::shared_ptr<const BalancerConfig> config;  // the initial, validated config
   HttpTransport* transport = nullptr;            // nullptr: the Gateway owns a libcurl transport
   const Clock* clock = nullptr;                  // nullptr: Clock::real()
+  std::shared_ptr<LogSink> log;                  // nullptr: JSON lines as settings.log_* say
 };
 
 // Thread-safe: handlers run on many pool threads; stop() may come from a signal thread.

@@ -76,7 +76,7 @@ void send(httplib::Response& res, Response answer) {
     }
   }
   if (!answer.stream) {
-    res.set_content(std::move(answer.body), content_type);
+    res.set_content(answer.body, content_type);
     if (answer.on_finish) {
       answer.on_finish(true);
     }

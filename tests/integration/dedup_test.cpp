@@ -1,7 +1,7 @@
 // Request coalescing end to end (spec §8, issue 6): the real in-process server, real libcurl
 // clients on sockets, fake upstreams on 127.0.0.1:0. Followers are made to join at chosen points
-// by waiting on recorded state (the deduplicator's counters, the fake's events written), never
-// by sleeping.
+// by waiting on recorded state (the deduplicator's counters through Deduplicator::wait_for_stats,
+// the fake's events written), each wait woken by the change itself; never by sleeping or polling.
 #include <algorithm>
 #include <atomic>
 #include <string>
@@ -15,6 +15,7 @@
 #include "fake_upstream.h"
 #include "test_balancer.h"
 #include "test_client.h"
+#include "test_sync.h"
 
 namespace balancer::test {
 namespace {
@@ -44,7 +45,12 @@ std::string config(const std::string& url, std::string_view settings = "", std::
 
 // Waits until the deduplicator counted `n` followers (they are waiting on the flight).
 bool followers_joined(TestBalancer& balancer, std::uint64_t n) {
-  return wait_until([&] { return balancer.app().dedup().stats().followers >= n; }, kDeadline);
+  return balancer.app().dedup().wait_for_stats([n](const DedupStats& s) { return s.followers >= n; }, kDeadline);
+}
+
+// Waits until the deduplicator counted a leader (its flight exists).
+bool leader_started(TestBalancer& balancer) {
+  return balancer.app().dedup().wait_for_stats([](const DedupStats& s) { return s.leaders >= 1; }, kDeadline);
 }
 
 bool events_written(const FakeUpstream& upstream, std::size_t n) {
@@ -128,11 +134,11 @@ TEST_CASE("dedup: streams joining before the first byte, mid-stream and near the
 }
 
 TEST_CASE("dedup: different bodies or different callers are never merged", "[dedup]") {
-  std::atomic<int> calls{0};
+  Counter calls;
   FakeUpstream upstream([&](const RecordedRequest& r) {
-    ++calls;
+    calls.add();
     // Hold the first answer until the second request reached the upstream too: both in flight.
-    wait_until([&] { return calls.load() >= 2; }, kDeadline);
+    calls.wait_for_at_least(2, kDeadline);
     return Reply::json(message_json(r.body.find("other") != std::string::npos ? "B" : "A"));
   });
   SECTION("different bodies") {
@@ -195,7 +201,7 @@ TEST_CASE("dedup: the leader hanging up mid-stream does not cut its followers", 
     leader = perform(r);
   });
   // The leader's flight exists (its upstream answer is held until both followers joined).
-  REQUIRE(wait_until([&] { return balancer.app().dedup().stats().leaders >= 1; }, kDeadline));
+  REQUIRE(leader_started(balancer));
   std::thread f1([&] { followers[0] = post(url, body(true), headers()); });
   std::thread f2([&] { followers[1] = post(url, body(true), headers()); });
   leader_client.join();
@@ -223,13 +229,14 @@ TEST_CASE("dedup: when every subscriber hangs up the upstream call is cancelled"
   balancer_ptr = &balancer;
   const std::string url = balancer.url("/v1/messages");
   std::thread a([&] { perform({"POST", url, headers(), body(true), std::size_t{300}, 30s}); });
-  REQUIRE(wait_until([&] { return balancer.app().dedup().stats().leaders >= 1; }, kDeadline));
+  REQUIRE(leader_started(balancer));
   std::thread b([&] { perform({"POST", url, headers(), body(true), std::size_t{300}, 30s}); });
   a.join();
   b.join();
   CHECK(upstream.wait_for_streams(StreamOutcome::ClientGone, 1, kDeadline));
   CHECK(upstream.request_count() == 1);
-  CHECK(wait_until([&] { return balancer.app().dedup().stats().flights_in_progress == 0; }, kDeadline));
+  CHECK(
+      balancer.app().dedup().wait_for_stats([](const DedupStats& s) { return s.flights_in_progress == 0; }, kDeadline));
 }
 
 TEST_CASE("dedup: an error before the first byte reaches every subscriber the same way", "[dedup]") {
@@ -288,10 +295,10 @@ TEST_CASE("dedup: the opt-in cache serves completed answers, unless the client s
 }
 
 TEST_CASE("dedup: off when deduplication.enabled is false", "[dedup]") {
-  std::atomic<int> calls{0};
+  Counter calls;
   FakeUpstream upstream([&](const RecordedRequest&) {
-    ++calls;
-    wait_until([&] { return calls.load() >= 2; }, kDeadline);
+    calls.add();
+    calls.wait_for_at_least(2, kDeadline);
     return Reply::json(message_json("x"));
   });
   TestBalancer balancer(config(upstream.url(), "  deduplication: {enabled: false}\n"));

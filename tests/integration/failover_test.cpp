@@ -1,7 +1,9 @@
 // Failover, provider health, selection strategies and conversation affinity through the real
 // in-process balancer server: real sockets, real libcurl clients, fake Anthropic upstreams on
-// 127.0.0.1:0 (spec §5, §6; issue 4). The tests never sleep: pacing is done by the fake
-// upstreams, and waits are on recorded state or on /providers with a deadline.
+// 127.0.0.1:0 (spec §5, §6; issue 4). The tests never sleep or poll: pacing is done by the fake
+// upstreams, waits are on recorded state or on the balancer's log lines, each woken by the event
+// itself, with a deadline; cooldowns and balance check intervals run on a ManualClock the tests
+// advance.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,8 +23,10 @@
 
 #include <balancer/curl_transport.h>
 #include <balancer/testing/fake_transport.h>
+#include <balancer/testing/manual_clock.h>
 
 #include "fake_upstream.h"
+#include "recording_log.h"
 #include "test_balancer.h"
 #include "test_client.h"
 
@@ -360,8 +364,10 @@ TEST_CASE("failover: a threshold-2 provider is contacted twice then skipped unti
           "[integration][failover]") {
   FakeUpstream primary([](const RecordedRequest&) { return Reply::error(500, "api_error", "down"); });
   FakeUpstream backup([](const RecordedRequest&) { return Reply::json(backup_body()); });
+  testing::ManualClock clock;  // the cooldown ends when the test says so
   TestBalancer balancer(config_yaml({{"primary", primary.url()}, {"backup", backup.url()}},
-                                    "  unhealthy_threshold: 2\n  failure_cooldown: 2\n"));
+                                    "  unhealthy_threshold: 2\n  failure_cooldown: 2\n"),
+                        {.clock = &clock});
 
   // Two requests: each fails at the primary and is answered by the backup.
   const ClientResponse first = send(balancer, simple_body());
@@ -372,7 +378,7 @@ TEST_CASE("failover: a threshold-2 provider is contacted twice then skipped unti
   CHECK(status.at("failure_count") == 1);
   CHECK(status.at("healthy") == true);
 
-  const auto before_second_failure = SteadyClock::now();
+  const SteadyTime before_second_failure = clock.now();
   const ClientResponse second = send(balancer, simple_body());
   CHECK(second.status == 200);
   CHECK(second.header("x-balancer-provider") == "backup");
@@ -396,14 +402,15 @@ TEST_CASE("failover: a threshold-2 provider is contacted twice then skipped unti
   CHECK(status.at("cooldown_remaining_s").get<double>() <= 2.0);
   CHECK(status.at("last_status") == 500);
 
-  // The primary recovers; once the cooldown is over (real time: the server's real clock), the
-  // next request probes it and it becomes healthy.
+  // The primary recovers; once the cooldown is over (on the balancer's clock), the next request
+  // probes it and it becomes healthy. The cooldown is not over a moment before 2 s have passed
+  // since the second failure, and it is over at 2 s.
   primary.set_behaviour([](const RecordedRequest&) { return Reply::json(message_json("primary is back")); });
-  const bool cooldown_over = wait_until(
-      [&] { return provider_status(balancer, "primary").at("cooldown_remaining_s").get<double>() == 0.0; },
-      kDeadline);
+  clock.advance(before_second_failure + 2s - 1ms - clock.now());
+  CHECK(provider_status(balancer, "primary").at("cooldown_remaining_s").get<double>() > 0.0);
+  clock.advance(1ms);
+  const bool cooldown_over = provider_status(balancer, "primary").at("cooldown_remaining_s").get<double>() == 0.0;
   REQUIRE(cooldown_over);
-  CHECK(SteadyClock::now() - before_second_failure >= 2s);
   CHECK(primary.request_count() == 2);  // still not contacted while waiting
 
   const ClientResponse probe = send(balancer, simple_body());
@@ -615,10 +622,14 @@ TEST_CASE("balance check: a provider whose balance is at the threshold is skippe
                      "model_routes:\n  \"*\":\n    - {provider: \"primary\", priority: 1}\n"
                      "    - {provider: \"backup\", priority: 2}\n" +
                      test_settings_yaml();
-  TestBalancer balancer(yaml);
+  // The checks run on the balancer's own threads; each result is logged once it is recorded.
+  testing::ManualClock clock;
+  auto log = std::make_shared<RecordingLog>();
+  TestBalancer balancer(yaml, {.clock = &clock, .log = log});
 
-  REQUIRE(wait_until([&] { return provider_status(balancer, "primary").at("status") == "low_balance"; },
-                     std::chrono::seconds(10)));
+  // The first check is due at once.
+  REQUIRE(log->wait_for("balance low: provider unavailable", "primary", kDeadline));
+  REQUIRE(provider_status(balancer, "primary").at("status") == "low_balance");
   const json low = provider_status(balancer, "primary");
   CHECK(low.at("healthy") == false);
   CHECK(low.at("balance").at("balance") == 0.0);
@@ -628,8 +639,13 @@ TEST_CASE("balance check: a provider whose balance is at the threshold is skippe
   CHECK(primary.request_count() == 0);  // not contacted while out of credit
 
   write_balance("12.5");
-  REQUIRE(wait_until([&] { return provider_status(balancer, "primary").at("status") == "healthy"; },
-                     std::chrono::seconds(10)));
+  // The next check is due balance_check_interval (1 s) later on the balancer's clock. Advancing a
+  // whole tick round (30 s) makes the tick nudge the checker at once (without it, the checker's
+  // own one-second round would find the check due).
+  clock.advance(30s);
+  balancer.app().gateway().tick(clock.now());
+  REQUIRE(log->wait_for("balance restored", "primary", kDeadline));
+  REQUIRE(provider_status(balancer, "primary").at("status") == "healthy");
   const ClientResponse restored = send(balancer, simple_body());
   CHECK(restored.header("x-balancer-provider") == "primary");
   CHECK(primary.request_count() == 1);

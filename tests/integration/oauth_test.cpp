@@ -710,6 +710,54 @@ TEST_CASE("oauth: unbound oauth providers list every account, with health per pr
   CHECK(bob->at("providers")[0]["health_key"] == "Pool/bob@example.com");
 }
 
+TEST_CASE("oauth: a provider bound by route entries counts only those accounts, in /providers and /oauth/status alike",
+          "[oauth]") {
+  TempDir dir;
+  FakeTokenEndpoint tokens;
+  FakeUpstream api([&](const RecordedRequest& r) { return subscription_api(tokens, r); });
+  const std::string pool = fmt::format(
+      "  - name: \"Pool\"\n"
+      "    type: \"anthropic\"\n"
+      "    base_url: \"{}\"\n"
+      "    auth_type: \"oauth\"\n",
+      api.url());
+  TestBalancer balancer(oauth_config({.api_url = api.url(),
+                                      .token_url = tokens.token_url(),
+                                      .dir = dir.path(),
+                                      .extra_providers = pool,
+                                      .route = "[{provider: \"Pool\", account_email: \"alice@example.com\"}, "
+                                               "{provider: \"Sub\", priority: 2}]"}));
+  login(balancer, kAlice, "code-alice");
+  login(balancer, kBob, "code-bob");
+
+  const json providers = parse(get(balancer.url("/providers")));
+  const json* pool_report = nullptr;
+  for (const json& p : providers["providers"]) {
+    if (p.value("name", "") == "Pool") {
+      pool_report = &p;
+    }
+  }
+  REQUIRE(pool_report != nullptr);
+  INFO(pool_report->dump());
+  // Bob is logged in but no route entry lets him serve Pool.
+  CHECK(pool_report->at("oauth").at("accounts") == 1);
+  CHECK(pool_report->at("oauth").at("usable_accounts") == 1);
+
+  const json status = parse(get(balancer.url("/oauth/status")));
+  const json* bob = find_account(status, kBob);
+  REQUIRE(bob != nullptr);
+  for (const json& p : bob->at("providers")) {
+    CHECK(p["provider"] != "Pool");
+  }
+  const json* alice = find_account(status, kAlice);
+  REQUIRE(alice != nullptr);
+  bool alice_serves_pool = false;
+  for (const json& p : alice->at("providers")) {
+    alice_serves_pool = alice_serves_pool || p["provider"] == "Pool";
+  }
+  CHECK(alice_serves_pool);
+}
+
 TEST_CASE("oauth: the authorize redirect and the callback complete a login", "[oauth]") {
   TempDir dir;
   FakeTokenEndpoint tokens;

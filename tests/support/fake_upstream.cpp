@@ -5,8 +5,13 @@
 
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
 
 #include <csignal>
 #include <cstring>
@@ -325,21 +330,31 @@ ClosingUpstream::ClosingUpstream() {
     throw std::runtime_error("closing upstream: cannot listen on 127.0.0.1:0");
   }
   port_ = ntohs(addr.sin_port);
+  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd_ < 0) {
+    ::close(listen_fd_);
+    throw std::runtime_error("closing upstream: eventfd() failed");
+  }
   thread_ = std::thread([this] { serve(); });
 }
 
 ClosingUpstream::~ClosingUpstream() {
   stopping_ = true;
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(stop_fd_, &one, sizeof one);  // wakes serve()'s poll
   thread_.join();
+  ::close(stop_fd_);
   ::close(listen_fd_);
 }
 
 std::string ClosingUpstream::url() const { return fmt::format("http://127.0.0.1:{}", port_); }
 
 void ClosingUpstream::serve() {
+  // Every wait is on the socket and on stop_fd_ together: woken by a connection, by bytes, or by
+  // the destructor, never by a timer.
   while (!stopping_) {
-    pollfd listening{listen_fd_, POLLIN, 0};
-    if (::poll(&listening, 1, 20) <= 0) {
+    pollfd listening[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    if (::poll(listening, 2, -1) <= 0 || (listening[0].revents & POLLIN) == 0) {
       continue;
     }
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
@@ -368,8 +383,11 @@ void ClosingUpstream::serve() {
       if (wanted != std::string::npos && received.size() >= wanted) {
         break;
       }
-      pollfd conn{fd, POLLIN, 0};
-      if (::poll(&conn, 1, 20) <= 0) {
+      // The 5 s deadline only bounds a client that never finishes its request.
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
+      pollfd conn[2] = {{fd, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+      if (::poll(conn, 2, static_cast<int>(std::clamp<long long>(left, 0, INT_MAX))) <= 0 ||
+          (conn[0].revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
         continue;
       }
       char buffer[16384];

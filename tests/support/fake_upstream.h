@@ -164,6 +164,7 @@ class ClosingUpstream {
   void serve();
 
   int listen_fd_ = -1;
+  int stop_fd_ = -1;  // eventfd: readable once the destructor asks serve() to return
   int port_ = -1;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> dropped_{0};

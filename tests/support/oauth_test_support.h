@@ -20,6 +20,8 @@
 #include <balancer/testing/fake_transport.h>
 #include <balancer/testing/manual_clock.h>
 
+#include "watched_clock.h"
+
 namespace oauth_test {
 
 using balancer::ErrorCode;
@@ -165,7 +167,7 @@ inline std::string query_value(const std::string& url, const std::string& name) 
 }
 
 // A client wired to a fake token endpoint (`respond`, replaceable between calls), a ManualClock
-// and a MemoryStore.
+// (watched: tests can wait for the threads that read it) and a MemoryStore.
 struct Fixture {
   explicit Fixture(balancer::OAuthSettings s = settings()) {
     auto owned = std::make_unique<MemoryStore>();
@@ -211,7 +213,7 @@ struct Fixture {
     respond = std::move(fn);
   }
 
-  balancer::testing::ManualClock clock;
+  balancer::test::WatchedClock clock;
   std::mutex respond_mutex;
   std::function<FakeResponse(const HttpRequest&)> respond = [](const HttpRequest&) {
     return FakeResponse::failure(ErrorCode::UpstreamConnect, "no response scripted");

@@ -3,14 +3,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <chrono>
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
-#include <algorithm>
-#include <condition_variable>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -32,12 +29,14 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-TestBalancer::TestBalancer(const std::string& yaml, std::map<std::string, std::string> env,
-                           HttpTransport* transport)
+TestBalancer::TestBalancer(const std::string& yaml, std::map<std::string, std::string> env, HttpTransport* transport)
+    : TestBalancer(yaml, TestBalancerOptions{.env = std::move(env), .transport = transport}) {}
+
+TestBalancer::TestBalancer(const std::string& yaml, TestBalancerOptions test_options)
     : config_path_(dir_.file("config.yaml")) {
   std::signal(SIGPIPE, SIG_IGN);  // as balancer-server's main() does
   rewrite_config(yaml);
-  auto values = std::make_shared<const std::map<std::string, std::string>>(std::move(env));
+  auto values = std::make_shared<const std::map<std::string, std::string>>(std::move(test_options.env));
   EnvLookup lookup = [values](const std::string& name) -> std::optional<std::string> {
     auto it = values->find(name);
     return it == values->end() ? std::nullopt : std::optional<std::string>(it->second);
@@ -50,7 +49,9 @@ TestBalancer::TestBalancer(const std::string& yaml, std::map<std::string, std::s
   options.config_path = config_path_;
   options.env = lookup;
   options.config = std::make_shared<const BalancerConfig>(std::move(*config));
-  options.transport = transport;
+  options.transport = test_options.transport;
+  options.clock = test_options.clock;
+  options.log = std::move(test_options.log);
   auto app = server::App::create(std::move(options));
   if (!app) {
     throw std::runtime_error("App::create failed: " + app.error().message);
@@ -143,24 +144,6 @@ void raise_fd_limit(unsigned long wanted) {
   }
   limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min<rlim_t>(wanted, limit.rlim_max);
   ::setrlimit(RLIMIT_NOFILE, &limit);
-}
-
-bool wait_until(const std::function<bool()>& predicate, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds interval) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::mutex mutex;
-  std::condition_variable never_notified;  // a timed wait between two evaluations
-  std::unique_lock lock(mutex);
-  for (;;) {
-    if (predicate()) {
-      return true;
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) {
-      return false;
-    }
-    never_notified.wait_for(lock, std::min<std::chrono::steady_clock::duration>(interval, deadline - now));
-  }
 }
 
 }  // namespace balancer::test

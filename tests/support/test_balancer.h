@@ -33,6 +33,22 @@ class TempDir {
   std::string path_;
 };
 
+// What a TestBalancer injects into its server::App; build it with designated initializers,
+// e.g. {.clock = &clock, .log = log}. Every pointer must outlive the balancer. (`clock` comes
+// first so that a brace list like {{"VAR", "value"}} can only be the env map of the other
+// constructor.)
+struct TestBalancerOptions {
+  // The balancer's clock (health cooldowns, cache TTLs, OAuth expiry, balance check intervals),
+  // e.g. a testing::ManualClock the test advances; nullptr: the real clock. The transport's own
+  // timeouts (libcurl) and the server's one-second tick stay on real time.
+  const Clock* clock = nullptr;
+  // Where the Gateway logs, e.g. a RecordingLog (recording_log.h) to wait for a line on;
+  // nullptr: JSON lines as the config's settings say.
+  std::shared_ptr<LogSink> log = nullptr;
+  std::map<std::string, std::string> env = {};  // ${VAR} values (never the real environment)
+  HttpTransport* transport = nullptr;           // nullptr: the server's own libcurl transport
+};
+
 class TestBalancer {
  public:
   // Throws std::runtime_error when the config is invalid or the server cannot bind.
@@ -40,6 +56,7 @@ class TestBalancer {
   // libcurl transport.
   explicit TestBalancer(const std::string& yaml, std::map<std::string, std::string> env = {},
                         HttpTransport* transport = nullptr);
+  TestBalancer(const std::string& yaml, TestBalancerOptions options);
   ~TestBalancer();
   TestBalancer(const TestBalancer&) = delete;
   TestBalancer& operator=(const TestBalancer&) = delete;
@@ -76,11 +93,5 @@ std::string anthropic_error_message(const std::string& body);
 // Raises the soft RLIMIT_NOFILE to at least `wanted` (bounded by the hard limit): a test with
 // hundreds of concurrent connections holds four descriptors per connection in this process.
 void raise_fd_limit(unsigned long wanted);
-
-// Evaluates `predicate` now and then every `interval` until it holds or `timeout` has passed;
-// returns whether it held. For conditions that only real time makes true (a cooldown ending on
-// the server's real clock): tests wait on a condition with a deadline, never for a fixed time.
-bool wait_until(const std::function<bool()>& predicate, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds interval = std::chrono::milliseconds(20));
 
 }  // namespace balancer::test

@@ -1,12 +1,13 @@
 // test_sync.h — waiting helpers for the threaded tests (unit and integration): a Gate that
-// blocks callers until the test opens it, and wait_until, which yields (never sleeps) until a
-// condition holds or a generous failure deadline passes. Any thread.
+// blocks callers until the test opens it, and a Counter whose waiters are woken by every add().
+// Every wait is woken by the event it waits for; its timeout is only a failure guard (a hung
+// test fails instead of hanging), never a timing assumption. Any thread.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <mutex>
-#include <thread>
 
 namespace balancer::test {
 
@@ -40,18 +41,34 @@ class Gate {
   bool open_ = false;
 };
 
-// Yields until `pred()` holds; false when it still does not after `deadline` (a failure guard,
-// not a timing assumption).
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::seconds deadline = std::chrono::seconds(30)) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) {
-      return false;
+// A count that other threads wait on, e.g. "both requests reached the fake upstream": add() wakes
+// every waiter. Thread-safe.
+class Counter {
+ public:
+  // Adds one; returns the new count.
+  std::size_t add() {
+    std::size_t now = 0;
+    {
+      std::lock_guard lock(mutex_);
+      now = ++count_;
     }
-    std::this_thread::yield();
+    cv_.notify_all();
+    return now;
   }
-  return true;
-}
+  std::size_t value() const {
+    std::lock_guard lock(mutex_);
+    return count_;
+  }
+  // True when the count reached at least `n` within `timeout`.
+  bool wait_for_at_least(std::size_t n, std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return count_ >= n; });
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable cv_;
+  std::size_t count_ = 0;
+};
 
 }  // namespace balancer::test

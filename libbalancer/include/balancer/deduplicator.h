@@ -116,6 +116,13 @@ class Deduplicator {
   // Changes the caps and cache settings for new flights (config reload).
   void set_options(DedupOptions options);
   DedupStats stats() const;
+  // Waits until `predicate(stats())` holds: evaluated now and again after every change of a
+  // counter (woken by the change itself, never by polling), on the calling thread with no lock of
+  // the Deduplicator held. Returns true once it held, false when `timeout` of real time
+  // (Clock::real(), not the injected clock, which a test may have frozen) passed first. For tests
+  // and diagnostics that wait for followers to join, flights to end or bytes to be recorded;
+  // the counters' hot path pays one uncontended lock per change for it.
+  bool wait_for_stats(const std::function<bool(const DedupStats&)>& predicate, std::chrono::milliseconds timeout) const;
 
  private:
   struct State;

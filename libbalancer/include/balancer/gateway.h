@@ -87,7 +87,8 @@ class Gateway {
 
   // Every endpoint of spec §3 (messages, count_tokens, /health, /providers, /providers/reload,
   // /metrics, /oauth/*, and 404/405 with an Anthropic error body). Never throws. The caller
-  // must call `on_finish` of the answer once it was sent (or the client left).
+  // must call `on_finish` of the answer (always set) once it was sent or the client left, while
+  // `stream` still exists: it logs and counts the request.
   Response handle(ClientRequest request);
 
   // The checks that need no body, for front ends that read the body only after them: client
@@ -125,6 +126,7 @@ class Gateway {
 
  private:
   explicit Gateway(std::unique_ptr<Impl> impl);
+  Response dispatch(ClientRequest request);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -64,6 +64,10 @@ class TokenStore {
 // rename, fsync of the directory); missing parent directories are created with mode 0700.
 std::unique_ptr<TokenStore> make_file_token_store(std::string path);
 
+// Kept in memory only, for embedders and tests that must not touch the disk (tokens are lost
+// with the store). Starts empty.
+std::unique_ptr<TokenStore> make_memory_token_store();
+
 // One login in progress, as handed to the user. `state` identifies the flow.
 struct LoginFlow {
   std::string url;    // the authorize URL to open in a browser

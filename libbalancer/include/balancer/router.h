@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +26,11 @@ struct RouteRequest {
   // Conversation affinity: the provider that served this conversation before. Put first when
   // it is a healthy candidate; ignored otherwise.
   std::optional<std::string_view> preferred_provider = std::nullopt;
+  // OAuth providers that bind no account (spec §9): the accounts logged in and usable, and the
+  // conversation key that picks one of them (rendezvous hashing: a conversation keeps its
+  // account while that account is not cooling down). Empty: such candidates get no account.
+  std::span<const std::string> oauth_accounts = {};
+  std::string_view conversation = {};
 };
 
 // One provider to try. Points into the router's config snapshot, which RouteDecision keeps alive.
@@ -35,8 +41,8 @@ struct Candidate {
   std::string route_pattern;
   int priority = 1;
   int weight = 1;
-  // OAuth providers: the account the route entry or the provider binds (empty: chosen per
-  // conversation among the logged-in accounts).
+  // OAuth providers: the account the route entry or the provider binds, else the one chosen for
+  // the conversation among RouteRequest::oauth_accounts (empty: no account to use).
   std::string account_email;
   // Set while the provider is in cooldown: such candidates are tried only after every healthy
   // one, earliest cooldown end first.
@@ -76,7 +82,10 @@ class Router {
  private:
   std::vector<const ModelRoute*> matching_routes(std::string_view model) const;
   std::optional<Candidate> make_candidate(const ModelRoute& route, const RouteEntry& entry,
-                                          std::string_view client_model) const;
+                                          const RouteRequest& request) const;
+  // Unbound OAuth candidates: the conversation's account unless it is cooling down; with every
+  // account cooling down, the one whose cooldown ends first (the candidate is then in cooldown).
+  void choose_account(Candidate& candidate, const RouteRequest& request) const;
   void order(std::vector<Candidate>& candidates, const std::string& route_pattern,
              std::optional<std::string_view> preferred) const;
   std::size_t pick_first(const std::vector<Candidate>& healthy, const std::string& route_pattern) const;

@@ -79,7 +79,7 @@ Duration seconds_to_duration(double seconds) {
 class Reader {
  public:
   Reader(YAML::Node node, std::string path, int fallback_line, Context ctx)
-      : node_(std::move(node)), path_(std::move(path)), ctx_(ctx) {
+      : node_(node), path_(std::move(path)), ctx_(ctx) {
     const YAML::Mark mark = node_.Mark();
     line_ = mark.line >= 0 ? mark.line + 1 : fallback_line;
     if (node_.IsMap()) index_entries();

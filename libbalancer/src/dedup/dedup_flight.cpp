@@ -30,15 +30,54 @@ bool ends_with_message_stop(const std::string& stream) {
 
 }  // namespace
 
+void StatsSignal::changed() {
+  bool wake = false;
+  {
+    std::lock_guard lock(mutex_);
+    ++version_;
+    wake = waiters_ > 0;
+  }
+  if (wake) {
+    cv_.notify_all();
+  }
+}
+
+bool StatsSignal::wait(const std::function<bool()>& check, std::chrono::milliseconds timeout) {
+  // Real time, not the Deduplicator's clock: a test's frozen ManualClock must not stop the
+  // deadline of a wait that failed.
+  const SteadyTime deadline = Clock::real().now() + timeout;
+  std::unique_lock lock(mutex_);
+  ++waiters_;
+  struct Leave {
+    std::unique_lock<std::mutex>& lock;
+    std::size_t& waiters;
+    ~Leave() {
+      if (!lock.owns_lock()) {
+        lock.lock();
+      }
+      --waiters;
+    }
+  } leave{lock, waiters_};
+  for (;;) {
+    const std::uint64_t seen = version_;
+    lock.unlock();
+    const bool held = check();  // outside the lock: it may take the Deduplicator's
+    lock.lock();
+    if (held) {
+      return true;
+    }
+    // A change made after `seen` was read bumped version_, so it is never missed.
+    if (!cv_.wait_until(lock, deadline, [&] { return version_ != seen; })) {
+      return false;
+    }
+  }
+}
 
 Flight::Flight(std::string key, std::size_t max_bytes, std::weak_ptr<FlightOwner> owner,
-               std::shared_ptr<std::atomic<std::size_t>> held_bytes)
-    : key_(std::move(key)),
-      max_bytes_(max_bytes),
-      owner_(std::move(owner)),
-      held_bytes_(std::move(held_bytes)) {}
+               std::shared_ptr<StatsSignal> stats)
+    : key_(std::move(key)), max_bytes_(max_bytes), owner_(std::move(owner)), stats_(std::move(stats)) {}
 
-Flight::~Flight() { *held_bytes_ -= recorded_.size(); }
+Flight::~Flight() { stats_->sub_held(recorded_.size()); }
 
 Flight::Cursor Flight::join_leader() {
   std::lock_guard lock(mutex_);
@@ -200,7 +239,7 @@ std::string Flight::failure() {
 void Flight::append_locked(const std::string& bytes, Aftermath& after) {
   const std::uint64_t old_end = base_offset_ + recorded_.size();
   recorded_ += bytes;
-  *held_bytes_ += bytes.size();
+  stats_->add_held(bytes.size());
   if (!capped_ && base_offset_ + recorded_.size() > max_bytes_) {
     capped_ = true;
     accepting_ = false;
@@ -257,7 +296,7 @@ void Flight::drop_read_prefix_locked() {
   std::string rest(recorded_, droppable);
   recorded_.swap(rest);
   base_offset_ = min_cursor;
-  *held_bytes_ -= droppable;
+  stats_->sub_held(droppable);
 }
 
 void Flight::run(Aftermath& after) {

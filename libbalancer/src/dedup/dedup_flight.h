@@ -4,9 +4,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -18,6 +20,42 @@
 namespace balancer::detail {
 
 class Flight;
+
+// Shared by a Deduplicator's state and its flights (which may outlive it): the response bytes the
+// flights hold, and the signal behind Deduplicator::wait_for_stats. Every change of a DedupStats
+// counter is followed by changed(). Thread-safe. Its mutex is a leaf lock: changed() may be
+// called with the Deduplicator's or a flight's mutex held, and nothing else is locked under it.
+class StatsSignal {
+ public:
+  void add_held(std::size_t n) {
+    if (n == 0) {
+      return;
+    }
+    held_ += n;
+    changed();
+  }
+  void sub_held(std::size_t n) {
+    if (n == 0) {
+      return;
+    }
+    held_ -= n;
+    changed();
+  }
+  std::size_t held() const { return held_.load(); }
+
+  // A counter changed: wakes the wait() callers (one uncontended lock when there are none).
+  void changed();
+  // Calls `check` (with no lock of this signal held) now and after every changed(), until it
+  // returns true (then true) or `timeout` of real time passed (then false).
+  bool wait(const std::function<bool()>& check, std::chrono::milliseconds timeout);
+
+ private:
+  std::atomic<std::size_t> held_{0};
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::uint64_t version_ = 0;  // guarded by mutex_: +1 per changed()
+  std::size_t waiters_ = 0;    // guarded by mutex_
+};
 
 // What a flight tells the Deduplicator's state (held through a weak_ptr: flights may outlive it).
 // Called without any flight lock held.
@@ -39,8 +77,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
   // prefix everyone has read).
   using Cursor = std::list<std::uint64_t>::iterator;
 
-  Flight(std::string key, std::size_t max_bytes, std::weak_ptr<FlightOwner> owner,
-         std::shared_ptr<std::atomic<std::size_t>> held_bytes);
+  Flight(std::string key, std::size_t max_bytes, std::weak_ptr<FlightOwner> owner, std::shared_ptr<StatsSignal> stats);
   ~Flight();
   Flight(const Flight&) = delete;
   Flight& operator=(const Flight&) = delete;
@@ -87,7 +124,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
   const std::string key_;
   const std::size_t max_bytes_;
   const std::weak_ptr<FlightOwner> owner_;
-  const std::shared_ptr<std::atomic<std::size_t>> held_bytes_;
+  const std::shared_ptr<StatsSignal> stats_;  // the bytes held; wakes wait_for_stats
 
   std::mutex mutex_;
   std::condition_variable changed_;

@@ -105,6 +105,7 @@ struct Deduplicator::State final : detail::FlightOwner {
       --in_progress;
     }
     unregister_locked(*flight);
+    signal->changed();
     if (!cacheable || options.cache_ttl.count() <= 0 || options.max_cache_entries == 0) {
       return;
     }
@@ -119,6 +120,7 @@ struct Deduplicator::State final : detail::FlightOwner {
     lru.push_front(flight->key());
     cache.emplace(flight->key(), CacheEntry{flight, clock.now(), lru.begin()});
     trim_cache_locked();
+    signal->changed();
   }
 
   void unregister_locked(const detail::Flight& flight) {
@@ -137,8 +139,9 @@ struct Deduplicator::State final : detail::FlightOwner {
   }
 
   const Clock& clock;
-  const std::shared_ptr<std::atomic<std::size_t>> held_bytes =
-      std::make_shared<std::atomic<std::size_t>>(0);
+  // The bytes flights hold, and the wake-up of wait_for_stats: every counter change below is
+  // followed by signal->changed() (under `mutex`; the signal's own lock is a leaf).
+  const std::shared_ptr<detail::StatsSignal> signal = std::make_shared<detail::StatsSignal>();
 
   mutable std::mutex mutex;  // guards everything below
   DedupOptions options;
@@ -176,6 +179,7 @@ std::unique_ptr<DedupSubscription> Deduplicator::subscribe(const std::string& ke
     {
       std::lock_guard lock(s.mutex);
       ++s.uncoalesced;
+      s.signal->changed();
     }
     return std::make_unique<detail::PassthroughSubscription>(detail::run_producer(produce));
   }
@@ -189,6 +193,7 @@ std::unique_ptr<DedupSubscription> Deduplicator::subscribe(const std::string& ke
         if (s.clock.now() < it->second.stored_at + s.options.cache_ttl) {
           s.lru.splice(s.lru.begin(), s.lru, it->second.lru);
           ++s.cache_hits;
+          s.signal->changed();
           auto cached = it->second.flight;
           const auto at = cached->join_cached();
           return std::make_unique<detail::FlightSubscription>(std::move(cached), at,
@@ -196,19 +201,20 @@ std::unique_ptr<DedupSubscription> Deduplicator::subscribe(const std::string& ke
         }
         s.lru.erase(it->second.lru);
         s.cache.erase(it);
+        s.signal->changed();
       }
     }
     auto it = s.flights.find(key);
     if (it != s.flights.end() && it->second->try_join_follower(cursor)) {
       ++s.followers;
+      s.signal->changed();
       return std::make_unique<detail::FlightSubscription>(it->second, cursor,
                                                           DedupRole::Follower);
     }
     if (s.in_progress < s.options.max_flights) {
       // Replaces a flight of the key that stopped accepting followers (it goes on for its own).
       flight = std::make_shared<detail::Flight>(key, s.options.max_flight_bytes,
-                                                std::weak_ptr<detail::FlightOwner>(state_),
-                                                s.held_bytes);
+                                                std::weak_ptr<detail::FlightOwner>(state_), s.signal);
       s.flights.insert_or_assign(key, flight);
       ++s.in_progress;
       ++s.leaders;
@@ -216,6 +222,7 @@ std::unique_ptr<DedupSubscription> Deduplicator::subscribe(const std::string& ke
     } else {
       ++s.uncoalesced;
     }
+    s.signal->changed();
   }
   if (!flight) {
     return std::make_unique<detail::PassthroughSubscription>(detail::run_producer(produce));
@@ -241,6 +248,7 @@ void Deduplicator::set_options(DedupOptions options) {
   } else {
     state_->trim_cache_locked();
   }
+  state_->signal->changed();
 }
 
 DedupStats Deduplicator::stats() const {
@@ -252,8 +260,13 @@ DedupStats Deduplicator::stats() const {
   stats.uncoalesced = state_->uncoalesced;
   stats.flights_in_progress = state_->in_progress;
   stats.cache_entries = state_->cache.size();
-  stats.recorded_bytes_held = state_->held_bytes->load();
+  stats.recorded_bytes_held = state_->signal->held();
   return stats;
+}
+
+bool Deduplicator::wait_for_stats(const std::function<bool(const DedupStats&)>& predicate,
+                                  std::chrono::milliseconds timeout) const {
+  return state_->signal->wait([&] { return predicate(stats()); }, timeout);
 }
 
 }  // namespace balancer

@@ -11,7 +11,6 @@
 #include "json/client_request.h"
 #include "tokens/token_estimator.h"
 
-#include "routing/account_choice.h"
 #include "forward/anthropic_upstream.h"
 #include "forward/upstream_response.h"
 #include "forward/header_rules.h"
@@ -314,35 +313,6 @@ void Forwarder::record_outcome(const std::string& provider, const std::string& h
                                              h.threshold, h.status, h.cooldown_remaining_s);
 }
 
-void Forwarder::choose_account(Candidate& candidate, const std::string& conversation) const {
-  if (!candidate.account_email.empty() || options_.oauth == nullptr) {
-    return;
-  }
-  const std::vector<std::string> ranked = detail::rank_accounts(conversation, options_.oauth->usable_accounts());
-  if (ranked.empty()) {
-    return;
-  }
-  candidate.account_email = ranked.front();
-  candidate.cooldown_until.reset();
-  if (options_.health == nullptr) {
-    return;
-  }
-  // The conversation's account, unless it is cooling down; with every account cooling down,
-  // the one whose cooldown ends first (the candidate then counts as in cooldown).
-  for (const std::string& account : ranked) {
-    const auto until = options_.health->unavailable_until(health_key(*candidate.provider, account));
-    if (!until) {
-      candidate.account_email = account;
-      candidate.cooldown_until.reset();
-      return;
-    }
-    if (!candidate.cooldown_until || *until < *candidate.cooldown_until) {
-      candidate.account_email = account;
-      candidate.cooldown_until = until;
-    }
-  }
-}
-
 std::string Forwarder::conversation_key(const ForwardRequest& request,
                                         const std::string& user_id) const {
   if (!user_id.empty()) {
@@ -388,6 +358,13 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
   if (preferred) {
     route_request.preferred_provider = *preferred;
   }
+  // OAuth providers that bind no account take the conversation's account among these.
+  const bool any_oauth = std::any_of(router_.config().providers.begin(), router_.config().providers.end(),
+                                     [](const ProviderConfig& p) { return p.auth_type == AuthType::OAuth; });
+  const std::vector<std::string> oauth_accounts =
+      options_.oauth != nullptr && any_oauth ? options_.oauth->usable_accounts() : std::vector<std::string>();
+  route_request.oauth_accounts = oauth_accounts;
+  route_request.conversation = account_conversation;
   auto decision = router_.route(route_request);
   if (!decision) {
     auto r = balancer_error(404, "not_found_error", decision.error().message);
@@ -400,12 +377,6 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
   std::optional<long> min_retry_after;
   bool all_rate_limited = true;
   bool all_invalid = true;  // every attempt refused the request as unconvertible
-  // OAuth providers that bind no account: the conversation's account, and its health.
-  for (Candidate& candidate : decision->candidates) {
-    if (candidate.provider->auth_type == AuthType::OAuth) {
-      choose_account(candidate, account_conversation);
-    }
-  }
   // Providers in cooldown are contacted only when every candidate is in cooldown (or pinned).
   const bool force = info->pinned_provider.has_value() ||
                      std::none_of(decision->candidates.begin(), decision->candidates.end(),

@@ -64,7 +64,6 @@ class Forwarder {
   struct TryOutcome;
   TryOutcome try_candidate(const Candidate& candidate, const ForwardRequest& request,
                            const MessageRequestInfo& info, const std::string& account) const;
-  void choose_account(Candidate& candidate, const std::string& conversation) const;
   ForwardResult estimate_tokens(const ForwardRequest& request, const std::string& model,
                                 std::string_view reason) const;
   void record_outcome(const std::string& provider, const std::string& health_key,

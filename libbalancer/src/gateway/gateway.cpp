@@ -295,6 +295,14 @@ std::optional<Response> Gateway::admit(const ClientRequest& head) const {
 }
 
 Response Gateway::handle(ClientRequest request) {
+  Response answer = dispatch(std::move(request));
+  if (!answer.on_finish) {
+    answer.on_finish = [](bool /*delivered*/) {};  // the contract holds for every answer
+  }
+  return answer;
+}
+
+Response Gateway::dispatch(ClientRequest request) {
   try {
     if (auto refused = admit(request)) {
       return std::move(*refused);

@@ -17,6 +17,7 @@
 
 #include "gateway/exchange.h"
 #include "gateway/gateway_impl.h"
+#include "routing/account_choice.h"
 
 namespace balancer {
 namespace {
@@ -116,37 +117,10 @@ bool wants_html(const ClientRequest& req) {
   return detail::header_value(req, "Accept").find("text/html") != std::string::npos;
 }
 
-// Whether the OAuth provider `provider` may be served by `email`: it binds the account itself,
-// a route entry binds it to the provider, or the provider is unbound (used by a route entry
-// without an account, or by no route at all) so any logged-in account may serve it.
-bool serves_account(const BalancerConfig& config, const ProviderConfig& provider, const std::string& email) {
-  if (provider.auth_type != AuthType::OAuth) {
-    return false;
-  }
-  if (!provider.account_email.empty() && normalize_account_email(provider.account_email) == email) {
-    return true;
-  }
-  bool routed = false;
-  bool unbound_entry = false;
-  for (const ModelRoute& route : config.model_routes) {
-    for (const RouteEntry& entry : route.entries) {
-      if (entry.provider != provider.name) {
-        continue;
-      }
-      routed = true;
-      if (!entry.account_email.empty() && normalize_account_email(entry.account_email) == email) {
-        return true;
-      }
-      unbound_entry = unbound_entry || entry.account_email.empty();
-    }
-  }
-  return provider.account_email.empty() && (unbound_entry || !routed);
-}
-
 json providers_of(Gateway::Impl& app, const BalancerConfig& config, const std::string& email) {
   json providers = json::array();
   for (const ProviderConfig& provider : config.providers) {
-    if (!serves_account(config, provider, email)) {
+    if (!detail::account_serves(config, provider, email)) {
       continue;
     }
     const std::string key = health_key(provider, email);

@@ -180,11 +180,11 @@ HealthSnapshot UpstreamHealth::snapshot(const HealthConfig& config, SteadyTime n
 }  // namespace detail
 
 HealthTracker::HealthTracker(HealthConfig config, const Clock& clock, std::shared_ptr<StateStore> store)
-    : clock_(clock), store_(store ? std::move(store) : make_memory_state_store()), config_(std::move(config)) {}
+    : clock_(clock), store_(store ? std::move(store) : make_memory_state_store()), config_(config) {}
 
 void HealthTracker::set_config(HealthConfig config) {
   std::lock_guard lock(config_mutex_);
-  config_ = std::move(config);
+  config_ = config;
 }
 
 HealthConfig HealthTracker::config() const {

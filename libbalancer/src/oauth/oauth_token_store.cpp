@@ -278,4 +278,22 @@ std::unique_ptr<TokenStore> make_file_token_store(std::string path) {
   return std::make_unique<FileTokenStore>(std::move(path));
 }
 
+namespace {
+
+class MemoryTokenStore final : public TokenStore {
+ public:
+  Result<std::vector<OAuthToken>> load() override { return tokens_; }
+  Result<void> save(const std::vector<OAuthToken>& tokens) override {
+    tokens_ = tokens;
+    return {};
+  }
+
+ private:
+  std::vector<OAuthToken> tokens_;  // OAuthClient calls one at a time (its store mutex)
+};
+
+}  // namespace
+
+std::unique_ptr<TokenStore> make_memory_token_store() { return std::make_unique<MemoryTokenStore>(); }
+
 }  // namespace balancer

@@ -4,28 +4,24 @@
 #include <chrono>
 #include <optional>
 
+#include "routing/account_choice.h"
+
 namespace balancer {
 namespace {
 
-// An OAuth provider's accounts: the ones it may use (its binding, or every logged-in account)
-// and how many of those may serve now.
+// An OAuth provider's accounts: the logged-in ones that may serve it (detail::account_serves:
+// its binding, route-entry bindings, or every account) and how many of those may serve now.
 struct OAuthUsability {
   std::size_t accounts = 0;
   std::size_t usable = 0;
 };
 
-OAuthUsability oauth_usability(const ProviderConfig& p, const HealthView& health, const OAuthClient& oauth) {
-  const std::vector<std::string> logged_in = oauth.usable_accounts();
-  std::vector<std::string> candidates;
-  if (p.account_email.empty()) {
-    candidates = logged_in;
-  } else if (const std::string bound = normalize_account_email(p.account_email);
-             std::find(logged_in.begin(), logged_in.end(), bound) != logged_in.end()) {
-    candidates.push_back(bound);
-  }
+OAuthUsability oauth_usability(const BalancerConfig& config, const ProviderConfig& p, const HealthView& health,
+                               const OAuthClient& oauth) {
+  const std::vector<std::string> accounts = detail::accounts_serving(config, p, oauth.usable_accounts());
   OAuthUsability u;
-  u.accounts = candidates.size();
-  for (const std::string& account : candidates) {
+  u.accounts = accounts.size();
+  for (const std::string& account : accounts) {
     u.usable += health.unavailable_until(health_key(p, account)) ? 0 : 1;
   }
   return u;
@@ -45,7 +41,7 @@ nlohmann::json providers_report(const BalancerConfig& config, const HealthTracke
     const HealthSnapshot h = health.snapshot(p.name);
     std::optional<OAuthUsability> accounts;
     if (is_oauth(p, oauth)) {
-      accounts = oauth_usability(p, health, *oauth);
+      accounts = oauth_usability(config, p, health, *oauth);
     }
     const bool healthy = p.enabled && (accounts ? accounts->usable > 0 : h.healthy);
     healthy_count += healthy ? 1 : 0;
@@ -103,7 +99,7 @@ std::pair<bool, nlohmann::json> health_report(const BalancerConfig& config,
                                               const HealthView& health, const OAuthClient* oauth) {
   int available = 0;
   for (const ProviderConfig& p : config.providers) {
-    const bool usable = is_oauth(p, oauth) ? oauth_usability(p, health, *oauth).usable > 0
+    const bool usable = is_oauth(p, oauth) ? oauth_usability(config, p, health, *oauth).usable > 0
                                             : !health.unavailable_until(p.name);
     if (p.enabled && usable) {
       ++available;

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <utility>
 
+#include <balancer/oauth_client.h>
+
 namespace balancer::detail {
 namespace {
 
@@ -44,6 +46,39 @@ std::vector<std::string> rank_accounts(std::string_view conversation, std::vecto
     out.push_back(std::move(entry.second));
   }
   return out;
+}
+
+bool account_serves(const BalancerConfig& config, const ProviderConfig& provider, std::string_view email) {
+  if (provider.auth_type != AuthType::OAuth) {
+    return false;
+  }
+  if (!provider.account_email.empty() && normalize_account_email(provider.account_email) == email) {
+    return true;
+  }
+  bool routed = false;
+  bool unbound_entry = false;
+  for (const ModelRoute& route : config.model_routes) {
+    for (const RouteEntry& entry : route.entries) {
+      if (entry.provider != provider.name) {
+        continue;
+      }
+      routed = true;
+      if (entry.account_email.empty()) {
+        unbound_entry = true;
+      } else if (normalize_account_email(entry.account_email) == email) {
+        return true;
+      }
+    }
+  }
+  // A route entry's account overrides the provider's; an entry without one uses the provider's,
+  // or, when the provider binds none either, any logged-in account.
+  return provider.account_email.empty() && (unbound_entry || !routed);
+}
+
+std::vector<std::string> accounts_serving(const BalancerConfig& config, const ProviderConfig& provider,
+                                          std::vector<std::string> logged_in) {
+  std::erase_if(logged_in, [&](const std::string& email) { return !account_serves(config, provider, email); });
+  return logged_in;
 }
 
 }  // namespace balancer::detail

@@ -5,6 +5,7 @@
 #include <balancer/oauth_client.h>
 
 #include "core/glob.h"
+#include "routing/account_choice.h"
 #include "routing/selection.h"
 
 namespace balancer {
@@ -37,7 +38,7 @@ std::string health_key(const ProviderConfig& provider, std::string_view account_
 }
 
 std::optional<Candidate> Router::make_candidate(const ModelRoute& route, const RouteEntry& entry,
-                                                std::string_view client_model) const {
+                                                const RouteRequest& request) const {
   if (!entry.enabled) {
     return std::nullopt;
   }
@@ -45,6 +46,7 @@ std::optional<Candidate> Router::make_candidate(const ModelRoute& route, const R
   if (provider == nullptr || !provider->enabled) {
     return std::nullopt;
   }
+  const std::string_view client_model = request.model;
   Candidate c;
   c.provider = provider;
   c.rewrite_model = entry.model != "passthrough" && entry.model != client_model;
@@ -57,7 +59,27 @@ std::optional<Candidate> Router::make_candidate(const ModelRoute& route, const R
                                                                            : entry.account_email);
   }
   c.cooldown_until = health_.unavailable_until(health_key(*provider, c.account_email));
+  if (provider->auth_type == AuthType::OAuth && c.account_email.empty()) {
+    choose_account(c, request);
+  }
   return c;
+}
+
+void Router::choose_account(Candidate& candidate, const RouteRequest& request) const {
+  const std::vector<std::string> ranked = detail::rank_accounts(
+      request.conversation, std::vector<std::string>(request.oauth_accounts.begin(), request.oauth_accounts.end()));
+  for (const std::string& account : ranked) {
+    const auto until = health_.unavailable_until(health_key(*candidate.provider, account));
+    if (!until) {
+      candidate.account_email = account;
+      candidate.cooldown_until.reset();
+      return;
+    }
+    if (candidate.account_email.empty() || *until < *candidate.cooldown_until) {
+      candidate.account_email = account;
+      candidate.cooldown_until = until;
+    }
+  }
 }
 
 std::size_t Router::pick_first(const std::vector<Candidate>& healthy,
@@ -147,7 +169,7 @@ Result<RouteDecision> Router::route(const RouteRequest& request) const {
         if (entry.provider != *request.pinned_provider) {
           continue;
         }
-        if (auto c = make_candidate(*route, entry, request.model)) {
+        if (auto c = make_candidate(*route, entry, request)) {
           decision.candidates.push_back(std::move(*c));
           return decision;
         }
@@ -162,7 +184,7 @@ Result<RouteDecision> Router::route(const RouteRequest& request) const {
   for (const ModelRoute* route : routes) {
     std::vector<Candidate> candidates;
     for (const RouteEntry& entry : route->entries) {
-      if (auto c = make_candidate(*route, entry, request.model)) {
+      if (auto c = make_candidate(*route, entry, request)) {
         candidates.push_back(std::move(*c));
       }
     }

@@ -1,4 +1,4 @@
-// openai_stream_relay.h — the ResponseStream for OpenAI-compatible providers: pulls the
+// openai_stream_relay.h — the BodySource for OpenAI-compatible providers: pulls the
 // upstream chat.completion.chunk stream and hands out its Anthropic translation
 // (StreamTranslator), ending any unfinished stream with an Anthropic error event.
 #pragma once

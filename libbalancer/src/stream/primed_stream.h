@@ -1,19 +1,19 @@
 // primed_stream.h — the interface the Forwarder needs from a streaming response before it
 // commits to it: read ahead to the first event (so a failing provider can still be failed over),
-// then relay the rest as a ResponseStream.
+// then relay the rest as a BodySource.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
 
-#include "forward/forwarder.h"
+#include <balancer/response.h>
 #include <balancer/http.h>
 
 namespace balancer::detail {
 
 // Not thread-safe: one per response, driven by the thread that writes to the client.
-class PrimedStream : public ResponseStream {
+class PrimedStream : public BodySource {
  public:
   // Called once if the stream fails after it was committed (next() called).
   using FailureCallback = std::function<void(const std::string& failure)>;

@@ -1,4 +1,4 @@
-// sse_relay.h — the ResponseStream for Anthropic SSE responses: relays whole events as they
+// sse_relay.h — the BodySource for Anthropic SSE responses: relays whole events as they
 // arrive and turns any unfinished upstream stream into an Anthropic error event.
 #pragma once
 
@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "forward/forwarder.h"
+#include <balancer/response.h>
 
 #include "stream/primed_stream.h"
 #include "stream/sse_parser.h"

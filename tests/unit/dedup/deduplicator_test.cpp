@@ -1,6 +1,7 @@
 // Deduplicator (spec §8): coalescing identical in-flight requests, fan-out of bodies and streams,
 // leaving, byte caps, the cache. Upstream streams are fakes gated by the test; followers join at
-// exact points by waiting on observable state. Nothing sleeps.
+// exact points by waiting on the deduplicator's counters (Deduplicator::wait_for_stats, woken by
+// every change). Nothing sleeps or polls.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -20,13 +21,13 @@
 #include <balancer/deduplicator.h>
 #include <balancer/testing/manual_clock.h>
 
-#include "test_sync.h"
-
 using namespace balancer;
 using namespace std::chrono_literals;
-using balancer::test::wait_until;
 
 namespace {
+
+// Failure guard for waits on the counters: only a hung test ever reaches it.
+constexpr std::chrono::milliseconds kDeadline = 30s;
 
 // Permits handed out by the test; acquire() blocks until one is available.
 class Gate {
@@ -246,10 +247,7 @@ TEST_CASE("5 concurrent identical non-stream requests make one upstream call",
       seen[i].provider = sub->meta().provider;
     });
   }
-  REQUIRE(wait_until([&] {
-    const auto s = dedup.stats();
-    return s.leaders + s.followers == kClients;
-  }));
+  REQUIRE(dedup.wait_for_stats([&](const DedupStats& s) { return s.leaders + s.followers == kClients; }, kDeadline));
   produce_gate.release();
   for (auto& t : threads) {
     t.join();
@@ -320,7 +318,7 @@ TEST_CASE("identical streams joining at different points all get the whole strea
 
   // The leader, blocked in its producer.
   threads.emplace_back([&] { read_into(dedup.subscribe("k", produce), readers[0]); });
-  REQUIRE(wait_until([&] { return dedup.stats().leaders == 1; }));
+  REQUIRE(dedup.wait_for_stats([](const DedupStats& s) { return s.leaders == 1; }, kDeadline));
   // Before the first byte: the producer has not returned yet.
   auto a = dedup.subscribe("k", produce);
   CHECK(a->role() == DedupRole::Follower);
@@ -329,14 +327,14 @@ TEST_CASE("identical streams joining at different points all get the whole strea
 
   // Mid-stream: after two events were recorded.
   stream_gate.release(2);
-  REQUIRE(wait_until([&] { return dedup.stats().recorded_bytes_held == bytes_upto(2); }));
+  REQUIRE(dedup.wait_for_stats([&](const DedupStats& s) { return s.recorded_bytes_held == bytes_upto(2); }, kDeadline));
   auto b = dedup.subscribe("k", produce);
   CHECK(b->role() == DedupRole::Follower);
   threads.emplace_back([&, s = std::move(b)]() mutable { read_into(std::move(s), readers[2]); });
 
   // Near the end: every event recorded, the end not yet seen.
   stream_gate.release(3);
-  REQUIRE(wait_until([&] { return dedup.stats().recorded_bytes_held == bytes_upto(5); }));
+  REQUIRE(dedup.wait_for_stats([&](const DedupStats& s) { return s.recorded_bytes_held == bytes_upto(5); }, kDeadline));
   CHECK_FALSE(probe->ended);
   auto c = dedup.subscribe("k", produce);
   CHECK(c->role() == DedupRole::Follower);
@@ -532,7 +530,7 @@ TEST_CASE("an error answer is shared with the followers and never cached",
     s.bytes = read_all(*sub);
   };
   threads.emplace_back([&] { read_into(dedup.subscribe("k", produce), seen[0]); });
-  REQUIRE(wait_until([&] { return dedup.stats().leaders == 1; }));
+  REQUIRE(dedup.wait_for_stats([](const DedupStats& s) { return s.leaders == 1; }, kDeadline));
   for (int i = 1; i < 3; ++i) {
     auto sub = dedup.subscribe("k", produce);
     CHECK(sub->role() == DedupRole::Follower);

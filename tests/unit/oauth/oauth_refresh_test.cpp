@@ -2,7 +2,8 @@
 // refresh after a 401, one refresh in flight per account however many threads need it, backoff
 // (Retry-After, doubling, cap), invalid_grant → needs_login, accounts removed or re-logged-in
 // while their refresh runs, and no token text in status or errors. FakeTransport + ManualClock;
-// nothing sleeps.
+// nothing sleeps or polls: threads are waited for through the events they cause (the token
+// endpoint being called, the clock being read).
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -19,12 +20,15 @@
 using namespace balancer;
 using namespace oauth_test;
 using namespace std::chrono_literals;
+using balancer::test::Counter;
 using balancer::test::Gate;
-using balancer::test::wait_until;
 
 namespace {
 
 constexpr const char* kEmail = "a@example.com";
+
+// Failure guard for the waits on other threads: only a hung test ever reaches it.
+constexpr std::chrono::milliseconds kDeadline = 30s;
 
 OAuthAccountStatus status_of(const OAuthClient& client, const std::string& email = kEmail) {
   for (auto& s : client.status()) {
@@ -416,8 +420,10 @@ TEST_CASE("16 threads needing an expired token cause exactly one refresh and all
   f.clock.advance(3600s);
   Gate gate;
   std::atomic<int> in_handler{0};
+  Counter handler_calls;  // wakes the test when the refresh reached the token endpoint
   f.set_respond([&](const HttpRequest&) {
     ++in_handler;
+    handler_calls.add();
     gate.wait();
     return grant("NEW", "R2");
   });
@@ -435,12 +441,11 @@ TEST_CASE("16 threads needing an expired token cause exactly one refresh and all
           str(i % 2 == 0 ? f.client->access_token(kEmail) : f.client->refresh_after_rejection(kEmail, "OLD"));
     });
   }
-  const bool all_in = wait_until([&] {
-    return entered.load() == kThreads && in_handler.load() == 1 && status_of(*f.client).refresh_in_flight;
-  });
-  for (int i = 0; i < 1000; ++i) {  // let the last threads reach the wait
-    std::this_thread::yield();
-  }
+  // Every thread is in: the refresh is held in the token endpoint, and each thread has read the
+  // clock, which obtain() does under the client's lock before it joins the refresh in flight, so
+  // each is bound to wait for this refresh (the refresh cannot finish without that lock).
+  const bool all_in = handler_calls.wait_for_at_least(1, kDeadline) && f.clock.wait_for_readers(kThreads, kDeadline) &&
+                      entered.load() == kThreads && in_handler.load() == 1 && status_of(*f.client).refresh_in_flight;
   gate.open();
   for (auto& t : threads) {
     t.join();
@@ -463,7 +468,9 @@ TEST_CASE("16 threads and a failing refresh: one call, everyone gets the error",
   f.login(kEmail, "OLD", "R1");
   f.clock.advance(3600s);
   Gate gate;
+  Counter handler_calls;  // wakes the test when the refresh reached the token endpoint
   f.set_respond([&](const HttpRequest&) {
+    handler_calls.add();
     gate.wait();
     return FakeResponse::json(502, "bad gateway");
   });
@@ -480,9 +487,10 @@ TEST_CASE("16 threads and a failing refresh: one call, everyone gets the error",
       }
     });
   }
-  const bool all_in = wait_until([&] {
-    return entered.load() == kThreads && status_of(*f.client).refresh_in_flight;
-  });
+  // As above: the refresh is held in the token endpoint and every thread read the clock under the
+  // client's lock, so every one of them waits for this refresh.
+  const bool all_in = handler_calls.wait_for_at_least(1, kDeadline) && f.clock.wait_for_readers(kThreads, kDeadline) &&
+                      entered.load() == kThreads && status_of(*f.client).refresh_in_flight;
   gate.open();
   for (auto& t : threads) {
     t.join();

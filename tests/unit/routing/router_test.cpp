@@ -164,3 +164,55 @@ TEST_CASE("Router: unknown model is NotFound naming the model", "[unit][router]"
   CHECK(d.error().code == ErrorCode::NotFound);
   CHECK_THAT(d.error().message, Catch::Contains("claude-haiku"));
 }
+
+TEST_CASE("Router: an unbound OAuth provider takes the conversation's account and is ordered by that account's health",
+          "[unit][router]") {
+  testing::ManualClock clock;
+  ScriptedHealth health;
+  testing::ScriptedRandom random{0};
+  auto c = std::make_shared<BalancerConfig>();
+  ProviderConfig oauth = provider("claude");
+  oauth.auth_type = AuthType::OAuth;
+  c->providers = {oauth, provider("backup")};
+  c->model_routes = {{"*", {entry("claude", "passthrough", 1), entry("backup", "passthrough", 2)}}};
+  Router router(c, health, random);
+  const std::vector<std::string> accounts{"a@example.com", "b@example.com"};
+  RouteRequest request{"claude-sonnet-4-5", std::nullopt};
+  request.oauth_accounts = accounts;
+  request.conversation = "session:s1";
+
+  auto d = router.route(request);
+  REQUIRE(d);
+  REQUIRE(names(*d) == std::vector<std::string>{"claude", "backup"});
+  const std::string first = d->candidates[0].account_email;
+  CHECK((first == "a@example.com" || first == "b@example.com"));
+  CHECK(d->candidates[0].healthy());
+  // The same conversation gets the same account.
+  CHECK(router.route(request)->candidates[0].account_email == first);
+
+  // Its account cooling down: the other account serves, still first.
+  const std::string other = first == "a@example.com" ? "b@example.com" : "a@example.com";
+  health.cooldown_until["claude/" + first] = clock.now() + std::chrono::seconds(30);
+  d = router.route(request);
+  REQUIRE(d);
+  CHECK(names(*d) == std::vector<std::string>{"claude", "backup"});
+  CHECK(d->candidates[0].account_email == other);
+  CHECK(d->candidates[0].healthy());
+
+  // Every account cooling down: the provider counts as in cooldown when the candidates are
+  // ordered, so the healthy backup goes first; the account whose cooldown ends first is kept.
+  health.cooldown_until["claude/" + other] = clock.now() + std::chrono::seconds(10);
+  d = router.route(request);
+  REQUIRE(d);
+  CHECK(names(*d) == std::vector<std::string>{"backup", "claude"});
+  CHECK(d->candidates[1].account_email == other);
+  REQUIRE_FALSE(d->candidates[1].healthy());
+  CHECK(*d->candidates[1].cooldown_until == clock.now() + std::chrono::seconds(10));
+
+  // No logged-in account: no account to use, health of the provider itself.
+  request.oauth_accounts = {};
+  d = router.route(request);
+  REQUIRE(d);
+  CHECK(d->candidates[0].provider->name == "claude");
+  CHECK(d->candidates[0].account_email.empty());
+}
