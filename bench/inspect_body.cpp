@@ -20,9 +20,9 @@
 
 #include "json/client_request.h"
 
+#include "../tests/support/sax_request_oracle.h"
 #include "json/json_splice.h"
 #include "json/json_validate.h"
-#include "../tests/support/sax_request_oracle.h"
 
 namespace {
 
@@ -47,23 +47,22 @@ std::string claude_code_body(std::size_t target_bytes) {
   ordered_json body;
   body["model"] = "claude-sonnet-4-5-20250929";
   body["max_tokens"] = 32000;
-  body["system"] = ordered_json::array(
-      {{{"type", "text"}, {"text", "You are Claude Code, Anthropic's official CLI for Claude."},
-        {"cache_control", {{"type", "ephemeral"}}}},
-       {{"type", "text"}, {"text", "You are an interactive CLI tool. " + prose}}});
+  body["system"] = ordered_json::array({{{"type", "text"},
+                                         {"text", "You are Claude Code, Anthropic's official CLI for Claude."},
+                                         {"cache_control", {{"type", "ephemeral"}}}},
+                                        {{"type", "text"}, {"text", "You are an interactive CLI tool. " + prose}}});
   ordered_json tools = ordered_json::array();
   for (const char* name : {"Read", "Bash", "Edit", "Write", "Grep", "Glob", "TodoWrite"}) {
-    tools.push_back(
-        {{"name", name},
-         {"description", std::string(name) + ": " + prose},
-         {"input_schema",
-          {{"type", "object"},
-           {"properties",
-            {{"file_path", {{"type", "string"}, {"description", "The absolute path"}}},
-             {"limit", {{"type", "number"}, {"minimum", 0}, {"maximum", 2000}}}}},
-           {"required", {"file_path"}},
-           {"additionalProperties", false},
-           {"$schema", "http://json-schema.org/draft-07/schema#"}}}});
+    tools.push_back({{"name", name},
+                     {"description", std::string(name) + ": " + prose},
+                     {"input_schema",
+                      {{"type", "object"},
+                       {"properties",
+                        {{"file_path", {{"type", "string"}, {"description", "The absolute path"}}},
+                         {"limit", {{"type", "number"}, {"minimum", 0}, {"maximum", 2000}}}}},
+                       {"required", {"file_path"}},
+                       {"additionalProperties", false},
+                       {"$schema", "http://json-schema.org/draft-07/schema#"}}}});
   }
   body["tools"] = tools;
   body["metadata"] = {{"user_id", "user_5f1c0a9e_account_3b2d_session_7e4a9c10"}};
@@ -71,21 +70,17 @@ std::string claude_code_body(std::size_t target_bytes) {
   ordered_json& messages = body["messages"] = ordered_json::array();
   for (std::size_t turn = 0; body.dump().size() < target_bytes; ++turn) {
     const std::string id = "toolu_01Bench" + std::to_string(turn);
-    messages.push_back({{"role", "user"},
-                        {"content", ordered_json::array({{{"type", "text"}, {"text", prose}}})}});
+    messages.push_back({{"role", "user"}, {"content", ordered_json::array({{{"type", "text"}, {"text", prose}}})}});
     messages.push_back(
         {{"role", "assistant"},
-         {"content",
-          ordered_json::array({{{"type", "text"}, {"text", "Let me read the file."}},
-                               {{"type", "tool_use"},
-                                {"id", id},
-                                {"name", "Read"},
-                                {"input", {{"file_path", "/home/dev/project/src/handlers.c"}}}}})}});
+         {"content", ordered_json::array({{{"type", "text"}, {"text", "Let me read the file."}},
+                                          {{"type", "tool_use"},
+                                           {"id", id},
+                                           {"name", "Read"},
+                                           {"input", {{"file_path", "/home/dev/project/src/handlers.c"}}}}})}});
     messages.push_back(
         {{"role", "user"},
-         {"content", ordered_json::array({{{"type", "tool_result"},
-                                           {"tool_use_id", id},
-                                           {"content", source}}})}});
+         {"content", ordered_json::array({{{"type", "tool_result"}, {"tool_use_id", id}, {"content", source}}})}});
   }
   return body.dump();
 }
@@ -106,8 +101,7 @@ double best_mb_per_s(const std::string& body, F&& run) {
       elapsed = clock::now() - start;
     } while (elapsed < std::chrono::milliseconds(300));
     const double seconds = std::chrono::duration<double>(elapsed).count();
-    best = std::max(best, static_cast<double>(body.size()) * static_cast<double>(iterations) /
-                              seconds / 1e6);
+    best = std::max(best, static_cast<double>(body.size()) * static_cast<double>(iterations) / seconds / 1e6);
   }
   return best;
 }
@@ -117,32 +111,26 @@ std::size_t sink = 0;  // keeps results observable
 void bench(const std::string& name, const std::string& body) {
   const auto old_result = old_inspect_request_body(body);
   const auto new_result = balancer::inspect_request_body(body);
-  const bool agree = old_result.has_value() == new_result.has_value() &&
-                     (!old_result || (old_result->model == new_result->model &&
-                                      old_result->user_id == new_result->user_id &&
-                                      old_result->stream == new_result->stream &&
-                                      old_result->pinned_provider == new_result->pinned_provider));
-  std::printf("%s: %zu bytes, results %s\n", name.c_str(), body.size(),
-              agree ? "agree" : "DIFFER");
-  const double old_mbs = best_mb_per_s(body, [](const std::string& b) {
-    sink += old_inspect_request_body(b).has_value() ? 1 : 0;
-  });
-  const double new_mbs = best_mb_per_s(body, [](const std::string& b) {
-    sink += balancer::inspect_request_body(b).has_value() ? 1 : 0;
-  });
-  const double validate_mbs = best_mb_per_s(body, [](const std::string& b) {
-    sink += balancer::detail::find_json_error(b).has_value() ? 1 : 0;
-  });
-  const double scan_mbs = best_mb_per_s(body, [](const std::string& b) {
-    sink += balancer::detail::scan_top_level_members(b).has_value() ? 1 : 0;
-  });
-  const double accept_mbs = best_mb_per_s(body, [](const std::string& b) {
-    sink += nlohmann::json::accept(b) ? 1 : 0;
-  });
-  std::printf("  inspect_request_body  old (nlohmann SAX) %8.1f MB/s   new %8.1f MB/s   x%.1f\n",
-              old_mbs, new_mbs, new_mbs / old_mbs);
-  std::printf("  parts of new          find_json_error %8.1f MB/s   scan_top_level_members %8.1f MB/s\n",
-              validate_mbs, scan_mbs);
+  const bool agree =
+      old_result.has_value() == new_result.has_value() &&
+      (!old_result ||
+       (old_result->model == new_result->model && old_result->user_id == new_result->user_id &&
+        old_result->stream == new_result->stream && old_result->pinned_provider == new_result->pinned_provider));
+  std::printf("%s: %zu bytes, results %s\n", name.c_str(), body.size(), agree ? "agree" : "DIFFER");
+  const double old_mbs =
+      best_mb_per_s(body, [](const std::string& b) { sink += old_inspect_request_body(b).has_value() ? 1 : 0; });
+  const double new_mbs =
+      best_mb_per_s(body, [](const std::string& b) { sink += balancer::inspect_request_body(b).has_value() ? 1 : 0; });
+  const double validate_mbs = best_mb_per_s(
+      body, [](const std::string& b) { sink += balancer::detail::find_json_error(b).has_value() ? 1 : 0; });
+  const double scan_mbs = best_mb_per_s(
+      body, [](const std::string& b) { sink += balancer::detail::scan_top_level_members(b).has_value() ? 1 : 0; });
+  const double accept_mbs =
+      best_mb_per_s(body, [](const std::string& b) { sink += nlohmann::json::accept(b) ? 1 : 0; });
+  std::printf("  inspect_request_body  old (nlohmann SAX) %8.1f MB/s   new %8.1f MB/s   x%.1f\n", old_mbs, new_mbs,
+              new_mbs / old_mbs);
+  std::printf("  parts of new          find_json_error %8.1f MB/s   scan_top_level_members %8.1f MB/s\n", validate_mbs,
+              scan_mbs);
   std::printf("  reference             nlohmann::json::accept %8.1f MB/s\n", accept_mbs);
 }
 

@@ -31,8 +31,8 @@ Received read_all(balancer::DedupSubscription& subscription) {
 }
 
 void print(const char* who, const Received& received) {
-  std::printf("%-8s role=%-8s status=%d body=%s\n", who, std::string(to_string(received.role)).c_str(),
-              received.status, received.body.c_str());
+  std::printf("%-8s role=%-8s status=%d body=%s\n", who, std::string(to_string(received.role)).c_str(), received.status,
+              received.body.c_str());
 }
 
 }  // namespace
@@ -47,8 +47,8 @@ int main() {
   const std::string key = balancer::dedup_key("/v1/messages", body, headers, "client-key-1");
 
   std::atomic<int> producer_calls{0};
-  std::latch producer_started(1);   // the leader's upstream call is in progress
-  std::latch follower_joined(1);    // the follower has subscribed; the upstream may answer now
+  std::latch producer_started(1);  // the leader's upstream call is in progress
+  std::latch follower_joined(1);   // the follower has subscribed; the upstream may answer now
   const balancer::Deduplicator::Producer call_upstream = [&] {
     if (++producer_calls == 1) {  // only the first call waits; a second one would be the bug shown
       producer_started.count_down();
@@ -81,8 +81,8 @@ int main() {
               static_cast<unsigned long long>(stats.leaders), static_cast<unsigned long long>(stats.followers));
 
   const bool ok = producer_calls == 1 && leader.role == balancer::DedupRole::Leader &&
-                  follower.role == balancer::DedupRole::Follower && leader.status == 200 &&
-                  follower.status == 200 && !leader.body.empty() && follower.body == leader.body;
+                  follower.role == balancer::DedupRole::Follower && leader.status == 200 && follower.status == 200 &&
+                  !leader.body.empty() && follower.body == leader.body;
   std::printf("%s\n", ok ? "OK" : "FAILED: the calls were not coalesced");
   return ok ? 0 : 1;
 }

@@ -56,8 +56,8 @@ int main() {
   options.clock = &clock;
   options.random = &random;
   options.log = balancer::make_jsonl_log(clock, balancer::LogLevel::Error, "");  // no file; stderr on errors only
-  options.token_store = balancer::make_memory_token_store();  // nothing on disk
-  options.run_balance_checks = false;  // starts no thread
+  options.token_store = balancer::make_memory_token_store();                     // nothing on disk
+  options.run_balance_checks = false;                                            // starts no thread
   auto gateway = balancer::Gateway::create(std::move(options));
   if (!gateway) {
     std::fprintf(stderr, "gateway: %s\n", gateway.error().message.c_str());
@@ -65,7 +65,10 @@ int main() {
   }
 
   balancer::Response reply = (*gateway)->handle(
-      {"POST", "/v1/messages", "", {{"content-type", "application/json"}, {"anthropic-version", "2023-06-01"}},
+      {"POST",
+       "/v1/messages",
+       "",
+       {{"content-type", "application/json"}, {"anthropic-version", "2023-06-01"}},
        R"({"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"Hi"}]})"});
   // A front end sends status, headers and body here; then reports the response over (this logs it).
   const std::string provider(balancer::find_header(reply.headers, "x-balancer-provider").value_or("-"));

@@ -43,8 +43,7 @@ std::vector<std::string> print_candidates(const balancer::Router& router, const 
   std::printf("%s:\n", title);
   for (const balancer::Candidate& candidate : decision->candidates) {
     std::printf("  %-8s model=%-26s priority=%d %s\n", candidate.provider->name.c_str(),
-                candidate.upstream_model.c_str(), candidate.priority,
-                candidate.healthy() ? "healthy" : "in cooldown");
+                candidate.upstream_model.c_str(), candidate.priority, candidate.healthy() ? "healthy" : "in cooldown");
     order.push_back(candidate.provider->name);
   }
   return order;

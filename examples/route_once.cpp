@@ -31,8 +31,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (const auto& c : decision->candidates) {
-    std::printf("%-20s model=%-28s route=%s priority=%d\n", c.provider->name.c_str(),
-                c.upstream_model.c_str(), c.route_pattern.c_str(), c.priority);
+    std::printf("%-20s model=%-28s route=%s priority=%d\n", c.provider->name.c_str(), c.upstream_model.c_str(),
+                c.route_pattern.c_str(), c.priority);
   }
   return 0;
 }

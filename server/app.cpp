@@ -14,9 +14,7 @@ namespace {
 
 constexpr std::chrono::seconds kTickInterval{1};
 
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
+bool is_loopback(const std::string& host) { return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0; }
 
 }  // namespace
 
@@ -34,8 +32,8 @@ Result<std::unique_ptr<App>> App::create(AppOptions options) {
   gateway.clock = options.clock;
   gateway.log = std::move(options.log);
   gateway.gauges = [raw = app.get()] {
-    return std::vector<GaugeSample>{{"connections_busy", "Client connections being served.",
-                                     static_cast<double>(raw->busy_connections())}};
+    return std::vector<GaugeSample>{
+        {"connections_busy", "Client connections being served.", static_cast<double>(raw->busy_connections())}};
   };
   auto created = Gateway::create(std::move(gateway));
   if (!created) {

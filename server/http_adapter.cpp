@@ -167,18 +167,17 @@ void install_routes(httplib::Server& server, App& app) {
         }
         return httplib::Server::HandlerResponse::Handled;
       }));
-  server.set_exception_handler(
-      [&app](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown exception";
-        try {
-          std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        app.log().write(LogLevel::Error, "handler exception", {{"path", req.path}, {"error", what}});
-        send_error(res, 500, "api_error", "internal error while serving the request");
-      });
+  server.set_exception_handler([&app](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    app.log().write(LogLevel::Error, "handler exception", {{"path", req.path}, {"error", what}});
+    send_error(res, 500, "api_error", "internal error while serving the request");
+  });
 }
 
 }  // namespace balancer::server

@@ -106,9 +106,8 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "balancer-server: warning: {}\n", warning);
   }
   if (opts.check_only) {
-    fmt::print("{}: OK — {} provider(s), {} route(s), strategy {}\n", opts.config_path,
-               config->providers.size(), config->model_routes.size(),
-               balancer::to_string(config->settings.selection_strategy));
+    fmt::print("{}: OK — {} provider(s), {} route(s), strategy {}\n", opts.config_path, config->providers.size(),
+               config->model_routes.size(), balancer::to_string(config->settings.selection_strategy));
     return 0;
   }
   const std::string host = opts.host.empty() ? config->settings.host : opts.host;
@@ -137,8 +136,8 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "balancer-server: {}\n", bound.error().message);
     return 1;
   }
-  fmt::print(stderr, "balancer-server {} listening on http://{}:{} (config {})\n", balancer::kVersion,
-             host, *bound, opts.config_path);
+  fmt::print(stderr, "balancer-server {} listening on http://{}:{} (config {})\n", balancer::kVersion, host, *bound,
+             opts.config_path);
 
   std::thread signal_thread([&app, signals, grace] {
     int sig = 0;

@@ -70,10 +70,13 @@ FakeResponse answer(const balancer::HttpRequest& request) {
       sse("message_start", R"({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant",)"
                            R"("model":"claude-sonnet-4-5","content":[],"stop_reason":null,)"
                            R"("usage":{"input_tokens":3,"output_tokens":0}}})"),
-      sse("content_block_start", R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"),
-      sse("content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}})"),
+      sse("content_block_start",
+          R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"),
+      sse("content_block_delta",
+          R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}})"),
       sse("content_block_stop", R"({"type":"content_block_stop","index":0})"),
-      sse("message_delta", R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}})"),
+      sse("message_delta",
+          R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1}})"),
       sse("message_stop", R"({"type":"message_stop"})"),
   });
 }
@@ -107,7 +110,10 @@ int main() {
   }
 
   balancer::Response reply = (*gateway)->handle(
-      {"POST", "/v1/messages", "", {{"content-type", "application/json"}, {"anthropic-version", "2023-06-01"}},
+      {"POST",
+       "/v1/messages",
+       "",
+       {{"content-type", "application/json"}, {"anthropic-version", "2023-06-01"}},
        R"({"model":"my-sonnet","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"Hi"}]})"});
   // What a front end does: send the status and headers, then every chunk of the stream.
   std::string streamed;
@@ -119,9 +125,8 @@ int main() {
   const bool completed = reply.stream && reply.stream->completed();
   reply.on_finish(true);  // the response is over: the Gateway logs and counts it
 
-  std::printf("status %d from %s after %zu attempt(s), %zu streamed bytes, %s\n", reply.status,
-              reply.provider.c_str(), reply.attempts.size(), streamed.size(),
-              completed ? "stream completed" : "stream NOT completed");
+  std::printf("status %d from %s after %zu attempt(s), %zu streamed bytes, %s\n", reply.status, reply.provider.c_str(),
+              reply.attempts.size(), streamed.size(), completed ? "stream completed" : "stream NOT completed");
   nlohmann::json request_line;
   for (const nlohmann::json& line : log->lines()) {
     if (line.value("message", "") == "request") {

@@ -7,8 +7,8 @@
 // where the input was split, and must be a valid Anthropic event stream (grammar checker).
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 
@@ -54,8 +54,7 @@ void fuzz_json_conversions(int which, std::string_view payload) {
         (void)r->dump();
       }
       break;
-    default:
-      break;
+    default: break;
   }
 }
 
@@ -101,15 +100,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   switch (data[0] % 5) {
     case 0:
     case 1:
-    case 2:
-      fuzz_json_conversions(data[0] % 5, payload);
-      break;
-    case 3:
-      fuzz_stream(data[0], payload);
-      break;
-    default:
-      fuzz_errors_and_parser(payload);
-      break;
+    case 2: fuzz_json_conversions(data[0] % 5, payload); break;
+    case 3: fuzz_stream(data[0], payload); break;
+    default: fuzz_errors_and_parser(payload); break;
   }
   return 0;
 }

@@ -61,8 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   const TokenError error = parse_token_error(body);
-  if (error.description.size() > kMaxErrorDescription || has_control(error.description) ||
-      has_control(error.error) || error.error.size() > 64) {
+  if (error.description.size() > kMaxErrorDescription || has_control(error.description) || has_control(error.error) ||
+      error.error.size() > 64) {
     oracle_failed("an error code or description that is too long or holds control characters");
   }
   return 0;

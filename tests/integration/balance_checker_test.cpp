@@ -24,9 +24,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "health/balance_monitor.h"
 #include <balancer/clock.h>
 #include <balancer/health_tracker.h>
+#include "health/balance_monitor.h"
 
 #include "health/balance_checker.h"
 #include "test_balancer.h"
@@ -187,8 +187,7 @@ TEST_CASE("run_shell_command: a non-zero exit or a signal is an error, whatever 
   CHECK(out.error().message == "balance check killed by signal 15");
 }
 
-TEST_CASE("run_shell_command kills a command that outlives its timeout and reaps it",
-          "[integration][balance]") {
+TEST_CASE("run_shell_command kills a command that outlives its timeout and reaps it", "[integration][balance]") {
   TempDir dir;
   const std::string pid_file = dir.file("pid");
   const auto start = SteadyClock::now();
@@ -261,9 +260,7 @@ TEST_CASE("run_shell_command stops promptly when asked to", "[integration][balan
   const std::string fifo = make_fifo(dir, "started");
   std::stop_source stop;
   std::optional<Result<std::string>> result;
-  std::jthread runner([&] {
-    result = run_shell_command("echo $$ > '" + fifo + "'; sleep 30", 60s, stop.get_token());
-  });
+  std::jthread runner([&] { result = run_shell_command("echo $$ > '" + fifo + "'; sleep 30", 60s, stop.get_token()); });
   const std::string line = read_fifo_line(fifo);  // the command is running
   REQUIRE_FALSE(line.empty());
   const pid_t pid = std::stoi(line);
@@ -277,8 +274,7 @@ TEST_CASE("run_shell_command stops promptly when asked to", "[integration][balan
   CHECK(reaped(pid));
 }
 
-TEST_CASE("run_shell_command: a shell that cannot run the command is an error",
-          "[integration][balance]") {
+TEST_CASE("run_shell_command: a shell that cannot run the command is an error", "[integration][balance]") {
   auto out = run_shell_command("/nonexistent/balance-script", 10s);
   REQUIRE_FALSE(out.has_value());
   CHECK(out.error().message == "balance check exited with status 127");
@@ -302,8 +298,7 @@ TEST_CASE("BalanceChecker reads a balance printed by a command", "[integration][
   CHECK(rig.tracker.snapshot("a").status == "healthy");
 }
 
-TEST_CASE("BalanceChecker marks a provider low at or below its threshold",
-          "[integration][balance]") {
+TEST_CASE("BalanceChecker marks a provider low at or below its threshold", "[integration][balance]") {
   Rig rig({provider("a", "printf 'balance: $%s\\n' 0.50", /*threshold=*/1.0),
            provider("b", "echo '{\"balance\": 1}'", /*threshold=*/1.0)});
   BalanceChecker checker(rig.monitor, rig.updates.callback());
@@ -337,8 +332,7 @@ TEST_CASE("BalanceChecker: a command that exits 3 without output is an error and
   CHECK(rig.tracker.snapshot("b").healthy);
 }
 
-TEST_CASE("BalanceChecker kills a check that runs past its timeout and reports it promptly",
-          "[integration][balance]") {
+TEST_CASE("BalanceChecker kills a check that runs past its timeout and reports it promptly", "[integration][balance]") {
   TempDir dir;
   const std::string pid_file = dir.file("pid");
   Rig rig({provider("slow", "echo $$ > '" + pid_file + "'; sleep 30"), provider("fast", "echo 9")},

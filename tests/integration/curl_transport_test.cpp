@@ -37,11 +37,11 @@ namespace {
 
 using namespace std::chrono_literals;
 using balancer::ErrorCode;
-using balancer::test::Gate;
 using balancer::HttpRequest;
 using balancer::HttpTransport;
 using balancer::UpstreamCall;
 using balancer::test::drain;
+using balancer::test::Gate;
 using balancer::test::make_transport;
 using balancer::test::RawServer;
 using balancer::test::request_to;
@@ -62,8 +62,9 @@ std::string binary_body(std::size_t size) {
   return body;
 }
 
-const std::string kUtf8 = "h\xC3\xA9llo w\xC3\xB6rld \xE2\x80\x94 \xE6\x97\xA5\xE6\x9C\xAC "
-                          "\xF0\x9F\x8E\x89";  // "héllo wörld — 日本 🎉"
+const std::string kUtf8 =
+    "h\xC3\xA9llo w\xC3\xB6rld \xE2\x80\x94 \xE6\x97\xA5\xE6\x9C\xAC "
+    "\xF0\x9F\x8E\x89";  // "héllo wörld — 日本 🎉"
 
 // What an echo handler saw, for assertions on the test thread.
 struct Seen {
@@ -77,8 +78,7 @@ struct Seen {
 
 }  // namespace
 
-TEST_CASE("curl transport: GET round trip carries method, path, query and headers",
-          "[integration][transport]") {
+TEST_CASE("curl transport: GET round trip carries method, path, query and headers", "[integration][transport]") {
   Seen seen;
   const std::string gzip_bytes("\x1f\x8b\x08\x00not-really-gzip\x00\xff", 21);
   TestServer server([&](httplib::Server& s) {
@@ -123,8 +123,7 @@ TEST_CASE("curl transport: GET round trip carries method, path, query and header
   CHECK(seen.headers.count("Expect") == 0);
 }
 
-TEST_CASE("curl transport: POST bodies arrive byte-identical and echo back",
-          "[integration][transport]") {
+TEST_CASE("curl transport: POST bodies arrive byte-identical and echo back", "[integration][transport]") {
   Seen seen;
   TestServer server([&](httplib::Server& s) {
     s.Post("/v1/messages", [&](const httplib::Request& req, httplib::Response& res) {
@@ -135,9 +134,8 @@ TEST_CASE("curl transport: POST bodies arrive byte-identical and echo back",
         seen.body = req.body;
       }
       res.set_header("X-Body-Size", std::to_string(req.body.size()));
-      res.set_content(req.body, req.get_header_value("Content-Type").empty()
-                                    ? "application/octet-stream"
-                                    : req.get_header_value("Content-Type"));
+      res.set_content(req.body, req.get_header_value("Content-Type").empty() ? "application/octet-stream"
+                                                                             : req.get_header_value("Content-Type"));
     });
   });
   auto transport = make_transport();
@@ -229,8 +227,7 @@ TEST_CASE("curl transport: bytes held back while reading is paused are not lost 
   transport.reset();
 }
 
-TEST_CASE("curl transport: 1xx responses are skipped and header values trimmed",
-          "[integration][transport]") {
+TEST_CASE("curl transport: 1xx responses are skipped and header values trimmed", "[integration][transport]") {
   RawServer server(
       "HTTP/1.1 103 Early Hints\r\n"
       "Link: </style.css>; rel=preload\r\n"
@@ -254,8 +251,7 @@ TEST_CASE("curl transport: 1xx responses are skipped and header values trimmed",
   CHECK(server.last_request().find("\r\nX-Empty:\r\n") != std::string::npos);
   CHECK(server.last_request().find("\r\nX-Full: v\r\n") != std::string::npos);
   CHECK_FALSE(balancer::find_header(head->headers, "Link"));
-  CHECK(balancer::find_header(head->headers, "X-Padded") ==
-        std::optional<std::string_view>("spaced out"));
+  CHECK(balancer::find_header(head->headers, "X-Padded") == std::optional<std::string_view>("spaced out"));
   CHECK(balancer::find_header(head->headers, "X-Colon") == std::optional<std::string_view>("a:b"));
   auto drained = drain(*call);
   REQUIRE_FALSE(drained.error);
@@ -267,21 +263,19 @@ TEST_CASE("curl transport: a stream is relayed as it is produced", "[integration
   TestServer server([](httplib::Server& s) {
     s.Post("/v1/messages", [](const httplib::Request&, httplib::Response& res) {
       auto sent = std::make_shared<int>(0);
-      res.set_chunked_content_provider("text/event-stream",
-                                       [sent](std::size_t, httplib::DataSink& sink) {
-                                         if (*sent > 0) {
-                                           balancer::test::pace_fake_upstream(200ms);
-                                         }
-                                         const std::string event =
-                                             "event: ping\ndata: " + std::to_string(*sent) + "\n\n";
-                                         if (!sink.write(event.data(), event.size())) {
-                                           return false;
-                                         }
-                                         if (++*sent == 5) {
-                                           sink.done();
-                                         }
-                                         return true;
-                                       });
+      res.set_chunked_content_provider("text/event-stream", [sent](std::size_t, httplib::DataSink& sink) {
+        if (*sent > 0) {
+          balancer::test::pace_fake_upstream(200ms);
+        }
+        const std::string event = "event: ping\ndata: " + std::to_string(*sent) + "\n\n";
+        if (!sink.write(event.data(), event.size())) {
+          return false;
+        }
+        if (++*sent == 5) {
+          sink.done();
+        }
+        return true;
+      });
     });
   });
   auto transport = make_transport();
@@ -291,8 +285,7 @@ TEST_CASE("curl transport: a stream is relayed as it is produced", "[integration
   auto head = call->head();
   REQUIRE(head);
   CHECK(head->status == 200);
-  CHECK(balancer::find_header(head->headers, "Content-Type") ==
-        std::optional<std::string_view>("text/event-stream"));
+  CHECK(balancer::find_header(head->headers, "Content-Type") == std::optional<std::string_view>("text/event-stream"));
   const auto head_at = Clock::now();
 
   std::string chunk;
@@ -318,35 +311,32 @@ TEST_CASE("curl transport: a stream is relayed as it is produced", "[integration
   transport.reset();
 }
 
-TEST_CASE("curl transport: there is no total timeout, only an idle timeout",
-          "[integration][transport]") {
+TEST_CASE("curl transport: there is no total timeout, only an idle timeout", "[integration][transport]") {
   Gate release;
   TestServer server([&](httplib::Server& s) {
     s.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
       auto sent = std::make_shared<int>(0);
-      res.set_chunked_content_provider("text/event-stream",
-                                       [sent](std::size_t, httplib::DataSink& sink) {
-                                         balancer::test::pace_fake_upstream(100ms);
-                                         const std::string event = "data: tick\n\n";
-                                         if (!sink.write(event.data(), event.size())) {
-                                           return false;
-                                         }
-                                         if (++*sent == 10) {
-                                           sink.done();
-                                         }
-                                         return true;
-                                       });
+      res.set_chunked_content_provider("text/event-stream", [sent](std::size_t, httplib::DataSink& sink) {
+        balancer::test::pace_fake_upstream(100ms);
+        const std::string event = "data: tick\n\n";
+        if (!sink.write(event.data(), event.size())) {
+          return false;
+        }
+        if (++*sent == 10) {
+          sink.done();
+        }
+        return true;
+      });
     });
     s.Get("/stall", [&](const httplib::Request&, httplib::Response& res) {
-      res.set_chunked_content_provider("text/event-stream",
-                                       [&](std::size_t offset, httplib::DataSink& sink) {
-                                         if (offset > 0) {
-                                           release.wait_for(3s);
-                                           return false;
-                                         }
-                                         const std::string event = "data: first\n\n";
-                                         return sink.write(event.data(), event.size());
-                                       });
+      res.set_chunked_content_provider("text/event-stream", [&](std::size_t offset, httplib::DataSink& sink) {
+        if (offset > 0) {
+          release.wait_for(3s);
+          return false;
+        }
+        const std::string event = "data: first\n\n";
+        return sink.write(event.data(), event.size());
+      });
     });
   });
   server.before_stop([&] { release.open(); });
@@ -388,8 +378,7 @@ TEST_CASE("curl transport: there is no total timeout, only an idle timeout",
   release.open();
 }
 
-TEST_CASE("curl transport: no response head within header_timeout is UpstreamTimeout",
-          "[integration][transport]") {
+TEST_CASE("curl transport: no response head within header_timeout is UpstreamTimeout", "[integration][transport]") {
   Gate release;
   TestServer server([&](httplib::Server& s) {
     s.Post("/v1/messages", [&](const httplib::Request&, httplib::Response& res) {
@@ -428,8 +417,7 @@ TEST_CASE("curl transport: a refused connection is UpstreamConnect", "[integrati
   const int port = ntohs(addr.sin_port);
 
   auto transport = make_transport();
-  auto call = transport->start(
-      request_to("http://127.0.0.1:" + std::to_string(port) + "/v1/messages", "POST", "{}"));
+  auto call = transport->start(request_to("http://127.0.0.1:" + std::to_string(port) + "/v1/messages", "POST", "{}"));
   auto head = call->head();
   REQUIRE_FALSE(head);
   CHECK(head.error().code == ErrorCode::UpstreamConnect);
@@ -446,14 +434,13 @@ TEST_CASE("curl transport: a connection dropped mid-body is UpstreamConnect, not
           "[integration][transport]") {
   TestServer server([](httplib::Server& s) {
     s.Post("/v1/messages", [](const httplib::Request&, httplib::Response& res) {
-      res.set_chunked_content_provider("text/event-stream",
-                                       [](std::size_t offset, httplib::DataSink& sink) {
-                                         if (offset > 0) {
-                                           return false;  // closes without the last chunk
-                                         }
-                                         const std::string event = "event: message_start\n\n";
-                                         return sink.write(event.data(), event.size());
-                                       });
+      res.set_chunked_content_provider("text/event-stream", [](std::size_t offset, httplib::DataSink& sink) {
+        if (offset > 0) {
+          return false;  // closes without the last chunk
+        }
+        const std::string event = "event: message_start\n\n";
+        return sink.write(event.data(), event.size());
+      });
     });
   });
   auto transport = make_transport();
@@ -473,10 +460,8 @@ TEST_CASE("curl transport: a connection dropped mid-body is UpstreamConnect, not
   transport.reset();
 }
 
-TEST_CASE("curl transport: a non-2xx status is a response, not an error",
-          "[integration][transport]") {
-  const std::string overloaded =
-      R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})";
+TEST_CASE("curl transport: a non-2xx status is a response, not an error", "[integration][transport]") {
+  const std::string overloaded = R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})";
   TestServer server([&](httplib::Server& s) {
     s.Post("/v1/messages", [&](const httplib::Request&, httplib::Response& res) {
       res.status = 529;
@@ -496,8 +481,7 @@ TEST_CASE("curl transport: a non-2xx status is a response, not an error",
   transport.reset();
 }
 
-TEST_CASE("curl transport: sequential requests reuse keep-alive connections",
-          "[integration][transport]") {
+TEST_CASE("curl transport: sequential requests reuse keep-alive connections", "[integration][transport]") {
   std::mutex mutex;
   std::set<int> ports;
   std::vector<bool> saw_first_only_header;
@@ -532,8 +516,7 @@ TEST_CASE("curl transport: sequential requests reuse keep-alive connections",
   CHECK(std::count(saw_first_only_header.begin(), saw_first_only_header.end(), true) == 1);
 }
 
-TEST_CASE("curl transport: destroying a call cancels the upstream transfer",
-          "[integration][transport]") {
+TEST_CASE("curl transport: destroying a call cancels the upstream transfer", "[integration][transport]") {
   Gate write_failed;
   std::atomic<bool> stop{false};
   std::atomic<int> endless_port{-1};
@@ -592,9 +575,8 @@ TEST_CASE("curl transport: destroying a call cancels the upstream transfer",
 
 TEST_CASE("curl transport: concurrent requests from many threads", "[integration][transport]") {
   TestServer server([](httplib::Server& s) {
-    s.Post("/v1/messages", [](const httplib::Request& req, httplib::Response& res) {
-      res.set_content(req.body, "application/json");
-    });
+    s.Post("/v1/messages",
+           [](const httplib::Request& req, httplib::Response& res) { res.set_content(req.body, "application/json"); });
   });
   auto transport = make_transport();
   constexpr int kThreads = 32;
@@ -606,8 +588,7 @@ TEST_CASE("curl transport: concurrent requests from many threads", "[integration
   for (int i = 0; i < kThreads; ++i) {
     bodies[static_cast<std::size_t>(i)] =
         "{\"thread\":" + std::to_string(i) + ",\"pad\":\"" +
-        std::string(static_cast<std::size_t>(1000 * (i + 1)), static_cast<char>('a' + i % 26)) +
-        "\"}";
+        std::string(static_cast<std::size_t>(1000 * (i + 1)), static_cast<char>('a' + i % 26)) + "\"}";
   }
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
@@ -632,13 +613,11 @@ TEST_CASE("curl transport: concurrent requests from many threads", "[integration
   transport.reset();
 }
 
-TEST_CASE("curl transport: send() buffers a whole response up to a limit",
-          "[integration][transport]") {
+TEST_CASE("curl transport: send() buffers a whole response up to a limit", "[integration][transport]") {
   const std::string big = binary_body(200 * 1024);
   TestServer server([&](httplib::Server& s) {
-    s.Get("/big", [&](const httplib::Request&, httplib::Response& res) {
-      res.set_content(big, "application/octet-stream");
-    });
+    s.Get("/big",
+          [&](const httplib::Request&, httplib::Response& res) { res.set_content(big, "application/octet-stream"); });
   });
   auto transport = make_transport();
 

@@ -8,8 +8,8 @@
 #include <thread>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "fake_upstream.h"
@@ -34,8 +34,9 @@ HeaderList headers(std::string key = "") {
 }
 
 std::string body(bool stream, std::string_view text = "same question") {
-  return fmt::format(R"({{"model":"claude-x","max_tokens":32,"stream":{},"messages":[{{"role":"user","content":"{}"}}]}})",
-                     stream ? "true" : "false", text);
+  return fmt::format(
+      R"({{"model":"claude-x","max_tokens":32,"stream":{},"messages":[{{"role":"user","content":"{}"}}]}})",
+      stream ? "true" : "false", text);
 }
 
 std::string config(const std::string& url, std::string_view settings = "", std::string_view extra = "") {
@@ -98,8 +99,7 @@ TEST_CASE("dedup: 5 concurrent identical requests make one upstream call", "[ded
   CHECK(responses[0].header("x-balancer-request-id") != responses[1].header("x-balancer-request-id"));
 }
 
-TEST_CASE("dedup: streams joining before the first byte, mid-stream and near the end all get every byte",
-          "[dedup]") {
+TEST_CASE("dedup: streams joining before the first byte, mid-stream and near the end all get every byte", "[dedup]") {
   const std::vector<std::string> events = message_stream({"one", " two", " three", " four", " five", " six"});
   FakeUpstream upstream([&](const RecordedRequest&) {
     Reply reply = Reply::sse(events, 60ms);
@@ -152,7 +152,8 @@ TEST_CASE("dedup: different bodies or different callers are never merged", "[ded
     CHECK(count_role(responses, "leader") == 2);
   }
   SECTION("same body, different client keys") {
-    TestBalancer balancer(config(upstream.url(), "", "auth:\n  enabled: true\n  api_keys: [\"key-one\", \"key-two\"]\n"));
+    TestBalancer balancer(
+        config(upstream.url(), "", "auth:\n  enabled: true\n  api_keys: [\"key-one\", \"key-two\"]\n"));
     std::vector<ClientRequest> requests(2);
     requests[0] = {"POST", balancer.url("/v1/messages"), headers("key-one"), body(false), std::nullopt, 30s};
     requests[1] = {"POST", balancer.url("/v1/messages"), headers("key-two"), body(false), std::nullopt, 30s};
@@ -263,7 +264,8 @@ TEST_CASE("dedup: an error before the first byte reaches every subscriber the sa
 TEST_CASE("dedup: past the per-flight byte cap a late request gets its own flight", "[dedup]") {
   const std::vector<std::string> events = message_stream({"aaaaaaaaaa", "bbbbbbbbbb", "cccccccccc", "dddddddddd"});
   FakeUpstream upstream([&](const RecordedRequest&) { return Reply::sse(events, 80ms); });
-  TestBalancer balancer(config(upstream.url(), "  deduplication: {enabled: true, max_flight_bytes: 300, max_flights: 16}\n"));
+  TestBalancer balancer(
+      config(upstream.url(), "  deduplication: {enabled: true, max_flight_bytes: 300, max_flights: 16}\n"));
   const std::string url = balancer.url("/v1/messages");
   ClientResponse first, late;
   std::thread a([&] { first = post(url, body(true), headers()); });

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include <balancer/curl_transport.h>
@@ -38,13 +38,12 @@ using nlohmann::json;
 
 constexpr auto kDeadline = 10s;  // failure guard for waits
 
-HeaderList json_headers() {
-  return {{"Content-Type", "application/json"}, {"anthropic-version", "2023-06-01"}};
-}
+HeaderList json_headers() { return {{"Content-Type", "application/json"}, {"anthropic-version", "2023-06-01"}}; }
 
 std::string simple_body(bool stream = false) {
-  return fmt::format(R"({{"model":"claude-sonnet-4-5","max_tokens":16,"stream":{},"messages":[{{"role":"user","content":"hi"}}]}})",
-                     stream ? "true" : "false");
+  return fmt::format(
+      R"({{"model":"claude-sonnet-4-5","max_tokens":16,"stream":{},"messages":[{{"role":"user","content":"hi"}}]}})",
+      stream ? "true" : "false");
 }
 
 // A request of the conversation `user_id` (metadata.user_id, as Claude Code sends it).
@@ -205,8 +204,7 @@ TEST_CASE("failover: HTTP 429 with Retry-After is answered by the backup and coo
   CHECK(status.at("cooldown_remaining_s").get<double>() <= 60.0);
 }
 
-TEST_CASE("failover: a connection dropped before the first byte is answered by the backup",
-          "[integration][failover]") {
+TEST_CASE("failover: a connection dropped before the first byte is answered by the backup", "[integration][failover]") {
   ClosingUpstream primary;
   const json status = expect_answered_by_backup(primary.url()).primary;
   CHECK(primary.dropped_count() == 1);
@@ -238,8 +236,7 @@ TEST_CASE("failover: headers later than timeout_seconds are answered by the back
 
 TEST_CASE("failover: a 200 carrying an Insufficient credits error object is answered by the backup",
           "[integration][failover]") {
-  expect_failover_on(Reply::json(R"({"error":{"type":"x","message":"Insufficient credits"}})"),
-                     "error_payload", 200);
+  expect_failover_on(Reply::json(R"({"error":{"type":"x","message":"Insufficient credits"}})"), "error_payload", 200);
 }
 
 TEST_CASE("failover: a 200 HTML page is answered by the backup", "[integration][failover]") {
@@ -254,9 +251,8 @@ TEST_CASE("failover: a 200 HTML page is answered by the backup", "[integration][
 TEST_CASE("failover: a 400 is passed through unchanged with no failover and no penalty", "[integration][failover]") {
   const std::string error_body =
       R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: must be at least 1"}})";
-  FakeUpstream primary([&](const RecordedRequest&) {
-    return Reply::json(error_body, 400).with_header("request-id", "req_400");
-  });
+  FakeUpstream primary(
+      [&](const RecordedRequest&) { return Reply::json(error_body, 400).with_header("request-id", "req_400"); });
   FakeUpstream backup;
   TestBalancer balancer(config_yaml({{"primary", primary.url()}, {"backup", backup.url()}}));
 
@@ -299,9 +295,9 @@ TEST_CASE("failover: model text mentioning an error and Insufficient credits is 
 
 TEST_CASE("failover: model text mentioning an error and Insufficient credits is a success (stream)",
           "[integration][failover]") {
-  const std::vector<std::string> events = message_stream(
-      {"The API said ", R"({"type": "error", "error": {"type": "x", )", R"("message": "Insufficient credits"}})",
-       " <html>error</html>"});
+  const std::vector<std::string> events =
+      message_stream({"The API said ", R"({"type": "error", "error": {"type": "x", )",
+                      R"("message": "Insufficient credits"}})", " <html>error</html>"});
   FakeUpstream primary([&](const RecordedRequest&) { return Reply::sse(events, 5ms); });
   FakeUpstream backup;
   TestBalancer balancer(config_yaml({{"primary", primary.url()}, {"backup", backup.url()}}));
@@ -553,9 +549,10 @@ TEST_CASE("failover: conversation affinity under round_robin and failover moving
     upstreams[name] = std::make_unique<FakeUpstream>(
         [name = std::string(name)](const RecordedRequest&) { return Reply::json(message_json("from " + name)); });
   }
-  TestBalancer balancer(config_yaml({{"p1", upstreams["p1"]->url()}, {"p2", upstreams["p2"]->url()}, {"p3", upstreams["p3"]->url()}},
-                                    "  selection_strategy: round_robin\n  sticky_provider_duration: 300\n",
-                                    {"priority: 1", "priority: 1", "priority: 1"}));
+  TestBalancer balancer(
+      config_yaml({{"p1", upstreams["p1"]->url()}, {"p2", upstreams["p2"]->url()}, {"p3", upstreams["p3"]->url()}},
+                  "  selection_strategy: round_robin\n  sticky_provider_duration: 300\n",
+                  {"priority: 1", "priority: 1", "priority: 1"}));
   const auto served_by = [&](std::string_view user) {
     const ClientResponse response = send(balancer, conversation_body(user));
     REQUIRE(response.status == 200);
@@ -610,14 +607,13 @@ TEST_CASE("balance check: a provider whose balance is at the threshold is skippe
   FakeUpstream backup;
   TempDir dir;
   const std::string balance_file = dir.file("balance");
-  const auto write_balance = [&](const char* value) {
-    std::ofstream(balance_file) << value << "\n";
-  };
+  const auto write_balance = [&](const char* value) { std::ofstream(balance_file) << value << "\n"; };
   write_balance("0.00");
   std::string yaml = "providers:\n" + provider_yaml("primary", primary.url()) +
-                     fmt::format("    balance_check: \"cat {}\"\n    balance_check_interval: 1\n"
-                                 "    balance_threshold: 0\n",
-                                 balance_file) +
+                     fmt::format(
+                         "    balance_check: \"cat {}\"\n    balance_check_interval: 1\n"
+                         "    balance_threshold: 0\n",
+                         balance_file) +
                      provider_yaml("backup", backup.url()) +
                      "model_routes:\n  \"*\":\n    - {provider: \"primary\", priority: 1}\n"
                      "    - {provider: \"backup\", priority: 2}\n" +
@@ -664,8 +660,8 @@ TEST_CASE("failover: a provider whose host name does not resolve fails over, and
   options.max_idle_sessions = 1;  // the failed lookup's session is the next request's session
   auto transport = make_curl_transport(options);
   const std::string named_url = fmt::format("http://{}:{}", host, named.port());
-  TestBalancer balancer(config_yaml({{"named", named_url}, {"backup", backup.url()}}, "  unhealthy_threshold: 5\n"),
-                        {}, transport.get());
+  TestBalancer balancer(config_yaml({{"named", named_url}, {"backup", backup.url()}}, "  unhealthy_threshold: 5\n"), {},
+                        transport.get());
 
   for (int i = 0; i < 3; ++i) {
     INFO("request " << i);
@@ -698,8 +694,7 @@ TEST_CASE("failover: a request the transport cannot set up is logged at ERROR an
   auto real = make_curl_transport();
   testing::FakeTransport transport([&](const HttpRequest& r) {
     if (r.url.rfind(broken_url, 0) == 0) {
-      return testing::FakeResponse::failure(ErrorCode::Internal,
-                                            "cannot configure the upstream request: bad argument");
+      return testing::FakeResponse::failure(ErrorCode::Internal, "cannot configure the upstream request: bad argument");
     }
     auto response = real->send(r);  // the backup is a real upstream
     if (!response) {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "fake_upstream.h"
@@ -36,13 +36,14 @@ std::string claude_code_body(bool stream, std::string_view model = "claude-sonne
 }
 
 HeaderList claude_code_headers(std::string_view client_key = "sk-client-own-key") {
-  return {{"Content-Type", "application/json"},
-          {"anthropic-version", "2023-06-01"},
-          {"anthropic-beta", "claude-code-20250219,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14"},
-          {"User-Agent", "claude-cli/2.0.0 (external, cli)"},
-          {"x-stainless-lang", "js"},
-          {"x-app", "cli"},
-          {"x-api-key", std::string(client_key)}};
+  return {
+      {"Content-Type", "application/json"},
+      {"anthropic-version", "2023-06-01"},
+      {"anthropic-beta", "claude-code-20250219,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14"},
+      {"User-Agent", "claude-cli/2.0.0 (external, cli)"},
+      {"x-stainless-lang", "js"},
+      {"x-app", "cli"},
+      {"x-api-key", std::string(client_key)}};
 }
 
 std::string single_route_config(const std::string& upstream_url, std::string_view extra_settings = "") {
@@ -72,9 +73,7 @@ std::string simple_body(std::string_view model, bool stream = false) {
                      model, stream ? "true" : "false");
 }
 
-HeaderList json_headers() {
-  return {{"Content-Type", "application/json"}, {"anthropic-version", "2023-06-01"}};
-}
+HeaderList json_headers() { return {{"Content-Type", "application/json"}, {"anthropic-version", "2023-06-01"}}; }
 
 // True when no header of `request` carries `secret` in its value.
 bool no_header_contains(const RecordedRequest& request, std::string_view secret) {
@@ -176,7 +175,8 @@ TEST_CASE("a paced stream reaches the client event by event", "[integration]") {
   FakeUpstream upstream([&](const RecordedRequest&) { return Reply::sse(events, 200ms); });
   TestBalancer balancer(single_route_config(upstream.url()));
 
-  const ClientResponse response = post(balancer.url("/v1/messages"), simple_body("claude-sonnet-4-5", true), json_headers());
+  const ClientResponse response =
+      post(balancer.url("/v1/messages"), simple_body("claude-sonnet-4-5", true), json_headers());
 
   REQUIRE(response.status == 200);
   REQUIRE(response.body == join(events));
@@ -220,7 +220,8 @@ TEST_CASE("a route's model replaces the client's model and nothing else", "[inte
                         test_settings_yaml());
   // The alias also appears inside the message text, where it must stay.
   const std::string before = R"({ "max_tokens" : 5 , "model" :  )";
-  const std::string after = R"( , "messages":[{"role":"user","content":"say \"alias-sonnet\" 🎉"}],"zz":{"model":"alias-sonnet"}})";
+  const std::string after =
+      R"( , "messages":[{"role":"user","content":"say \"alias-sonnet\" 🎉"}],"zz":{"model":"alias-sonnet"}})";
   const std::string body = before + R"("alias-sonnet")" + after;
 
   const ClientResponse response = post(balancer.url("/v1/messages"), body, json_headers());
@@ -242,14 +243,15 @@ TEST_CASE("a provider pin removes the field and uses the pinned provider", "[int
                         test_settings_yaml());
 
   SECTION("pin in the middle of the object") {
-    const ClientResponse response = post(
-        balancer.url("/v1/messages"),
-        R"({"model":"m","provider":"second","messages":[{"role":"user","content":"provider"}],"max_tokens":5})",
-        json_headers());
+    const ClientResponse response =
+        post(balancer.url("/v1/messages"),
+             R"({"model":"m","provider":"second","messages":[{"role":"user","content":"provider"}],"max_tokens":5})",
+             json_headers());
     REQUIRE(response.status == 200);
     CHECK(response.header("x-balancer-provider") == "second");
     REQUIRE(second.request_count() == 1);
-    CHECK(second.requests()[0].body == R"({"model":"m","messages":[{"role":"user","content":"provider"}],"max_tokens":5})");
+    CHECK(second.requests()[0].body ==
+          R"({"model":"m","messages":[{"role":"user","content":"provider"}],"max_tokens":5})");
     CHECK(first.request_count() == 0);
   }
   SECTION("pin as the last member") {
@@ -280,12 +282,10 @@ TEST_CASE("route lookup: exact key first, then globs in file order, case-insensi
                         test_settings_yaml());
 
   const std::vector<std::pair<std::string, std::string>> expectations = {
-      {"claude-sonnet-4-5", "EXACT"},  // exact beats the globs listed before it
-      {"claude-sonnet-4-6", "G1"},     // both globs match: file order wins
-      {"claude-haiku-4-5", "G2"},
-      {"CLAUDE-HAIKU-4-5", "G2"},      // globs are case-insensitive
-      {"My-SONNET-Model", "G1"},
-      {"Claude-Sonnet-4-5", "G1"},     // the exact key is case-sensitive
+      {"claude-sonnet-4-5", "EXACT"},                               // exact beats the globs listed before it
+      {"claude-sonnet-4-6", "G1"},                                  // both globs match: file order wins
+      {"claude-haiku-4-5", "G2"},     {"CLAUDE-HAIKU-4-5", "G2"},   // globs are case-insensitive
+      {"My-SONNET-Model", "G1"},      {"Claude-Sonnet-4-5", "G1"},  // the exact key is case-sensitive
   };
   for (const auto& [model, provider] : expectations) {
     INFO("model " << model);
@@ -316,16 +316,15 @@ TEST_CASE("provider credentials per auth_type, with environment variable expansi
   FakeUpstream upstream_a;
   FakeUpstream upstream_b;
   FakeUpstream upstream_c;
-  TestBalancer balancer(
-      "providers:\n" + provider_yaml("A", upstream_a.url(), "api_key", "literal-key-a") +
-          provider_yaml("B", upstream_b.url(), "auth_token", "${TOKEN_B}") +
-          provider_yaml("C", upstream_c.url(), "api_key", "prefix-${KEY_C}-suffix") +
-          "model_routes:\n"
-          "  \"model-a\": [{provider: \"A\"}]\n"
-          "  \"model-b\": [{provider: \"B\"}]\n"
-          "  \"model-c\": [{provider: \"C\"}]\n" +
-          test_settings_yaml(),
-      {{"TOKEN_B", "env-token-b"}, {"KEY_C", "env-key-c"}});
+  TestBalancer balancer("providers:\n" + provider_yaml("A", upstream_a.url(), "api_key", "literal-key-a") +
+                            provider_yaml("B", upstream_b.url(), "auth_token", "${TOKEN_B}") +
+                            provider_yaml("C", upstream_c.url(), "api_key", "prefix-${KEY_C}-suffix") +
+                            "model_routes:\n"
+                            "  \"model-a\": [{provider: \"A\"}]\n"
+                            "  \"model-b\": [{provider: \"B\"}]\n"
+                            "  \"model-c\": [{provider: \"C\"}]\n" +
+                            test_settings_yaml(),
+                        {{"TOKEN_B", "env-token-b"}, {"KEY_C", "env-key-c"}});
   HeaderList headers = json_headers();
   headers.emplace_back("x-api-key", "sk-client-key");
   headers.emplace_back("Authorization", "Bearer sk-client-bearer");
@@ -396,7 +395,8 @@ TEST_CASE("passthrough forwards the client's own credential, never the balancer'
 TEST_CASE("failover on a 500 gives the client the backup's answer", "[integration]") {
   FakeUpstream primary([](const RecordedRequest&) { return Reply::error(500, "api_error", "Internal server error"); });
   const std::string backup_body = message_json("from the backup");
-  FakeUpstream backup([&](const RecordedRequest&) { return Reply::json(backup_body).with_header("request-id", "req_backup"); });
+  FakeUpstream backup(
+      [&](const RecordedRequest&) { return Reply::json(backup_body).with_header("request-id", "req_backup"); });
   TestBalancer balancer(failover_config({{"primary", primary.url()}, {"backup", backup.url()}}));
 
   const std::string body = claude_code_body(false);
@@ -452,9 +452,10 @@ TEST_CASE("failover when response headers do not arrive within timeout_seconds",
     return reply;
   });
   FakeUpstream backup;
-  TestBalancer balancer("providers:\n" + provider_yaml("slow", slow.url()) + provider_yaml("backup", backup.url()) +
-                        "model_routes:\n  \"*\": [{provider: \"slow\", priority: 1}, {provider: \"backup\", priority: 2}]\n" +
-                        test_settings_yaml("  timeout_seconds: 0.3\n"));
+  TestBalancer balancer(
+      "providers:\n" + provider_yaml("slow", slow.url()) + provider_yaml("backup", backup.url()) +
+      "model_routes:\n  \"*\": [{provider: \"slow\", priority: 1}, {provider: \"backup\", priority: 2}]\n" +
+      test_settings_yaml("  timeout_seconds: 0.3\n"));
 
   const ClientResponse response = post(balancer.url("/v1/messages"), simple_body("m"), json_headers());
 
@@ -562,7 +563,8 @@ TEST_CASE("count_tokens is forwarded to the routed provider", "[integration]") {
                         test_settings_yaml());
   const std::string body = R"({"model":"claude-haiku-4-5","messages":[{"role":"user","content":"count me"}]})";
 
-  const ClientResponse response = post(balancer.url("/v1/messages/count_tokens?beta=true"), body, claude_code_headers());
+  const ClientResponse response =
+      post(balancer.url("/v1/messages/count_tokens?beta=true"), body, claude_code_headers());
 
   REQUIRE(response.status == 200);
   CHECK(response.body == R"({"input_tokens":42})");

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "fake_upstream.h"
@@ -117,9 +117,8 @@ class FakeTokenEndpoint {
   }
   std::size_t grants(std::string_view type) const {
     std::lock_guard lock(mutex_);
-    return static_cast<std::size_t>(std::count_if(grants_.begin(), grants_.end(), [&](const json& g) {
-      return g.value("grant_type", "") == type;
-    }));
+    return static_cast<std::size_t>(std::count_if(grants_.begin(), grants_.end(),
+                                                  [&](const json& g) { return g.value("grant_type", "") == type; }));
   }
   std::vector<json> grant_bodies() const {
     std::lock_guard lock(mutex_);
@@ -173,7 +172,8 @@ class FakeTokenEndpoint {
         return Reply::json(json{{"error", refresh_failure_error_}}.dump(), refresh_failure_status_);
       }
       if (valid_refresh_.erase(grant.value("refresh_token", "")) == 0) {
-        return Reply::json(R"({"error":"invalid_grant","error_description":"refresh token not found or already used"})", 400);
+        return Reply::json(R"({"error":"invalid_grant","error_description":"refresh token not found or already used"})",
+                           400);
       }
       expires_in = refresh_expires_in_;
     } else {
@@ -215,8 +215,7 @@ class FakeTokenEndpoint {
 std::string header_values(const HeaderList& headers, std::string_view name) {
   std::string out;
   for (const auto& [n, v] : headers) {
-    if (n.size() == name.size() &&
-        std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
           return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
         })) {
       out += (out.empty() ? "" : ",") + v;
@@ -243,7 +242,7 @@ struct Setup {
   int refresh_skew = 300;
   std::string extra_providers{};  // YAML list entries appended to providers
   std::string route = "[{provider: \"Sub\"}]";
-  std::string extra{};            // appended at the end (e.g. an auth: block)
+  std::string extra{};  // appended at the end (e.g. an auth: block)
   std::string account = std::string(kAlice);
 };
 
@@ -271,8 +270,8 @@ std::string oauth_config(const Setup& s) {
       "  token_store_path: \"{}\"\n"
       "  refresh_skew_seconds: {}\n"
       "{}",
-      s.api_url, s.account, s.extra_providers, s.route, log_path(s.dir), s.token_url, store_path(s.dir),
-      s.refresh_skew, s.extra);
+      s.api_url, s.account, s.extra_providers, s.route, log_path(s.dir), s.token_url, store_path(s.dir), s.refresh_skew,
+      s.extra);
 }
 
 HeaderList json_headers(HeaderList extra = {}) {
@@ -304,14 +303,13 @@ json parse(const ClientResponse& response) {
 
 // Logs `email` in through GET /oauth/generate-url and POST /oauth/exchange-code (code#state).
 json login(TestBalancer& balancer, std::string_view email, std::string_view code, HeaderList auth = {}) {
-  const ClientResponse generated =
-      get(balancer.url("/oauth/generate-url?account_email=" + url_encode(email)), auth);
+  const ClientResponse generated = get(balancer.url("/oauth/generate-url?account_email=" + url_encode(email)), auth);
   REQUIRE(generated.status == 200);
   const json flow = parse(generated);
-  const ClientResponse exchanged =
-      post(balancer.url("/oauth/exchange-code"),
-           json{{"code", fmt::format("{}#{}", code, flow["state"].get<std::string>())}, {"account_email", email}}.dump(),
-           json_headers(auth));
+  const ClientResponse exchanged = post(
+      balancer.url("/oauth/exchange-code"),
+      json{{"code", fmt::format("{}#{}", code, flow["state"].get<std::string>())}, {"account_email", email}}.dump(),
+      json_headers(auth));
   INFO(exchanged.body);
   REQUIRE(exchanged.status == 200);
   return parse(exchanged);
@@ -372,9 +370,9 @@ TEST_CASE("oauth: login via generate-url and exchange-code; requests carry the B
   CHECK_THAT(flow["instructions"].get<std::string>(), Catch::Contains("/oauth/exchange-code"));
   CHECK(parse(get(balancer.url("/oauth/status")))["pending_logins"] == 1);
 
-  const ClientResponse exchanged = post(
-      balancer.url("/oauth/exchange-code"),
-      json{{"code", "auth-code-1#" + state}, {"account_email", "Alice@Example.com"}}.dump(), json_headers());
+  const ClientResponse exchanged =
+      post(balancer.url("/oauth/exchange-code"),
+           json{{"code", "auth-code-1#" + state}, {"account_email", "Alice@Example.com"}}.dump(), json_headers());
   INFO(exchanged.body);
   REQUIRE(exchanged.status == 200);
   const json logged_in = parse(exchanged);
@@ -429,8 +427,8 @@ TEST_CASE("oauth: a token within the refresh skew is refreshed exactly once, how
   FakeTokenEndpoint tokens;
   tokens.set_expires_in(60, 28800);  // the code's token is inside the 600 s skew at once
   FakeUpstream api([&](const RecordedRequest& r) { return subscription_api(tokens, r); });
-  TestBalancer balancer(oauth_config(
-      {.api_url = api.url(), .token_url = tokens.token_url(), .dir = dir.path(), .refresh_skew = 600}));
+  TestBalancer balancer(
+      oauth_config({.api_url = api.url(), .token_url = tokens.token_url(), .dir = dir.path(), .refresh_skew = 600}));
   login(balancer, kAlice, "auth-code-1");
   const std::string first_access = tokens.last_access();
   CHECK(parse(get(balancer.url("/oauth/status")))["accounts"][0]["state"] == "expiring");
@@ -578,11 +576,12 @@ TEST_CASE("oauth: after DELETE /oauth/tokens/{email} requests fail over or say t
   }
 
   SECTION("with a backup provider: the request fails over to it") {
-    TestBalancer balancer(oauth_config({.api_url = api.url(),
-                                        .token_url = tokens.token_url(),
-                                        .dir = dir.path(),
-                                        .extra_providers = provider_yaml("Backup", backup.url()),
-                                        .route = "[{provider: \"Sub\", priority: 1}, {provider: \"Backup\", priority: 2}]"}));
+    TestBalancer balancer(
+        oauth_config({.api_url = api.url(),
+                      .token_url = tokens.token_url(),
+                      .dir = dir.path(),
+                      .extra_providers = provider_yaml("Backup", backup.url()),
+                      .route = "[{provider: \"Sub\", priority: 1}, {provider: \"Backup\", priority: 2}]"}));
     login(balancer, kAlice, "auth-code-1");
     REQUIRE(post(balancer.url("/v1/messages"), message_body(), json_headers()).status == 200);
     CHECK(backup.request_count() == 0);
@@ -632,9 +631,9 @@ TEST_CASE("oauth: two logins in flight at once, exchanged in reverse order, both
   FakeUpstream api([&](const RecordedRequest& r) { return subscription_api(tokens, r); });
   TestBalancer balancer(oauth_config({.api_url = api.url(), .token_url = tokens.token_url(), .dir = dir.path()}));
 
-  const std::vector<ClientResponse> generated = perform_all(
-      {make_request("GET", balancer.url("/oauth/generate-url?account_email=alice%40example.com")),
-       make_request("GET", balancer.url("/oauth/generate-url?account_email=bob%40example.com"))});
+  const std::vector<ClientResponse> generated =
+      perform_all({make_request("GET", balancer.url("/oauth/generate-url?account_email=alice%40example.com")),
+                   make_request("GET", balancer.url("/oauth/generate-url?account_email=bob%40example.com"))});
   REQUIRE(generated[0].status == 200);
   REQUIRE(generated[1].status == 200);
   const std::string state_alice = parse(generated[0])["state"].get<std::string>();
@@ -642,13 +641,14 @@ TEST_CASE("oauth: two logins in flight at once, exchanged in reverse order, both
   CHECK(state_alice != state_bob);
   CHECK(parse(get(balancer.url("/oauth/status")))["pending_logins"] == 2);
 
-  const ClientResponse bob = post(balancer.url("/oauth/exchange-code"),
-                                  json{{"code", "code-bob#" + state_bob}, {"account_email", kBob}}.dump(), json_headers());
+  const ClientResponse bob =
+      post(balancer.url("/oauth/exchange-code"),
+           json{{"code", "code-bob#" + state_bob}, {"account_email", kBob}}.dump(), json_headers());
   INFO(bob.body);
   CHECK(bob.status == 200);
-  const ClientResponse alice = post(balancer.url("/oauth/exchange-code"),
-                                    json{{"code", "code-alice#" + state_alice}, {"account_email", kAlice}}.dump(),
-                                    json_headers());
+  const ClientResponse alice =
+      post(balancer.url("/oauth/exchange-code"),
+           json{{"code", "code-alice#" + state_alice}, {"account_email", kAlice}}.dump(), json_headers());
   INFO(alice.body);
   CHECK(alice.status == 200);
 
@@ -668,8 +668,9 @@ TEST_CASE("oauth: two logins in flight at once, exchanged in reverse order, both
   CHECK(find_account(status, kBob)->at("providers").empty());
 
   // A state is single-use.
-  const ClientResponse reused = post(balancer.url("/oauth/exchange-code"),
-                                     json{{"code", "code-again#" + state_bob}, {"account_email", kBob}}.dump(), json_headers());
+  const ClientResponse reused =
+      post(balancer.url("/oauth/exchange-code"),
+           json{{"code", "code-again#" + state_bob}, {"account_email", kBob}}.dump(), json_headers());
   CHECK(reused.status == 400);
   CHECK(anthropic_error_type(reused.body) == "invalid_request_error");
 }
@@ -811,8 +812,9 @@ TEST_CASE("oauth: exchange-code rejects malformed bodies naming the field", "[oa
     CHECK_THAT(anthropic_error_message(response.body), Catch::Contains(field));
   }
   // A well-formed code whose state no flow has.
-  const ClientResponse unknown = post(balancer.url("/oauth/exchange-code"),
-                                      R"({"code":"abc#no-such-state","account_email":"alice@example.com"})", json_headers());
+  const ClientResponse unknown =
+      post(balancer.url("/oauth/exchange-code"), R"({"code":"abc#no-such-state","account_email":"alice@example.com"})",
+           json_headers());
   CHECK(unknown.status == 400);
   CHECK(anthropic_error_type(unknown.body) == "invalid_request_error");
   CHECK(tokens.grants("authorization_code") == 0);
@@ -849,13 +851,14 @@ TEST_CASE("oauth: /oauth/* need the admin key when auth is enabled; wrong method
   };
   for (const auto& [method, path] : endpoints) {
     INFO(method << " " << path);
-    for (const HeaderList& key : {HeaderList{}, HeaderList{{"x-api-key", "client-key"}},
-                                  HeaderList{{"Authorization", "Bearer wrong-key"}}}) {
+    for (const HeaderList& key :
+         {HeaderList{}, HeaderList{{"x-api-key", "client-key"}}, HeaderList{{"Authorization", "Bearer wrong-key"}}}) {
       const ClientResponse refused = perform(make_request(method, balancer.url(path), "{}", key));
       CHECK(refused.status == 401);
       CHECK(anthropic_error_type(refused.body) == "authentication_error");
     }
-    const ClientResponse admitted = perform(make_request(method, balancer.url(path), "{}", {{"x-api-key", "admin-key"}}));
+    const ClientResponse admitted =
+        perform(make_request(method, balancer.url(path), "{}", {{"x-api-key", "admin-key"}}));
     CHECK(admitted.status != 401);
   }
   CHECK(tokens.grants("authorization_code") + tokens.grants("refresh_token") == 0);
@@ -939,9 +942,9 @@ TEST_CASE("oauth: the token store defaults to the state directory from the envir
   TempDir dir;
   FakeTokenEndpoint tokens;
   FakeUpstream api;
-  const std::string yaml = fmt::format(
-      "providers:\n{}model_routes:\n  \"*\": [{{provider: \"A\"}}]\n{}oauth:\n  token_url: \"{}\"\n",
-      provider_yaml("A", api.url()), test_settings_yaml(), tokens.token_url());
+  const std::string yaml =
+      fmt::format("providers:\n{}model_routes:\n  \"*\": [{{provider: \"A\"}}]\n{}oauth:\n  token_url: \"{}\"\n",
+                  provider_yaml("A", api.url()), test_settings_yaml(), tokens.token_url());
   TestBalancer balancer(yaml, {{"XDG_STATE_HOME", dir.path()}});
   const std::string expected = dir.path() + "/balancer/oauth_tokens.json";
   CHECK(balancer.app().token_store_path() == expected);

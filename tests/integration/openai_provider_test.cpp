@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "anthropic_stream_grammar.h"
@@ -22,9 +22,7 @@ using nlohmann::json;
 
 constexpr auto kDeadline = 10s;
 
-HeaderList client_headers() {
-  return {{"Content-Type", "application/json"}, {"anthropic-version", "2023-06-01"}};
-}
+HeaderList client_headers() { return {{"Content-Type", "application/json"}, {"anthropic-version", "2023-06-01"}}; }
 
 std::string request_body(bool stream, std::string_view extra = "") {
   return fmt::format(
@@ -37,8 +35,10 @@ std::string config(const std::vector<std::tuple<std::string, std::string, std::s
                    std::string_view route_model = "passthrough") {
   std::string yaml = "providers:\n";
   for (const auto& [name, type, url] : providers) {
-    yaml += fmt::format("  - name: \"{}\"\n    type: \"{}\"\n    base_url: \"{}\"\n    auth_type: \"api_key\"\n    auth_value: \"key-{}\"\n",
-                        name, type, url, name);
+    yaml += fmt::format(
+        "  - name: \"{}\"\n    type: \"{}\"\n    base_url: \"{}\"\n    auth_type: \"api_key\"\n    auth_value: "
+        "\"key-{}\"\n",
+        name, type, url, name);
   }
   yaml += "model_routes:\n  \"*\":\n";
   int priority = 1;
@@ -65,14 +65,20 @@ std::vector<std::string> tool_call_stream(bool with_done = true) {
       chunk({{"role", "assistant"}, {"content", ""}}),
       chunk({{"content", "Let me "}}),
       chunk({{"content", "look."}}),
-      chunk({{"tool_calls", json::array({json{{"index", 0}, {"id", "call_1"}, {"type", "function"},
-                                               {"function", {{"name", "Read"}, {"arguments", ""}}}}})}}),
+      chunk({{"tool_calls", json::array({json{{"index", 0},
+                                              {"id", "call_1"},
+                                              {"type", "function"},
+                                              {"function", {{"name", "Read"}, {"arguments", ""}}}}})}}),
       chunk({{"tool_calls", json::array({json{{"index", 0}, {"function", {{"arguments", "{\"file_"}}}}})}}),
       chunk({{"tool_calls", json::array({json{{"index", 0}, {"function", {{"arguments", "path\":\"/tmp/"}}}}})}}),
       chunk({{"tool_calls", json::array({json{{"index", 0}, {"function", {{"arguments", "notes.txt\"}"}}}}})}}),
       chunk(json::object(), "tool_calls"),
-      "data: " + json{{"id", "chatcmpl-abc123"}, {"object", "chat.completion.chunk"}, {"choices", json::array()},
-                      {"usage", {{"prompt_tokens", 120}, {"completion_tokens", 30}, {"total_tokens", 150}}}}.dump() +
+      "data: " +
+          json{{"id", "chatcmpl-abc123"},
+               {"object", "chat.completion.chunk"},
+               {"choices", json::array()},
+               {"usage", {{"prompt_tokens", 120}, {"completion_tokens", 30}, {"total_tokens", 150}}}}
+              .dump() +
           "\n\n",
   };
   if (with_done) {
@@ -85,16 +91,16 @@ std::string completion_json(std::string_view text) {
   return json{{"id", "chatcmpl-xyz"},
               {"object", "chat.completion"},
               {"model", "gpt-test"},
-              {"choices", json::array({json{{"index", 0},
-                                            {"message", {{"role", "assistant"}, {"content", text}}},
-                                            {"finish_reason", "stop"}}})},
+              {"choices",
+               json::array({json{
+                   {"index", 0}, {"message", {{"role", "assistant"}, {"content", text}}}, {"finish_reason", "stop"}}})},
               {"usage", {{"prompt_tokens", 11}, {"completion_tokens", 5}, {"total_tokens", 16}}}}
       .dump();
 }
 
 Reply openai_error(int status, std::string_view message) {
-  return Reply::json(json{{"error", {{"message", message}, {"type", "invalid_request_error"}, {"code", nullptr}}}}.dump(),
-                     status);
+  return Reply::json(
+      json{{"error", {{"message", message}, {"type", "invalid_request_error"}, {"code", nullptr}}}}.dump(), status);
 }
 
 // Every `data:` JSON of an Anthropic SSE body, in order.
@@ -275,18 +281,20 @@ TEST_CASE("openai provider: failover from OpenAI to Anthropic and back", "[opena
   SECTION("a conversation with OpenAI-produced thinking continues on the Anthropic provider") {
     // Claude Code sends back the unsigned thinking block the OpenAI provider produced; the
     // Anthropic provider must not see it (Anthropic refuses unsigned thinking).
-    const std::string history = R"({"model":"claude-sonnet-4-5","max_tokens":64,"messages":[)"
-                                R"({"role":"user","content":"q"},)"
-                                R"({"role":"assistant","content":[{"type":"thinking","thinking":"hmm","signature":""},)"
-                                R"({"type":"tool_use","id":"call_1","name":"Read","input":{"file_path":"a"}}]},)"
-                                R"({"role":"user","content":[{"type":"tool_result","tool_use_id":"call_1","content":"A"}]}]})";
+    const std::string history =
+        R"({"model":"claude-sonnet-4-5","max_tokens":64,"messages":[)"
+        R"({"role":"user","content":"q"},)"
+        R"({"role":"assistant","content":[{"type":"thinking","thinking":"hmm","signature":""},)"
+        R"({"type":"tool_use","id":"call_1","name":"Read","input":{"file_path":"a"}}]},)"
+        R"({"role":"user","content":[{"type":"tool_result","tool_use_id":"call_1","content":"A"}]}]})";
     TestBalancer balancer(config({{"oai", "openai", openai.url()}, {"ant", "anthropic", anthropic.url()}}));
     const ClientResponse response = post(balancer.url("/v1/messages"), history, client_headers());
     CHECK(response.status == 200);
     CHECK(response.header("x-balancer-provider") == "ant");
     const json sent = json::parse(anthropic.requests().at(0).body);
-    CHECK(sent.at("messages").at(1).at("content") ==
-          json::array({json{{"type", "tool_use"}, {"id", "call_1"}, {"name", "Read"}, {"input", {{"file_path", "a"}}}}}));
+    CHECK(
+        sent.at("messages").at(1).at("content") ==
+        json::array({json{{"type", "tool_use"}, {"id", "call_1"}, {"name", "Read"}, {"input", {{"file_path", "a"}}}}}));
     // The OpenAI provider got the thinking back as reasoning_content.
     const json to_openai = json::parse(openai.requests().at(0).body);
     CHECK(to_openai.at("messages").at(1).at("reasoning_content") == "hmm");
@@ -301,7 +309,8 @@ TEST_CASE("openai provider: failover from OpenAI to Anthropic and back", "[opena
     CHECK(response.header("x-balancer-provider") == "ant");
   }
   SECTION("a 200 without choices (fake success) fails over") {
-    openai.set_behaviour([](const RecordedRequest&) { return Reply::json(R"({"id":"x","object":"chat.completion","choices":[]})"); });
+    openai.set_behaviour(
+        [](const RecordedRequest&) { return Reply::json(R"({"id":"x","object":"chat.completion","choices":[]})"); });
     TestBalancer balancer(config({{"oai", "openai", openai.url()}, {"ant", "anthropic", anthropic.url()}}));
     const ClientResponse response = post(balancer.url("/v1/messages"), request_body(false), client_headers());
     CHECK(response.status == 200);
@@ -336,13 +345,15 @@ TEST_CASE("openai provider: a request that cannot be converted is the client's 4
 
 TEST_CASE("count_tokens: estimated for OpenAI routes, forwarded to Anthropic providers", "[openai][count_tokens]") {
   FakeUpstream anthropic([](const RecordedRequest& r) {
-    return r.path == "/v1/messages/count_tokens" ? Reply::json(R"({"input_tokens":4242})") : Reply::json(message_json("hi"));
+    return r.path == "/v1/messages/count_tokens" ? Reply::json(R"({"input_tokens":4242})")
+                                                 : Reply::json(message_json("hi"));
   });
   FakeUpstream openai;
 
   SECTION("an OpenAI route gets a local estimate, no upstream call") {
     TestBalancer balancer(config({{"oai", "openai", openai.url()}}));
-    const ClientResponse response = post(balancer.url("/v1/messages/count_tokens"), request_body(false), client_headers());
+    const ClientResponse response =
+        post(balancer.url("/v1/messages/count_tokens"), request_body(false), client_headers());
     REQUIRE(response.status == 200);
     CHECK(json::parse(response.body).at("input_tokens").get<long>() > 20);
     CHECK(response.header("x-balancer-token-count").value_or("").rfind("estimate", 0) == 0);
@@ -350,7 +361,8 @@ TEST_CASE("count_tokens: estimated for OpenAI routes, forwarded to Anthropic pro
   }
   SECTION("an Anthropic provider counts") {
     TestBalancer balancer(config({{"ant", "anthropic", anthropic.url()}}));
-    const ClientResponse response = post(balancer.url("/v1/messages/count_tokens"), request_body(false), client_headers());
+    const ClientResponse response =
+        post(balancer.url("/v1/messages/count_tokens"), request_body(false), client_headers());
     REQUIRE(response.status == 200);
     CHECK(json::parse(response.body).at("input_tokens") == 4242);
     CHECK_FALSE(response.header("x-balancer-token-count"));
@@ -363,7 +375,8 @@ TEST_CASE("count_tokens: estimated for OpenAI routes, forwarded to Anthropic pro
     FakeUpstream backup;
     TestBalancer balancer(config({{"ant", "anthropic", anthropic.url()}, {"backup", "anthropic", backup.url()}}));
     for (int i = 0; i < 3; ++i) {
-      const ClientResponse response = post(balancer.url("/v1/messages/count_tokens"), request_body(false), client_headers());
+      const ClientResponse response =
+          post(balancer.url("/v1/messages/count_tokens"), request_body(false), client_headers());
       REQUIRE(response.status == 200);
       CHECK(json::parse(response.body).at("input_tokens").get<long>() > 20);
     }

@@ -7,8 +7,8 @@
 #include <thread>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "fake_upstream.h"
@@ -45,9 +45,8 @@ ClientRequest request(std::string method, std::string url, std::string body = ""
 // Two providers; "model-a*" goes to A. `extra_routes` are added after it.
 std::string two_provider_config(const std::string& url_a, const std::string& url_b, std::string_view extra_routes = "",
                                 std::string_view extra = "") {
-  return fmt::format(
-      "providers:\n{}{}model_routes:\n  \"model-a*\": [{{provider: \"A\"}}]\n{}{}{}",
-      provider_yaml("A", url_a), provider_yaml("B", url_b), extra_routes, test_settings_yaml(), extra);
+  return fmt::format("providers:\n{}{}model_routes:\n  \"model-a*\": [{{provider: \"A\"}}]\n{}{}{}",
+                     provider_yaml("A", url_a), provider_yaml("B", url_b), extra_routes, test_settings_yaml(), extra);
 }
 
 }  // namespace
@@ -145,8 +144,9 @@ TEST_CASE("bad requests are answered by the balancer and never forwarded", "[int
     without_expect.headers.emplace_back("Expect", "");
     for (const ClientRequest* r : {&with_expect, &without_expect}) {
       const ClientResponse response = perform(*r);
-      INFO("curl: " << response.curl_code << " " << response.error << " ms "
-                    << std::chrono::duration_cast<std::chrono::milliseconds>(response.finished - response.started).count());
+      INFO("curl: "
+           << response.curl_code << " " << response.error << " ms "
+           << std::chrono::duration_cast<std::chrono::milliseconds>(response.finished - response.started).count());
       CHECK(response.curl_code == 0);
       CHECK(response.status == 413);
       CHECK(anthropic_error_type(response.body) == "request_too_large");
@@ -218,7 +218,8 @@ TEST_CASE("reload: a broken file is rejected, naming the problem, and the old co
   };
   const std::vector<Broken> broken = {
       {"invalid auth_type",
-       "providers:\n" + provider_yaml("A", upstream_a.url(), "bogus_auth") + "model_routes:\n  \"*\": [{provider: \"A\"}]\n",
+       "providers:\n" + provider_yaml("A", upstream_a.url(), "bogus_auth") +
+           "model_routes:\n  \"*\": [{provider: \"A\"}]\n",
        "auth_type"},
       {"route to an unknown provider",
        "providers:\n" + provider_yaml("A", upstream_a.url()) + "model_routes:\n  \"*\": [{provider: \"ghost\"}]\n",
@@ -253,7 +254,8 @@ TEST_CASE("reload: a stream in flight during the reload completes intact", "[int
   TestBalancer balancer(two_provider_config(upstream_a.url(), upstream_b.url()));
 
   ClientResponse streamed;
-  std::thread client([&] { streamed = post(balancer.url("/v1/messages"), simple_body("model-a", true), json_headers()); });
+  std::thread client(
+      [&] { streamed = post(balancer.url("/v1/messages"), simple_body("model-a", true), json_headers()); });
   const bool underway = upstream_a.wait_until(
       [](const auto&, const std::vector<StreamRecord>& streams) {
         return !streams.empty() && streams[0].events_written >= 3;
@@ -261,9 +263,8 @@ TEST_CASE("reload: a stream in flight during the reload completes intact", "[int
       kDeadline);
 
   // The new config sends model-a* to B instead.
-  balancer.rewrite_config(
-      "providers:\n" + provider_yaml("A", upstream_a.url()) + provider_yaml("B", upstream_b.url()) +
-      "model_routes:\n  \"model-a*\": [{provider: \"B\"}]\n" + test_settings_yaml());
+  balancer.rewrite_config("providers:\n" + provider_yaml("A", upstream_a.url()) + provider_yaml("B", upstream_b.url()) +
+                          "model_routes:\n  \"model-a*\": [{provider: \"B\"}]\n" + test_settings_yaml());
   const ClientResponse reload = post(balancer.url("/providers/reload"), "", {});
   const auto during = upstream_a.streams();
   const ClientResponse after = post(balancer.url("/v1/messages"), simple_body("model-a"), json_headers());
@@ -292,8 +293,10 @@ TEST_CASE("300 concurrent slow streams all complete without being serialised", "
 
   std::vector<ClientRequest> requests;
   for (std::size_t i = 0; i < kStreams; ++i) {
-    ClientRequest r = request("POST", balancer.url("/v1/messages"),
-                              fmt::format(R"({{"model":"m","stream":true,"max_tokens":5,"messages":[{{"role":"user","content":"n{}"}}]}})", i));
+    ClientRequest r = request(
+        "POST", balancer.url("/v1/messages"),
+        fmt::format(R"({{"model":"m","stream":true,"max_tokens":5,"messages":[{{"role":"user","content":"n{}"}}]}})",
+                    i));
     r.timeout = 40s;
     requests.push_back(std::move(r));
   }

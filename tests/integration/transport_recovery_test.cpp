@@ -209,9 +209,8 @@ TEST_CASE("curl transport: every transport error class is followed by a working 
   REQUIRE(identity.ok());
   TestServer tls_server(
       [](httplib::Server& s) {
-        s.Post("/v1/messages", [](const httplib::Request&, httplib::Response& res) {
-          res.set_content("{}", "application/json");
-        });
+        s.Post("/v1/messages",
+               [](const httplib::Request&, httplib::Response& res) { res.set_content("{}", "application/json"); });
       },
       &identity);
   Gate release;
@@ -230,15 +229,20 @@ TEST_CASE("curl transport: every transport error class is followed by a working 
   };
   const std::vector<Case> cases = {
       {"refused", ErrorCode::UpstreamConnect,
-       [&] { return request_to("http://127.0.0.1:" + std::to_string(refusing.port()) + "/v1/messages", "POST", "{}"); }},
+       [&] {
+         return request_to("http://127.0.0.1:" + std::to_string(refusing.port()) + "/v1/messages", "POST", "{}");
+       }},
       {"reset", ErrorCode::UpstreamConnect, [&] { return request_to(resetting.url(), "POST", "{}"); }},
       {"name lookup", ErrorCode::UpstreamConnect,
        [&] { return request_to("http://" + kUnresolvable + "/v1/messages", "POST", "{}"); }},
       {"untrusted certificate", ErrorCode::UpstreamTls,
        [&] { return request_to(tls_server.url("/v1/messages"), "POST", "{}"); }},
       {"TLS to a plain-HTTP port", ErrorCode::UpstreamTls,
-       [&] { return request_to("https://127.0.0.1:" + std::to_string(upstream.port()) + "/v1/messages", "POST", "{}"); }},
-      {"no response head in time", ErrorCode::UpstreamTimeout, [&] {
+       [&] {
+         return request_to("https://127.0.0.1:" + std::to_string(upstream.port()) + "/v1/messages", "POST", "{}");
+       }},
+      {"no response head in time", ErrorCode::UpstreamTimeout,
+       [&] {
          auto request = request_to(silent.url("/v1/messages"), "POST", "{}");
          request.header_timeout = 200ms;
          return request;

@@ -240,9 +240,7 @@ class Checker {
       return delta_type == "text_delta" ? "text" : delta_type == "citations_delta" ? "type" : nullptr;
     }
     if (block_type == "thinking") {
-      return delta_type == "thinking_delta"    ? "thinking"
-             : delta_type == "signature_delta" ? "signature"
-                                               : nullptr;
+      return delta_type == "thinking_delta" ? "thinking" : delta_type == "signature_delta" ? "signature" : nullptr;
     }
     if (block_type == "tool_use" || block_type == "server_tool_use") {
       return delta_type == "input_json_delta" ? "partial_json" : nullptr;
@@ -254,8 +252,7 @@ class Checker {
     if (!open_ || !is_integer(data, "index") || data["index"].get<std::int64_t>() != open_->index) {
       return "content_block_stop for a block that is not open";
     }
-    if (!open_->partial_json.empty() &&
-        !nlohmann::json::parse(open_->partial_json, nullptr, false).is_object()) {
+    if (!open_->partial_json.empty() && !nlohmann::json::parse(open_->partial_json, nullptr, false).is_object()) {
       return "the partial_json of tool block " + std::to_string(open_->index) +
              " is not a JSON object: " + open_->partial_json;
     }
@@ -271,8 +268,8 @@ class Checker {
       return "message_delta while block " + std::to_string(open_->index) + " is open";
     }
     const nlohmann::json delta = data.value("delta", nlohmann::json());
-    static const std::vector<std::string> kStopReasons = {
-        "end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"};
+    static const std::vector<std::string> kStopReasons = {"end_turn", "max_tokens", "stop_sequence",
+                                                          "tool_use", "pause_turn", "refusal"};
     const std::string reason = is_string(delta, "stop_reason") ? delta["stop_reason"].get<std::string>() : "";
     if (std::find(kStopReasons.begin(), kStopReasons.end(), reason) == kStopReasons.end()) {
       return "message_delta stop_reason '" + reason + "' is not a known stop reason";
@@ -310,8 +307,7 @@ inline StreamCheck check_anthropic_stream(std::string_view sse) {
   grammar_detail::Checker checker;
   for (std::size_t i = 0; i < events.size(); ++i) {
     const nlohmann::json data = nlohmann::json::parse(events[i].data, nullptr, false);
-    std::string violation = data.is_discarded() ? "data is not JSON"
-                                                : checker.check(events[i].name, data);
+    std::string violation = data.is_discarded() ? "data is not JSON" : checker.check(events[i].name, data);
     if (!violation.empty()) {
       result.violation = "event #" + std::to_string(i) + " (" + events[i].name + "): " + violation;
       return result;

@@ -46,8 +46,7 @@ bool iequal(std::string_view a, std::string_view b) {
 }
 
 bool is_pseudo_header(std::string_view name) {
-  return name == "REMOTE_ADDR" || name == "REMOTE_PORT" || name == "LOCAL_ADDR" ||
-         name == "LOCAL_PORT";
+  return name == "REMOTE_ADDR" || name == "REMOTE_PORT" || name == "LOCAL_ADDR" || name == "LOCAL_PORT";
 }
 
 // Served without being recorded: the constructor's proof that the accept loop runs.
@@ -89,8 +88,7 @@ Reply Reply::sse(std::vector<std::string> events, Millis interval) {
 }
 
 Reply Reply::error(int status, std::string_view type, std::string_view message) {
-  return json(nlohmann::json{{"type", "error"}, {"error", {{"type", type}, {"message", message}}}}.dump(),
-              status);
+  return json(nlohmann::json{{"type", "error"}, {"error", {{"type", type}, {"message", message}}}}.dump(), status);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,32 +278,30 @@ void FakeUpstream::handle(const httplib::Request& req, httplib::Response& res) {
   }
   const std::size_t stream = add_stream(request_index);
   auto script = std::make_shared<const Reply>(reply);
-  res.set_chunked_content_provider(
-      reply.content_type,
-      [this, script, stream, written = std::size_t{0}](std::size_t /*offset*/,
-                                                       httplib::DataSink& sink) mutable {
-        if (script->drop_after && written >= *script->drop_after) {
-          update_stream(stream, written, StreamOutcome::Dropped);
-          return false;  // httplib closes the connection without the final chunk
-        }
-        if (written == script->events.size()) {
-          sink.done();
-          update_stream(stream, written, StreamOutcome::Completed);
-          return true;
-        }
-        if (written > 0 && !pace(script->interval)) {
-          update_stream(stream, written, StreamOutcome::Dropped);  // the fake is shutting down
-          return false;
-        }
-        const std::string& event = script->events[written];
-        if (!sink.write(event.data(), event.size())) {
-          update_stream(stream, written, StreamOutcome::ClientGone);
-          return false;
-        }
-        ++written;
-        update_stream(stream, written, StreamOutcome::Running);
-        return true;
-      });
+  res.set_chunked_content_provider(reply.content_type, [this, script, stream, written = std::size_t{0}](
+                                                           std::size_t /*offset*/, httplib::DataSink& sink) mutable {
+    if (script->drop_after && written >= *script->drop_after) {
+      update_stream(stream, written, StreamOutcome::Dropped);
+      return false;  // httplib closes the connection without the final chunk
+    }
+    if (written == script->events.size()) {
+      sink.done();
+      update_stream(stream, written, StreamOutcome::Completed);
+      return true;
+    }
+    if (written > 0 && !pace(script->interval)) {
+      update_stream(stream, written, StreamOutcome::Dropped);  // the fake is shutting down
+      return false;
+    }
+    const std::string& event = script->events[written];
+    if (!sink.write(event.data(), event.size())) {
+      update_stream(stream, written, StreamOutcome::ClientGone);
+      return false;
+    }
+    ++written;
+    update_stream(stream, written, StreamOutcome::Running);
+    return true;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -323,8 +319,7 @@ ClosingUpstream::ClosingUpstream() {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
   socklen_t len = sizeof(addr);
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::listen(listen_fd_, 128) != 0 ||
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(listen_fd_, 128) != 0 ||
       ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     ::close(listen_fd_);
     throw std::runtime_error("closing upstream: cannot listen on 127.0.0.1:0");
@@ -412,23 +407,20 @@ std::string sse_event(std::string_view type, std::string_view data) {
 std::vector<std::string> message_stream(const std::vector<std::string>& deltas, std::string_view model) {
   using nlohmann::json;
   std::vector<std::string> events;
-  events.push_back(sse_event(
-      "message_start",
-      json{{"type", "message_start"},
-           {"message",
-            {{"id", "msg_fake_stream"},
-             {"type", "message"},
-             {"role", "assistant"},
-             {"model", model},
-             {"content", json::array()},
-             {"stop_reason", nullptr},
-             {"stop_sequence", nullptr},
-             {"usage", {{"input_tokens", 12}, {"output_tokens", 1}}}}}}
-          .dump()));
+  events.push_back(sse_event("message_start", json{{"type", "message_start"},
+                                                   {"message",
+                                                    {{"id", "msg_fake_stream"},
+                                                     {"type", "message"},
+                                                     {"role", "assistant"},
+                                                     {"model", model},
+                                                     {"content", json::array()},
+                                                     {"stop_reason", nullptr},
+                                                     {"stop_sequence", nullptr},
+                                                     {"usage", {{"input_tokens", 12}, {"output_tokens", 1}}}}}}
+                                                  .dump()));
   events.push_back(sse_event(
       "content_block_start",
-      json{{"type", "content_block_start"}, {"index", 0}, {"content_block", {{"type", "text"}, {"text", ""}}}}
-          .dump()));
+      json{{"type", "content_block_start"}, {"index", 0}, {"content_block", {{"type", "text"}, {"text", ""}}}}.dump()));
   events.push_back(sse_event("ping", R"({"type": "ping"})"));
   for (const std::string& delta : deltas) {
     events.push_back(sse_event(

@@ -48,9 +48,7 @@ struct RecordedRequest {
   std::string body;
   SteadyClock::time_point received_at;
 
-  std::optional<std::string> header(std::string_view name) const {
-    return find_header_value(headers, name);
-  }
+  std::optional<std::string> header(std::string_view name) const { return find_header_value(headers, name); }
   bool has_header(std::string_view name) const { return count_header(headers, name) > 0; }
 };
 
@@ -61,11 +59,11 @@ struct Reply {
   std::string content_type = "application/json";
   std::string body;  // the whole body (when !stream)
 
-  bool stream = false;               // chunked SSE: one chunk per entry of `events`
-  std::vector<std::string> events;   // complete event texts ("event: x\ndata: {...}\n\n")
-  Millis interval{0};                // pause before every event but the first
+  bool stream = false;                    // chunked SSE: one chunk per entry of `events`
+  std::vector<std::string> events;        // complete event texts ("event: x\ndata: {...}\n\n")
+  Millis interval{0};                     // pause before every event but the first
   std::optional<std::size_t> drop_after;  // close the connection after this many events
-  Millis header_delay{0};            // pause before answering at all (slow headers)
+  Millis header_delay{0};                 // pause before answering at all (slow headers)
 
   static Reply json(std::string body, int status = 200);
   static Reply sse(std::vector<std::string> events, Millis interval = Millis(0));
@@ -119,9 +117,9 @@ class FakeUpstream {
 
   // Waits until `predicate(requests, streams)` holds (evaluated under the fake's lock whenever
   // its state changes); false when `timeout` passed first.
-  bool wait_until(const std::function<bool(const std::vector<RecordedRequest>&,
-                                           const std::vector<StreamRecord>&)>& predicate,
-                  Millis timeout) const;
+  bool wait_until(
+      const std::function<bool(const std::vector<RecordedRequest>&, const std::vector<StreamRecord>&)>& predicate,
+      Millis timeout) const;
   bool wait_for_requests(std::size_t n, Millis timeout) const;
   // Waits until at least `n` streams reached `outcome`.
   bool wait_for_streams(StreamOutcome outcome, std::size_t n, Millis timeout) const;
@@ -176,8 +174,7 @@ class ClosingUpstream {
 std::string sse_event(std::string_view type, std::string_view data);
 // A complete Anthropic message stream: message_start, content_block_start, ping, one
 // text_delta per entry of `deltas`, content_block_stop, message_delta, message_stop.
-std::vector<std::string> message_stream(const std::vector<std::string>& deltas,
-                                        std::string_view model = "claude-test");
+std::vector<std::string> message_stream(const std::vector<std::string>& deltas, std::string_view model = "claude-test");
 // A small Anthropic message JSON with `text` as its only text block.
 std::string message_json(std::string_view text, std::string_view model = "claude-test");
 

@@ -78,9 +78,8 @@ class MemoryStore final : public balancer::TokenStore {
 };
 
 // A 2xx token response body.
-inline std::string grant_body(const std::string& access, const std::string& refresh = {},
-                              long long expires_in = 3600, const std::string& scope = {},
-                              const std::string& email = {}) {
+inline std::string grant_body(const std::string& access, const std::string& refresh = {}, long long expires_in = 3600,
+                              const std::string& scope = {}, const std::string& email = {}) {
   json body = {{"token_type", "Bearer"}, {"access_token", access}, {"expires_in", expires_in}};
   if (!refresh.empty()) {
     body["refresh_token"] = refresh;
@@ -94,15 +93,12 @@ inline std::string grant_body(const std::string& access, const std::string& refr
   return body.dump();
 }
 
-inline FakeResponse grant(const std::string& access, const std::string& refresh = {},
-                          long long expires_in = 3600) {
+inline FakeResponse grant(const std::string& access, const std::string& refresh = {}, long long expires_in = 3600) {
   return FakeResponse::json(200, grant_body(access, refresh, expires_in));
 }
 
-inline FakeResponse oauth_error(int status, const std::string& error,
-                                const std::string& description = "nope") {
-  return FakeResponse::json(status,
-                            json{{"error", error}, {"error_description", description}}.dump());
+inline FakeResponse oauth_error(int status, const std::string& error, const std::string& description = "nope") {
+  return FakeResponse::json(status, json{{"error", error}, {"error_description", description}}.dump());
 }
 
 // A token result as text: the value, or "<error Code: message>".
@@ -114,9 +110,7 @@ inline std::string str(const Result<std::string>& r) {
 }
 
 // The parsed JSON body of a request (null when it is not JSON).
-inline json body_of(const HttpRequest& request) {
-  return json::parse(request.body, nullptr, false);
-}
+inline json body_of(const HttpRequest& request) { return json::parse(request.body, nullptr, false); }
 
 inline std::string grant_type(const HttpRequest& request) {
   const json body = body_of(request);

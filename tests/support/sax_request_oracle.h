@@ -29,9 +29,7 @@ class OldRequestFieldsSax final : public nlohmann::json_sax<nlohmann::json> {
   }
   bool number_integer(number_integer_t /*value*/) override { return scalar(Kind::Other); }
   bool number_unsigned(number_unsigned_t /*value*/) override { return scalar(Kind::Other); }
-  bool number_float(number_float_t /*value*/, const string_t& /*raw*/) override {
-    return scalar(Kind::Other);
-  }
+  bool number_float(number_float_t /*value*/, const string_t& /*raw*/) override { return scalar(Kind::Other); }
   bool string(string_t& value) override {
     if (at_top("model")) {
       info_.model = value;
@@ -87,8 +85,8 @@ class OldRequestFieldsSax final : public nlohmann::json_sax<nlohmann::json> {
   }
   bool parse_error(std::size_t position, const std::string& /*last_token*/,
                    const nlohmann::detail::exception& ex) override {
-    error_ = "request body is not valid JSON (byte " + std::to_string(position) + "): " +
-             std::string(ex.what()).substr(0, 160);
+    error_ = "request body is not valid JSON (byte " + std::to_string(position) +
+             "): " + std::string(ex.what()).substr(0, 160);
     return false;
   }
 

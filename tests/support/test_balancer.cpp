@@ -79,9 +79,7 @@ TestBalancer::~TestBalancer() {
   app_.reset();
 }
 
-std::string TestBalancer::url(std::string_view path) const {
-  return fmt::format("http://127.0.0.1:{}{}", port_, path);
-}
+std::string TestBalancer::url(std::string_view path) const { return fmt::format("http://127.0.0.1:{}{}", port_, path); }
 
 void TestBalancer::rewrite_config(const std::string& yaml) const {
   // Write to a new file and rename, so a reload never reads a half-written file.
@@ -123,8 +121,8 @@ std::string anthropic_error_type(const std::string& body) {
     return {};
   }
   const auto error = json.find("error");
-  if (error == json.end() || !error->is_object() || !error->contains("message") ||
-      !(*error)["message"].is_string() || (*error)["message"].get<std::string>().empty()) {
+  if (error == json.end() || !error->is_object() || !error->contains("message") || !(*error)["message"].is_string() ||
+      (*error)["message"].get<std::string>().empty()) {
     return {};
   }
   return error->value("type", "");

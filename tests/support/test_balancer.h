@@ -78,8 +78,7 @@ class TestBalancer {
 };
 
 // A provider entry for the YAML `providers:` list (indented for it).
-std::string provider_yaml(std::string_view name, std::string_view base_url,
-                          std::string_view auth_type = "api_key",
+std::string provider_yaml(std::string_view name, std::string_view base_url, std::string_view auth_type = "api_key",
                           std::string_view auth_value = "");  // default: "key-<name>"
 
 // `settings:` for tests: no log file, warnings only, plus `extra` lines (each "  key: value\n").

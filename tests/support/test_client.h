@@ -34,18 +34,16 @@ struct ReceivedChunk {
 };
 
 struct ClientResponse {
-  long status = 0;      // 0 when no response arrived
-  int curl_code = 0;    // CURLcode of the transfer
-  std::string error;    // libcurl's error text when curl_code != 0
-  HeaderList headers;   // of the final response (interim 100 Continue dropped)
+  long status = 0;     // 0 when no response arrived
+  int curl_code = 0;   // CURLcode of the transfer
+  std::string error;   // libcurl's error text when curl_code != 0
+  HeaderList headers;  // of the final response (interim 100 Continue dropped)
   std::string body;
   std::vector<ReceivedChunk> chunks;
   SteadyClock::time_point started;
   SteadyClock::time_point finished;
 
-  std::optional<std::string> header(std::string_view name) const {
-    return find_header_value(headers, name);
-  }
+  std::optional<std::string> header(std::string_view name) const { return find_header_value(headers, name); }
 };
 
 // Runs one request to completion on the calling thread.

@@ -45,8 +45,8 @@ class TlsIdentity {
     X509_gmtime_adj(X509_getm_notAfter(cert_), 3600);
     X509_set_pubkey(cert_, key_);
     X509_NAME* name = X509_get_subject_name(cert_);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1,
+                               0);
     X509_set_issuer_name(cert_, name);
     ok_ = X509_sign(cert_, key_, EVP_sha256()) > 0;
   }
@@ -72,8 +72,7 @@ class TlsIdentity {
 // that idle keep-alive connections close and stop() does not wait for them.
 class TestServer {
  public:
-  explicit TestServer(const std::function<void(httplib::Server&)>& routes,
-                      const TlsIdentity* tls = nullptr) {
+  explicit TestServer(const std::function<void(httplib::Server&)>& routes, const TlsIdentity* tls = nullptr) {
     if (tls != nullptr) {
       server_ = std::make_unique<httplib::SSLServer>(tls->cert(), tls->key());
       scheme_ = "https";
@@ -108,9 +107,7 @@ class TestServer {
   }
 
   int port() const { return port_; }
-  std::string url(const std::string& path) const {
-    return scheme_ + "://127.0.0.1:" + std::to_string(port_) + path;
-  }
+  std::string url(const std::string& path) const { return scheme_ + "://127.0.0.1:" + std::to_string(port_) + path; }
   // Runs before the server stops, e.g. to release handlers blocked on a Gate.
   void before_stop(std::function<void()> hook) { before_stop_.push_back(std::move(hook)); }
 
@@ -190,15 +187,13 @@ class RawServer {
   std::thread thread_;
 };
 
-
 inline std::unique_ptr<HttpTransport> make_transport(bool verify_tls = false) {
   CurlTransportOptions options;
   options.verify_tls = verify_tls;
   return make_curl_transport(options);
 }
 
-inline HttpRequest request_to(const std::string& url, std::string method = "GET",
-                       std::string body = {}) {
+inline HttpRequest request_to(const std::string& url, std::string method = "GET", std::string body = {}) {
   HttpRequest request;
   request.method = std::move(method);
   request.url = url;
@@ -234,6 +229,5 @@ inline Drained drain(UpstreamCall& call) {
     out.body += chunk;
   }
 }
-
 
 }  // namespace balancer::test

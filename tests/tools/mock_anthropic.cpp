@@ -155,14 +155,14 @@ Answer make_answer(long events, const std::string& base = kBaseText) {
 
   auto& tail = answer.tail_events;
   tail.reserve(pieces.size() + 5);
-  tail.push_back(sse_event("content_block_start", {{"type", "content_block_start"},
-                                                   {"index", 0},
-                                                   {"content_block", {{"type", "text"}, {"text", ""}}}}));
+  tail.push_back(
+      sse_event("content_block_start",
+                {{"type", "content_block_start"}, {"index", 0}, {"content_block", {{"type", "text"}, {"text", ""}}}}));
   tail.push_back(sse_event("ping", {{"type", "ping"}}));
   for (const auto& piece : pieces) {
-    tail.push_back(sse_event("content_block_delta", {{"type", "content_block_delta"},
-                                                     {"index", 0},
-                                                     {"delta", {{"type", "text_delta"}, {"text", piece}}}}));
+    tail.push_back(sse_event(
+        "content_block_delta",
+        {{"type", "content_block_delta"}, {"index", 0}, {"delta", {{"type", "text_delta"}, {"text", piece}}}}));
   }
   tail.push_back(sse_event("content_block_stop", {{"type", "content_block_stop"}, {"index", 0}}));
   tail.push_back(sse_event("message_delta", {{"type", "message_delta"},
@@ -181,16 +181,18 @@ Answer make_tool_answer(const std::string& id, const std::string& name, const js
   answer.content = json::array({json{{"type", "tool_use"}, {"id", id}, {"name", name}, {"input", input}}});
   const std::string args = input.dump();
   auto& tail = answer.tail_events;
-  tail.push_back(sse_event("content_block_start",
-                           {{"type", "content_block_start"},
-                            {"index", 0},
-                            {"content_block", {{"type", "tool_use"}, {"id", id}, {"name", name}, {"input", json::object()}}}}));
+  tail.push_back(
+      sse_event("content_block_start",
+                {{"type", "content_block_start"},
+                 {"index", 0},
+                 {"content_block", {{"type", "tool_use"}, {"id", id}, {"name", name}, {"input", json::object()}}}}));
   for (std::size_t i = 0; i < 3; ++i) {
     const std::size_t from = i * args.size() / 3, to = (i + 1) * args.size() / 3;
-    tail.push_back(sse_event("content_block_delta",
-                             {{"type", "content_block_delta"},
-                              {"index", 0},
-                              {"delta", {{"type", "input_json_delta"}, {"partial_json", args.substr(from, to - from)}}}}));
+    tail.push_back(
+        sse_event("content_block_delta",
+                  {{"type", "content_block_delta"},
+                   {"index", 0},
+                   {"delta", {{"type", "input_json_delta"}, {"partial_json", args.substr(from, to - from)}}}}));
   }
   tail.push_back(sse_event("content_block_stop", {{"type", "content_block_stop"}, {"index", 0}}));
   tail.push_back(sse_event("message_delta", {{"type", "message_delta"},
@@ -241,16 +243,11 @@ bool offers_tool(const json& body, const std::string& name) {
   return false;
 }
 
-std::string message_start_event(const std::string& message_id, const std::string& model,
-                                std::size_t input_tokens) {
-  json message = {{"id", message_id},
-                  {"type", "message"},
-                  {"role", "assistant"},
-                  {"model", model},
-                  {"content", json::array()},
-                  {"stop_reason", nullptr},
-                  {"stop_sequence", nullptr},
-                  {"usage", usage_json(input_tokens, 1)}};
+std::string message_start_event(const std::string& message_id, const std::string& model, std::size_t input_tokens) {
+  json message = {{"id", message_id},         {"type", "message"},
+                  {"role", "assistant"},      {"model", model},
+                  {"content", json::array()}, {"stop_reason", nullptr},
+                  {"stop_sequence", nullptr}, {"usage", usage_json(input_tokens, 1)}};
   return sse_event("message_start", {{"type", "message_start"}, {"message", message}});
 }
 
@@ -288,22 +285,20 @@ void handle_messages(const Options& opts, const Answer& fixed_answer, unsigned l
   auto answer_ptr = std::shared_ptr<const Answer>(&fixed_answer, [](const Answer*) {});
   if (!opts.tool.empty()) {
     if (auto result = last_tool_result(body)) {
-      answer_ptr = std::make_shared<const Answer>(make_answer(opts.events, std::string(kBaseText) + " The tool said: " + result->substr(0, 200)));
+      answer_ptr = std::make_shared<const Answer>(
+          make_answer(opts.events, std::string(kBaseText) + " The tool said: " + result->substr(0, 200)));
     } else if (offers_tool(body, opts.tool)) {
-      answer_ptr = std::make_shared<const Answer>(make_tool_answer("toolu_mock_" + std::to_string(request_number), opts.tool, opts.tool_input));
+      answer_ptr = std::make_shared<const Answer>(
+          make_tool_answer("toolu_mock_" + std::to_string(request_number), opts.tool, opts.tool_input));
     }
   }
   const Answer& answer = *answer_ptr;
 
   if (!stream) {
-    json message = {{"id", message_id},
-                    {"type", "message"},
-                    {"role", "assistant"},
-                    {"model", model},
-                    {"content", answer.content},
-                    {"stop_reason", answer.stop_reason},
-                    {"stop_sequence", nullptr},
-                    {"usage", usage_json(input_tokens, answer.output_tokens)}};
+    json message = {{"id", message_id},          {"type", "message"},
+                    {"role", "assistant"},       {"model", model},
+                    {"content", answer.content}, {"stop_reason", answer.stop_reason},
+                    {"stop_sequence", nullptr},  {"usage", usage_json(input_tokens, answer.output_tokens)}};
     res.status = 200;
     res.set_content(message.dump(), "application/json");
     return;
@@ -317,21 +312,21 @@ void handle_messages(const Options& opts, const Answer& fixed_answer, unsigned l
   const auto delay = std::chrono::milliseconds(opts.delay_ms);
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider(
-      "text/event-stream", [first, next, tail, total, delay, answer_ptr](std::size_t /*offset*/, httplib::DataSink& sink) {
-        if (*next > 0 && delay.count() > 0) {
-          std::this_thread::sleep_for(delay);
-        }
-        const std::string& event = *next == 0 ? *first : (*tail)[*next - 1];
-        ++*next;
-        if (!sink.write(event.data(), event.size())) {
-          return false;
-        }
-        if (*next >= total) {
-          sink.done();
-        }
-        return true;
-      });
+  res.set_chunked_content_provider("text/event-stream", [first, next, tail, total, delay, answer_ptr](
+                                                            std::size_t /*offset*/, httplib::DataSink& sink) {
+    if (*next > 0 && delay.count() > 0) {
+      std::this_thread::sleep_for(delay);
+    }
+    const std::string& event = *next == 0 ? *first : (*tail)[*next - 1];
+    ++*next;
+    if (!sink.write(event.data(), event.size())) {
+      return false;
+    }
+    if (*next >= total) {
+      sink.done();
+    }
+    return true;
+  });
 }
 
 void handle_count_tokens(const Options& opts, const httplib::Request& req, httplib::Response& res) {
@@ -418,17 +413,13 @@ int main(int argc, char** argv) {
   server.Post("/v1/messages", [&opts, &answer](const httplib::Request& req, httplib::Response& res) {
     handle_messages(opts, answer, t_note.number, req, res);
   });
-  server.Post("/v1/messages/count_tokens", [&opts](const httplib::Request& req, httplib::Response& res) {
-    handle_count_tokens(opts, req, res);
-  });
+  server.Post("/v1/messages/count_tokens",
+              [&opts](const httplib::Request& req, httplib::Response& res) { handle_count_tokens(opts, req, res); });
   if (opts.oauth) {
-    server.Post("/v1/oauth/token", [&opts](const httplib::Request& req, httplib::Response& res) {
-      handle_token(opts, req, res);
-    });
+    server.Post("/v1/oauth/token",
+                [&opts](const httplib::Request& req, httplib::Response& res) { handle_token(opts, req, res); });
   }
-  const auto unknown = [&opts](const httplib::Request& req, httplib::Response& res) {
-    handle_unknown(opts, req, res);
-  };
+  const auto unknown = [&opts](const httplib::Request& req, httplib::Response& res) { handle_unknown(opts, req, res); };
   server.Get(".*", unknown);  // also serves HEAD
   server.Post(".*", unknown);
   server.Put(".*", unknown);
@@ -448,8 +439,8 @@ int main(int argc, char** argv) {
 
   const bool log_headers = opts.log_headers;
   server.set_logger([log_headers](const httplib::Request& req, const httplib::Response& res) {
-    std::string line = "mock_anthropic: " + req.method + " " + (req.target.empty() ? req.path : req.target) +
-                       " " + std::to_string(res.status);
+    std::string line = "mock_anthropic: " + req.method + " " + (req.target.empty() ? req.path : req.target) + " " +
+                       std::to_string(res.status);
     if (!t_note.model.empty()) {
       line += " model=" + t_note.model;
     }

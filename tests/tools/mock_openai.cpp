@@ -119,16 +119,18 @@ json completion(const Answer& answer, const std::string& id, const std::string& 
     message["reasoning_content"] = answer.reasoning;
   }
   if (!answer.tool_id.empty()) {
-    message["tool_calls"] = json::array({json{{"id", answer.tool_id},
-                                              {"type", "function"},
-                                              {"function", {{"name", answer.tool_name}, {"arguments", answer.tool_arguments}}}}});
+    message["tool_calls"] =
+        json::array({json{{"id", answer.tool_id},
+                          {"type", "function"},
+                          {"function", {{"name", answer.tool_name}, {"arguments", answer.tool_arguments}}}}});
   }
-  return json{{"id", id},
-              {"object", "chat.completion"},
-              {"created", 1764000000},
-              {"model", model},
-              {"choices", json::array({json{{"index", 0}, {"message", message}, {"finish_reason", answer.finish_reason}}})},
-              {"usage", usage_json(prompt_tokens)}};
+  return json{
+      {"id", id},
+      {"object", "chat.completion"},
+      {"created", 1764000000},
+      {"model", model},
+      {"choices", json::array({json{{"index", 0}, {"message", message}, {"finish_reason", answer.finish_reason}}})},
+      {"usage", usage_json(prompt_tokens)}};
 }
 
 // Splits `text` into `n` nearly equal non-empty pieces (fewer when it is shorter).
@@ -151,7 +153,9 @@ std::vector<std::string> chunks(const Answer& answer, const std::string& id, con
               {"created", 1764000000},
               {"model", model},
               {"system_fingerprint", "fp_mock"},
-              {"choices", json::array({json{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr},
+              {"choices", json::array({json{{"index", 0},
+                                            {"delta", std::move(delta)},
+                                            {"logprobs", nullptr},
                                             {"finish_reason", std::move(finish_reason)}}})}};
     out.push_back("data: " + c.dump() + "\n\n");
   };
@@ -163,8 +167,10 @@ std::vector<std::string> chunks(const Answer& answer, const std::string& id, con
     chunk({{"content", piece}}, nullptr);
   }
   if (!answer.tool_id.empty()) {
-    chunk({{"tool_calls", json::array({json{{"index", 0}, {"id", answer.tool_id}, {"type", "function"},
-                                           {"function", {{"name", answer.tool_name}, {"arguments", ""}}}}})}},
+    chunk({{"tool_calls", json::array({json{{"index", 0},
+                                            {"id", answer.tool_id},
+                                            {"type", "function"},
+                                            {"function", {{"name", answer.tool_name}, {"arguments", ""}}}}})}},
           nullptr);
     for (const auto& piece : pieces(answer.tool_arguments, 4)) {
       chunk({{"tool_calls", json::array({json{{"index", 0}, {"function", {{"arguments", piece}}}}})}}, nullptr);
@@ -172,8 +178,8 @@ std::vector<std::string> chunks(const Answer& answer, const std::string& id, con
   }
   chunk(json::object(), answer.finish_reason);
   if (include_usage) {
-    json c = {{"id", id}, {"object", "chat.completion.chunk"}, {"created", 1764000000}, {"model", model},
-              {"choices", json::array()}, {"usage", usage_json(prompt_tokens)}};
+    json c = {{"id", id},       {"object", "chat.completion.chunk"}, {"created", 1764000000},
+              {"model", model}, {"choices", json::array()},          {"usage", usage_json(prompt_tokens)}};
     out.push_back("data: " + c.dump() + "\n\n");
   }
   out.push_back("data: [DONE]\n\n");
@@ -203,9 +209,8 @@ void handle_completions(const Options& opts, unsigned long long number, const ht
     key = "bad";  // an OpenAI upstream takes Bearer only
   }
   const Answer answer = choose_answer(opts, body, number);
-  t_note.summary = " model=" + model + " stream=" + (stream ? "true" : "false") + " tools=" +
-                   std::to_string(tools) + (key.empty() ? "" : " key=" + key) +
-                   " answer=" + (answer.tool_id.empty() ? "text" : "tool");
+  t_note.summary = " model=" + model + " stream=" + (stream ? "true" : "false") + " tools=" + std::to_string(tools) +
+                   (key.empty() ? "" : " key=" + key) + " answer=" + (answer.tool_id.empty() ? "text" : "tool");
   if (!key.empty() && key != "ok") {
     send_error(res, 401, "invalid_request_error", "Incorrect API key provided");
     return;
@@ -274,8 +279,8 @@ int main(int argc, char** argv) {
   server.Get(".*", unknown);
   server.Post(".*", unknown);
   server.set_logger([&opts, &log_mutex](const httplib::Request& req, const httplib::Response& res) {
-    std::string line = "mock_openai: " + req.method + " " + req.target + " " + std::to_string(res.status) +
-                       t_note.summary + "\n";
+    std::string line =
+        "mock_openai: " + req.method + " " + req.target + " " + std::to_string(res.status) + t_note.summary + "\n";
     if (opts.log_headers) {
       line += mock::header_lines(req);
     }

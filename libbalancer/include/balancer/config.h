@@ -41,9 +41,9 @@ struct ProviderConfig {
   std::string account_email;
   std::vector<std::pair<std::string, std::string>> headers;  // extra upstream headers
   bool max_completion_tokens = false;                        // openai: send max_completion_tokens
-  int max_output_tokens = 0;  // openai: cap max_tokens at the model's limit (0 = no cap)
+  int max_output_tokens = 0;                                 // openai: cap max_tokens at the model's limit (0 = no cap)
   bool send_reasoning_content = true;  // openai: assistant thinking goes back as reasoning_content
-  std::string balance_check;                                 // shell command printing a number
+  std::string balance_check;           // shell command printing a number
   Duration balance_check_interval = std::chrono::seconds(300);
   double balance_threshold = 0.0;
   int line = 0;  // 1-based line in the file, for messages
@@ -83,12 +83,9 @@ struct Settings {
   int unhealthy_threshold = 2;
   bool unhealthy_reset_on_success = true;
   Duration unhealthy_reset_timeout = std::chrono::seconds(300);
-  std::vector<int> unhealthy_http_codes{401, 402, 403, 404, 408, 429, 500, 502,
-                                        503, 504, 520, 521, 522, 523, 524, 529};
-  std::vector<std::string> unhealthy_error_types{"connection_error", "timeout_error",
-                                                 "ssl_error"};
-  std::vector<std::string> unhealthy_response_body_patterns{"Insufficient credits",
-                                                            "没有可用token", "无可用模型"};
+  std::vector<int> unhealthy_http_codes{401, 402, 403, 404, 408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529};
+  std::vector<std::string> unhealthy_error_types{"connection_error", "timeout_error", "ssl_error"};
+  std::vector<std::string> unhealthy_response_body_patterns{"Insufficient credits", "没有可用token", "无可用模型"};
   Duration sticky_provider_duration = std::chrono::seconds(300);
   Duration header_timeout = std::chrono::seconds(300);  // wait for upstream headers
   TimeoutSettings timeouts;

@@ -20,8 +20,8 @@
 #include <string_view>
 
 #include <balancer/clock.h>
-#include <balancer/response.h>
 #include <balancer/http.h>
+#include <balancer/response.h>
 
 namespace balancer {
 

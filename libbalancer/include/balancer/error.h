@@ -12,17 +12,17 @@ namespace balancer {
 
 // What went wrong, as a closed set. Value type.
 enum class ErrorCode {
-  InvalidRequest,   // the client's request is malformed (bad JSON, no model, ...)
-  InvalidConfig,    // a configuration file or value is wrong; the message names the key
-  NotFound,         // no route / provider for what was asked
-  Unauthorized,     // client credentials missing or wrong
-  RequestTooLarge,  // request body over the limit
-  UpstreamConnect,  // refused, reset, DNS failure, dropped connection
-  UpstreamTls,      // TLS handshake or certificate failure
-  UpstreamTimeout,  // no headers within the header timeout, or a body idle past the idle timeout
-  UpstreamProtocol, // the upstream answered something that is not HTTP we can use
-  Cancelled,        // the caller gave up (client went away)
-  Internal,         // a bug or an unexpected condition
+  InvalidRequest,    // the client's request is malformed (bad JSON, no model, ...)
+  InvalidConfig,     // a configuration file or value is wrong; the message names the key
+  NotFound,          // no route / provider for what was asked
+  Unauthorized,      // client credentials missing or wrong
+  RequestTooLarge,   // request body over the limit
+  UpstreamConnect,   // refused, reset, DNS failure, dropped connection
+  UpstreamTls,       // TLS handshake or certificate failure
+  UpstreamTimeout,   // no headers within the header timeout, or a body idle past the idle timeout
+  UpstreamProtocol,  // the upstream answered something that is not HTTP we can use
+  Cancelled,         // the caller gave up (client went away)
+  Internal,          // a bug or an unexpected condition
 };
 
 std::string_view to_string(ErrorCode code);

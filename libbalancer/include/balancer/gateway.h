@@ -56,14 +56,14 @@ struct GaugeSample {
 
 struct GatewayOptions {
   std::shared_ptr<const BalancerConfig> config;  // required, already validated
-  std::string config_path;  // re-read by reload() and POST /providers/reload; empty: none
-  EnvLookup env;            // ${VAR} on reload; XDG_STATE_HOME / HOME for the token store
-  HttpTransport* transport = nullptr;  // nullptr: the Gateway owns a libcurl transport
-  const Clock* clock = nullptr;        // nullptr: Clock::real()
-  Random* random = nullptr;            // nullptr: the default random source
-  std::shared_ptr<StateStore> state;   // nullptr: in memory
-  std::shared_ptr<LogSink> log;        // nullptr: JSON lines as settings.log_* say
-  std::unique_ptr<TokenStore> token_store;  // nullptr: a file at token_store_path()
+  std::string config_path;                       // re-read by reload() and POST /providers/reload; empty: none
+  EnvLookup env;                                 // ${VAR} on reload; XDG_STATE_HOME / HOME for the token store
+  HttpTransport* transport = nullptr;            // nullptr: the Gateway owns a libcurl transport
+  const Clock* clock = nullptr;                  // nullptr: Clock::real()
+  Random* random = nullptr;                      // nullptr: the default random source
+  std::shared_ptr<StateStore> state;             // nullptr: in memory
+  std::shared_ptr<LogSink> log;                  // nullptr: JSON lines as settings.log_* say
+  std::unique_ptr<TokenStore> token_store;       // nullptr: a file at token_store_path()
   // Balance checks run their commands on threads of their own; off for a Gateway that must
   // start no thread (tick() still schedules nothing then).
   bool run_balance_checks = true;

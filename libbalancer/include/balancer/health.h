@@ -28,21 +28,20 @@ struct HealthConfig {
 // What one attempt at a provider gave, as far as its health is concerned.
 struct Outcome {
   bool success = false;
-  std::string error_class;  // failures: "http_status", "connection_error", "timeout_error",
-                            // "ssl_error", "error_payload", "stream_error", ...
-  int status = 0;           // HTTP status when one was received
+  std::string error_class;              // failures: "http_status", "connection_error", "timeout_error",
+                                        // "ssl_error", "error_payload", "stream_error", ...
+  int status = 0;                       // HTTP status when one was received
   std::optional<Duration> retry_after;  // from a 429/503/529
 
   static Outcome ok() { return Outcome{true, {}, 0, std::nullopt}; }
-  static Outcome failure(std::string error_class, int status = 0,
-                         std::optional<Duration> retry_after = std::nullopt) {
+  static Outcome failure(std::string error_class, int status = 0, std::optional<Duration> retry_after = std::nullopt) {
     return Outcome{false, std::move(error_class), status, retry_after};
   }
 };
 
 // Point-in-time view of one provider, for /providers and logs.
 struct HealthSnapshot {
-  bool healthy = true;          // may be picked now (healthy, or cooldown over and probe free)
+  bool healthy = true;             // may be picked now (healthy, or cooldown over and probe free)
   std::string status = "healthy";  // healthy | unhealthy | probing | low_balance
   int failure_count = 0;           // consecutive failures
   int threshold = 2;
@@ -68,9 +67,7 @@ class HealthView {
 // Every provider is always usable.
 class AlwaysHealthy final : public HealthView {
  public:
-  std::optional<SteadyTime> unavailable_until(std::string_view /*provider*/) const override {
-    return std::nullopt;
-  }
+  std::optional<SteadyTime> unavailable_until(std::string_view /*provider*/) const override { return std::nullopt; }
 };
 
 }  // namespace balancer

@@ -70,7 +70,7 @@ std::unique_ptr<TokenStore> make_memory_token_store();
 
 // One login in progress, as handed to the user. `state` identifies the flow.
 struct LoginFlow {
-  std::string url;    // the authorize URL to open in a browser
+  std::string url;  // the authorize URL to open in a browser
   std::string state;
   WallTime expires_at{};
   std::string account_email;  // when the flow was started for a named account
@@ -80,14 +80,14 @@ struct LoginFlow {
 struct OAuthAccountStatus {
   std::string account_email;
   WallTime expires_at{};
-  double expires_in_s = 0;      // negative once expired
-  std::string state;            // "valid" | "expiring" (within the refresh skew) | "expired" | "needs_login"
+  double expires_in_s = 0;  // negative once expired
+  std::string state;        // "valid" | "expiring" (within the refresh skew) | "expired" | "needs_login"
   bool has_refresh_token = false;
   bool refresh_in_flight = false;
   double backoff_remaining_s = 0;  // > 0 while the token endpoint is being left alone
   std::string last_error;          // of the last refresh; never contains token characters
   std::optional<WallTime> last_refresh;
-  std::uint64_t requests = 0;      // access tokens handed out since start
+  std::uint64_t requests = 0;  // access tokens handed out since start
   std::optional<WallTime> last_used;
   std::vector<std::string> scopes;
 };
@@ -106,8 +106,7 @@ class OAuthClient {
   static constexpr std::chrono::seconds kFirstBackoff{30};
   static constexpr std::chrono::seconds kMaxBackoff{900};
 
-  OAuthClient(OAuthSettings settings, HttpTransport& transport, const Clock& clock,
-              std::unique_ptr<TokenStore> store);
+  OAuthClient(OAuthSettings settings, HttpTransport& transport, const Clock& clock, std::unique_ptr<TokenStore> store);
   ~OAuthClient();
   OAuthClient(const OAuthClient&) = delete;
   OAuthClient& operator=(const OAuthClient&) = delete;
@@ -131,8 +130,7 @@ class OAuthClient {
   // Returns the account email. Errors: InvalidRequest (unknown or expired state, several
   // pending flows and no state, no email, the endpoint refused the code), UpstreamConnect /
   // UpstreamTimeout / UpstreamProtocol (the token endpoint failed).
-  Result<std::string> exchange_code(std::string_view code, std::string_view account_email,
-                                    std::string_view state = {});
+  Result<std::string> exchange_code(std::string_view code, std::string_view account_email, std::string_view state = {});
 
   // The account's access token, refreshed first when the token is within the refresh skew of
   // its expiry (at exactly expires_at - skew it refreshes). If the refresh fails while the old
@@ -178,10 +176,10 @@ class OAuthClient {
   std::unique_ptr<TokenStore> store_;
 
   mutable std::mutex mutex_;
-  std::condition_variable refreshed_;                       // a refresh flight ended
-  OAuthSettings settings_;                                  // guarded by mutex_
+  std::condition_variable refreshed_;                                      // a refresh flight ended
+  OAuthSettings settings_;                                                 // guarded by mutex_
   std::map<std::string, std::unique_ptr<Account>, std::less<>> accounts_;  // by email; mutex_
-  std::map<std::string, std::unique_ptr<Flow>, std::less<>> flows_;  // by state; mutex_
+  std::map<std::string, std::unique_ptr<Flow>, std::less<>> flows_;        // by state; mutex_
   std::mutex store_mutex_;  // one store write at a time; taken before mutex_, never after
   // Why the store must not be written (it failed to load); guarded by store_mutex_.
   std::string store_refused_;

@@ -20,10 +20,10 @@ struct Attempt {
   int status = 0;
   std::string error;  // e.g. "connection_error: Connection refused"; empty on success
   std::chrono::milliseconds elapsed{0};
-  std::string health;  // the provider's health after this attempt, e.g. "count=1/2"
+  std::string health;              // the provider's health after this attempt, e.g. "count=1/2"
   std::vector<std::string> notes;  // OpenAI providers: what the conversion left out
   std::string account;             // OAuth providers: the account's email
-  std::string error_class;  // failures: e.g. "connection_error", "http_status", "internal_error"
+  std::string error_class;         // failures: e.g. "connection_error", "http_status", "internal_error"
 };
 
 // The rest of a committed streaming response, pulled by the one thread that writes to the

@@ -92,7 +92,7 @@ class Router {
 
   // Rotation state of one route.
   struct Rotation {
-    std::uint64_t next = 0;                         // round_robin
+    std::uint64_t next = 0;                        // round_robin
     std::map<std::string, long long> wrr_current;  // weighted_round_robin, by provider
   };
 

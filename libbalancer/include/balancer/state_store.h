@@ -26,9 +26,9 @@ namespace balancer {
 // Per-provider traffic counters shown by /providers. Kept by provider name, so they survive a
 // config reload. Value type.
 struct ProviderCounters {
-  std::uint64_t requests = 0;  // attempts sent to the provider
-  std::uint64_t failures = 0;  // attempts that failed (before or after the first byte)
-  std::string last_error;      // e.g. "HTTP 529" or "connection_error"; never contains secrets
+  std::uint64_t requests = 0;                 // attempts sent to the provider
+  std::uint64_t failures = 0;                 // attempts that failed (before or after the first byte)
+  std::string last_error;                     // e.g. "HTTP 529" or "connection_error"; never contains secrets
   std::chrono::milliseconds last_latency{0};  // time to response headers of the last success
 };
 
@@ -38,8 +38,7 @@ class StateStore {
 
   // --- provider health (spec §6), keyed by health_key(provider, account) -------------------
   // May a request try `key` now? A low balance skips unless `force`; see HealthPermit.
-  virtual HealthPermit health_acquire(std::string_view key, const HealthConfig& config, SteadyTime now,
-                                      bool force) = 0;
+  virtual HealthPermit health_acquire(std::string_view key, const HealthConfig& config, SteadyTime now, bool force) = 0;
   // Records one attempt's outcome (also ends a probe).
   virtual void health_record(std::string_view key, const Outcome& outcome, const HealthConfig& config,
                              SteadyTime now) = 0;
@@ -48,8 +47,7 @@ class StateStore {
   // nullopt when `key` may be used now; otherwise when it may be again.
   virtual std::optional<SteadyTime> health_unavailable_until(std::string_view key, const HealthConfig& config,
                                                              SteadyTime now) const = 0;
-  virtual HealthSnapshot health_snapshot(std::string_view key, const HealthConfig& config,
-                                         SteadyTime now) const = 0;
+  virtual HealthSnapshot health_snapshot(std::string_view key, const HealthConfig& config, SteadyTime now) const = 0;
   // The balance check's verdict: a low balance makes the provider unavailable until cleared.
   virtual void set_low_balance(std::string_view provider, bool low) = 0;
 

@@ -54,12 +54,10 @@ bool ClientAuth::matches_any(const std::vector<Digest>& digests, std::string_vie
 }
 
 bool ClientAuth::is_balancer_key(std::string_view credential) const {
-  return !credential.empty() &&
-         (matches_any(client_keys_, credential) || matches_any(admin_keys_, credential));
+  return !credential.empty() && (matches_any(client_keys_, credential) || matches_any(admin_keys_, credential));
 }
 
-Result<void> ClientAuth::check(std::string_view path, const Headers& headers,
-                               Access access) const {
+Result<void> ClientAuth::check(std::string_view path, const Headers& headers, Access access) const {
   if (!enabled_ && admin_keys_.empty()) {
     return {};
   }
@@ -72,15 +70,13 @@ Result<void> ClientAuth::check(std::string_view path, const Headers& headers,
       return {};
     }
     return make_error(ErrorCode::Unauthorized,
-                      credential.empty() ? "this endpoint requires the admin API key"
-                                         : "invalid admin API key");
+                      credential.empty() ? "this endpoint requires the admin API key" : "invalid admin API key");
   }
   if (!enabled_) {
     return {};
   }
   if (credential.empty()) {
-    return make_error(ErrorCode::Unauthorized,
-                      "missing API key: send it as x-api-key or Authorization: Bearer");
+    return make_error(ErrorCode::Unauthorized, "missing API key: send it as x-api-key or Authorization: Bearer");
   }
   if (matches_any(client_keys_, credential) || matches_any(admin_keys_, credential)) {
     return {};

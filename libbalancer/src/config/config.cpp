@@ -51,7 +51,8 @@ using detail::to_lower;
 
 std::string upper(std::string_view text) {
   std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (char& c : out)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return out;
 }
 
@@ -60,15 +61,14 @@ std::string quote(std::string_view text) {
   constexpr std::size_t kMax = 60;
   if (text.size() > kMax) {
     std::size_t cut = kMax;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
+      --cut;  // UTF-8
     return fmt::format("\"{}...\"", text.substr(0, cut));
   }
   return fmt::format("\"{}\"", text);
 }
 
-bool starts_with_http(std::string_view url) {
-  return url.starts_with("http://") || url.starts_with("https://");
-}
+bool starts_with_http(std::string_view url) { return url.starts_with("http://") || url.starts_with("https://"); }
 
 Duration seconds_to_duration(double seconds) {
   return Duration(static_cast<Duration::rep>(std::llround(seconds * 1000.0)));
@@ -91,8 +91,7 @@ class Reader {
   bool is_sequence() const { return node_.IsSequence(); }
 
   [[noreturn]] void fail(std::string_view message) const {
-    throw ConfigFailure{fmt::format("{} (line {}): {}", path_.empty() ? "top level" : path_,
-                                    line_, message)};
+    throw ConfigFailure{fmt::format("{} (line {}): {}", path_.empty() ? "top level" : path_, line_, message)};
   }
 
   void warn(std::string_view message) const {
@@ -133,8 +132,7 @@ class Reader {
     if (text.starts_with('+')) text.erase(0, 1);
     double value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty() ||
-        !std::isfinite(value))
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty() || !std::isfinite(value))
       fail(fmt::format("must be a number, got {}", quote(node_.Scalar())));
     return value;
   }
@@ -159,7 +157,8 @@ class Reader {
 
   std::vector<int> as_int_list(int min, int max) const {
     std::vector<int> out;
-    for (const Reader& item : items()) out.push_back(static_cast<int>(item.as_int(min, max)));
+    for (const Reader& item : items())
+      out.push_back(static_cast<int>(item.as_int(min, max)));
     return out;
   }
 
@@ -198,11 +197,10 @@ class Reader {
   Reader require(std::string_view key) {
     std::optional<Reader> value = take(key);
     if (value) return std::move(*value);
-    const auto present = std::find_if(entries_.begin(), entries_.end(),
-                                      [&](const Entry& entry) { return entry.key == key; });
+    const auto present =
+        std::find_if(entries_.begin(), entries_.end(), [&](const Entry& entry) { return entry.key == key; });
     const bool is_null = present != entries_.end();
-    throw ConfigFailure{fmt::format("{} (line {}): {}", child_path(key),
-                                    is_null ? present->line : line_,
+    throw ConfigFailure{fmt::format("{} (line {}): {}", child_path(key), is_null ? present->line : line_,
                                     is_null ? "must not be empty" : "required key is missing")};
   }
 
@@ -220,15 +218,15 @@ class Reader {
 
   // Keys accepted for compatibility with the reference balancers and not acted on.
   void ignore(std::initializer_list<std::string_view> keys) {
-    for (std::string_view key : keys) take(key);
+    for (std::string_view key : keys)
+      take(key);
   }
 
   // Warns about every key that was not taken.
   void finish() const {
     for (const Entry& entry : entries_) {
       if (!entry.taken) {
-        ctx_.warnings->push_back(
-            fmt::format("unknown key {} (line {})", child_path(entry.key), entry.line));
+        ctx_.warnings->push_back(fmt::format("unknown key {} (line {})", child_path(entry.key), entry.line));
       }
     }
   }
@@ -271,14 +269,14 @@ class Reader {
       const YAML::Mark mark = pair.first.Mark();
       const int line = mark.line >= 0 ? mark.line + 1 : line_;
       if (!pair.first.IsScalar()) {
-        throw ConfigFailure{fmt::format("{} (line {}): keys must be plain strings",
-                                        path_.empty() ? "top level" : path_, line)};
+        throw ConfigFailure{
+            fmt::format("{} (line {}): keys must be plain strings", path_.empty() ? "top level" : path_, line)};
       }
       std::string key = pair.first.Scalar();
       for (const Entry& seen : entries_) {
         if (seen.key == key) {
-          throw ConfigFailure{fmt::format("{} (line {}): duplicate key (first at line {})",
-                                          child_path(key), line, seen.line)};
+          throw ConfigFailure{
+              fmt::format("{} (line {}): duplicate key (first at line {})", child_path(key), line, seen.line)};
         }
       }
       entries_.push_back(Entry{std::move(key), pair.second, line});
@@ -373,9 +371,7 @@ SelectionStrategy parse_strategy(const Reader& r) {
   if (value == "round_robin" || value == "load_balance") return SelectionStrategy::RoundRobin;
   if (value == "weighted_round_robin") return SelectionStrategy::WeightedRoundRobin;
   if (value == "random") return SelectionStrategy::Random;
-  r.fail(fmt::format(
-      "must be one of priority, round_robin, weighted_round_robin, random, got {}",
-      quote(value)));
+  r.fail(fmt::format("must be one of priority, round_robin, weighted_round_robin, random, got {}", quote(value)));
 }
 
 std::string parse_log_level(const Reader& r) {
@@ -383,13 +379,11 @@ std::string parse_log_level(const Reader& r) {
   if (value == "WARN") value = "WARNING";
   for (std::string_view known : {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
     if (value == known) return value;
-  r.fail(fmt::format("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {}",
-                     quote(value)));
+  r.fail(fmt::format("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {}", quote(value)));
 }
 
 // claude-code-lb: `mode: fallback|load_balance` and `algorithm: round_robin|...`.
-SelectionStrategy strategy_from_mode(const std::optional<Reader>& mode,
-                                     const std::optional<Reader>& algorithm) {
+SelectionStrategy strategy_from_mode(const std::optional<Reader>& mode, const std::optional<Reader>& algorithm) {
   if (mode) {
     const std::string value = to_lower(mode->as_string());
     if (value == "fallback") return SelectionStrategy::Priority;
@@ -401,29 +395,25 @@ SelectionStrategy strategy_from_mode(const std::optional<Reader>& mode,
   if (value == "round_robin") return SelectionStrategy::RoundRobin;
   if (value == "weighted_round_robin") return SelectionStrategy::WeightedRoundRobin;
   if (value == "random") return SelectionStrategy::Random;
-  algorithm->fail(fmt::format(
-      "must be one of round_robin, weighted_round_robin, random, got {}", quote(value)));
+  algorithm->fail(fmt::format("must be one of round_robin, weighted_round_robin, random, got {}", quote(value)));
 }
 
 // ---- providers ----------------------------------------------------------------------------
 
 std::string parse_base_url(const Reader& r) {
   std::string url = r.as_string();
-  if (!starts_with_http(url))
-    r.fail(fmt::format("must start with http:// or https://, got {}", quote(url)));
-  while (url.ends_with('/')) url.pop_back();
+  if (!starts_with_http(url)) r.fail(fmt::format("must start with http:// or https://, got {}", quote(url)));
+  while (url.ends_with('/'))
+    url.pop_back();
   if (url == "http:" || url == "https:") r.fail("has no host");
   return url;
 }
 
 std::vector<std::pair<std::string, std::string>> parse_headers(Reader r) {
   std::vector<std::pair<std::string, std::string>> out;
-  for (auto& [name, value] : r.take_all([&](const std::string& key) {
-         return fmt::format("{}.{}", r.path(), key);
-       })) {
+  for (auto& [name, value] : r.take_all([&](const std::string& key) { return fmt::format("{}.{}", r.path(), key); })) {
     const bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) ||
-             (c != '\0' && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr);
+      return std::isalnum(static_cast<unsigned char>(c)) || (c != '\0' && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr);
     });
     if (!token) value.fail("is not a valid header name");
     std::string text = value.as_string();
@@ -453,8 +443,7 @@ void parse_credentials(Reader& r, ProviderConfig& p) {
   }
   if (p.auth_value.empty() && p.enabled) {
     if (value) value->fail("must not be empty (a key, ${ENV_VAR}, \"passthrough\" or \"oauth\")");
-    throw ConfigFailure{fmt::format("{}.auth_value (line {}): required key is missing",
-                                    r.path(), r.line())};
+    throw ConfigFailure{fmt::format("{}.auth_value (line {}): required key is missing", r.path(), r.line())};
   }
 }
 
@@ -495,9 +484,10 @@ std::vector<ProviderConfig> parse_providers(Reader& root) {
     ProviderConfig p = parse_provider(item);
     for (const ProviderConfig& seen : providers) {
       if (seen.name == p.name) {
-        throw ConfigFailure{fmt::format("{}.name (line {}): duplicate provider name {} (first at "
-                                        "line {})",
-                                        item.path(), p.line, quote(p.name), seen.line)};
+        throw ConfigFailure{
+            fmt::format("{}.name (line {}): duplicate provider name {} (first at "
+                        "line {})",
+                        item.path(), p.line, quote(p.name), seen.line)};
       }
     }
     providers.push_back(std::move(p));
@@ -513,16 +503,15 @@ RouteEntry parse_route_entry(Reader r, const std::vector<ProviderConfig>& provid
   RouteEntry e;
   Reader provider = r.require("provider");
   e.provider = provider.as_string();
-  const bool known = std::any_of(providers.begin(), providers.end(),
-                                 [&](const ProviderConfig& p) { return p.name == e.provider; });
+  const bool known =
+      std::any_of(providers.begin(), providers.end(), [&](const ProviderConfig& p) { return p.name == e.provider; });
   if (!known) provider.fail(fmt::format("unknown provider {}", quote(e.provider)));
   if (auto model = r.take("model")) {
     e.model = model->as_string();
     if (e.model.empty()) model->fail("must not be empty (use \"passthrough\")");
   }
   r.read("priority", e.priority, 0, std::numeric_limits<int>::max());
-  if (auto weight = r.take("weight"))
-    e.weight = static_cast<int>(weight->as_int(1, std::numeric_limits<int>::max()));
+  if (auto weight = r.take("weight")) e.weight = static_cast<int>(weight->as_int(1, std::numeric_limits<int>::max()));
   r.read("enabled", e.enabled);
   r.read("account_email", e.account_email);
   r.finish();
@@ -535,13 +524,13 @@ std::vector<ModelRoute> parse_routes(Reader& root, const std::vector<ProviderCon
   if (routes) routes->require_map();
   std::vector<ModelRoute> out;
   if (routes) {
-    auto entries = routes->take_all(
-        [](const std::string& key) { return fmt::format("model_routes[\"{}\"]", key); });
+    auto entries = routes->take_all([](const std::string& key) { return fmt::format("model_routes[\"{}\"]", key); });
     for (auto& [pattern, list] : entries) {
       if (pattern.empty()) list.fail("model pattern must not be empty");
       if (!list.is_sequence()) list.fail("must be a list of route entries");
       ModelRoute route{pattern, {}};
-      for (Reader& item : list.items()) route.entries.push_back(parse_route_entry(item, providers));
+      for (Reader& item : list.items())
+        route.entries.push_back(parse_route_entry(item, providers));
       if (route.entries.empty()) list.fail("must list at least one route entry");
       out.push_back(std::move(route));
     }
@@ -568,8 +557,8 @@ void parse_timeouts(Reader r, TimeoutSettings& t) {
     streaming->require_map();
     if (!connect) connect = streaming->take("connect_timeout");
     if (!read) read = streaming->take("read_timeout");
-    streaming->ignore({"connect_timeout", "read_timeout", "pool_timeout", "chunk_timeout",
-                       "first_chunk_timeout", "processing_timeout"});
+    streaming->ignore({"connect_timeout", "read_timeout", "pool_timeout", "chunk_timeout", "first_chunk_timeout",
+                       "processing_timeout"});
     streaming->finish();
   }
   r.ignore({"non_streaming", "caching", "health_check"});
@@ -591,8 +580,7 @@ void parse_health_settings(Reader& r, Settings& s) {
   std::optional<Reader> cooldown = r.take("failure_cooldown");
   std::optional<Reader> alias = r.take("cooldown_seconds");
   if (cooldown && alias)
-    alias->warn(fmt::format("ignored: {} (line {}) takes precedence", cooldown->path(),
-                            cooldown->line()));
+    alias->warn(fmt::format("ignored: {} (line {}) takes precedence", cooldown->path(), cooldown->line()));
   if (cooldown || alias) s.failure_cooldown = (cooldown ? cooldown : alias)->as_duration();
   r.read("unhealthy_threshold", s.unhealthy_threshold, 1, std::numeric_limits<int>::max());
   r.read("unhealthy_reset_on_success", s.unhealthy_reset_on_success);
@@ -629,10 +617,8 @@ void parse_server_settings(Reader& r, Settings& s) {
   std::optional<Reader> key = r.take("tls_key_file");
   if (cert) s.tls_cert_file = cert->as_string();
   if (key) s.tls_key_file = key->as_string();
-  if (!s.tls_cert_file.empty() && s.tls_key_file.empty())
-    cert->fail("tls_key_file must be set too");
-  if (s.tls_cert_file.empty() && !s.tls_key_file.empty())
-    key->fail("tls_cert_file must be set too");
+  if (!s.tls_cert_file.empty() && s.tls_key_file.empty()) cert->fail("tls_key_file must be set too");
+  if (s.tls_cert_file.empty() && !s.tls_key_file.empty()) key->fail("tls_cert_file must be set too");
 }
 
 // Reads everything under `settings` except auth, oauth, mode and algorithm (the caller owns
@@ -647,8 +633,7 @@ std::optional<SelectionStrategy> parse_settings(Reader& r, Settings& s) {
   r.read("max_cache_size", s.max_cache_size, 0);
   r.read("cache_ttl_seconds", s.cache_ttl);
   if (auto dedup = r.take("deduplication")) parse_dedup(*dedup, s.deduplication);
-  r.ignore({"reload", "reload_includes", "log_color", "app_name", "app_version", "testing",
-            "token_counting"});
+  r.ignore({"reload", "reload_includes", "log_color", "app_name", "app_version", "testing", "token_counting"});
   return strategy;
 }
 
@@ -662,7 +647,8 @@ AuthSettings parse_auth(Reader r) {
   std::vector<std::string> keys;
   if (auto key = r.take("api_key")) keys.push_back(key->as_string());
   if (auto list = r.take("api_keys")) {
-    for (const Reader& item : list->items()) keys.push_back(item.as_string());
+    for (const Reader& item : list->items())
+      keys.push_back(item.as_string());
   }
   for (std::string& key : keys) {  // merged, empty placeholders dropped, duplicates once
     if (!key.empty() && std::find(a.api_keys.begin(), a.api_keys.end(), key) == a.api_keys.end())
@@ -686,8 +672,7 @@ void read_url(Reader& r, std::string_view key, std::string& out) {
   std::optional<Reader> value = r.take(key);
   if (!value) return;
   out = value->as_string();
-  if (!starts_with_http(out))
-    value->fail(fmt::format("must start with http:// or https://, got {}", quote(out)));
+  if (!starts_with_http(out)) value->fail(fmt::format("must start with http:// or https://, got {}", quote(out)));
 }
 
 OAuthSettings parse_oauth(Reader r) {
@@ -729,15 +714,13 @@ BalancerConfig parse_document(const YAML::Node& document, const EnvLookup& env) 
   if (mode || algorithm) {
     const SelectionStrategy derived = strategy_from_mode(mode, algorithm);
     const Reader& alias = mode ? *mode : *algorithm;
-    if (strategy && *strategy != derived)
-      alias.warn("ignored: settings.selection_strategy takes precedence");
+    if (strategy && *strategy != derived) alias.warn("ignored: settings.selection_strategy takes precedence");
     if (!strategy) strategy = derived;
   }
   if (strategy) cfg.settings.selection_strategy = *strategy;
 
   if (auto auth = prefer_top_level(root.take("auth"), nested("auth"))) cfg.auth = parse_auth(*auth);
-  if (auto oauth = prefer_top_level(root.take("oauth"), nested("oauth")))
-    cfg.oauth = parse_oauth(*oauth);
+  if (auto oauth = prefer_top_level(root.take("oauth"), nested("oauth"))) cfg.oauth = parse_oauth(*oauth);
 
   if (settings) settings->finish();
   root.finish();
@@ -787,9 +770,8 @@ Result<BalancerConfig> parse_config(std::string_view yaml, const EnvLookup& env)
   } catch (const ConfigFailure& failure) {
     return make_error(ErrorCode::InvalidConfig, failure.message);
   } catch (const YAML::ParserException& e) {
-    return make_error(ErrorCode::InvalidConfig,
-                      fmt::format("YAML syntax error (line {}, column {}): {}", e.mark.line + 1,
-                                  e.mark.column + 1, e.msg));
+    return make_error(ErrorCode::InvalidConfig, fmt::format("YAML syntax error (line {}, column {}): {}",
+                                                            e.mark.line + 1, e.mark.column + 1, e.msg));
   } catch (const YAML::Exception& e) {
     return make_error(ErrorCode::InvalidConfig, fmt::format("invalid YAML: {}", e.what()));
   } catch (const std::exception& e) {
@@ -810,8 +792,7 @@ Result<BalancerConfig> load_config(const std::string& path, const EnvLookup& env
   }
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad())
-    return make_error(ErrorCode::InvalidConfig, fmt::format("{}: read error", path));
+  if (in.bad()) return make_error(ErrorCode::InvalidConfig, fmt::format("{}: read error", path));
   Result<BalancerConfig> cfg = parse_config(text.str(), env);
   if (!cfg) cfg.error().message = fmt::format("{}: {}", path, cfg.error().message);
   return cfg;

@@ -89,9 +89,7 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
   return out;
 }
 
-std::string dump_compact(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
+std::string dump_compact(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 std::string openai_text(const json& content, std::string_view separator) {
   if (content.is_string()) {
@@ -100,8 +98,7 @@ std::string openai_text(const json& content, std::string_view separator) {
   std::vector<std::string> texts;
   if (content.is_array()) {
     for (const json& part : content) {
-      if (part.is_object() && part.value("type", "") == "text" && part.contains("text") &&
-          part["text"].is_string()) {
+      if (part.is_object() && part.value("type", "") == "text" && part.contains("text") && part["text"].is_string()) {
         texts.push_back(part["text"].get<std::string>());
       }
     }
@@ -157,7 +154,7 @@ std::string_view stop_reason_for_finish(std::string_view reason) {
 
 std::string stop_reason_from_finish(const json& finish_reason) {
   return std::string(stop_reason_for_finish(finish_reason.is_string() ? finish_reason.get_ref<const std::string&>()
-                                                                       : std::string_view()));
+                                                                      : std::string_view()));
 }
 
 std::string finish_from_stop_reason(const json& stop_reason) {

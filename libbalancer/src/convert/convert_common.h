@@ -105,8 +105,8 @@ void convert_request_settings(const Node& request, json& body, RequestContext& c
 
 // The four conversions behind Converter. They throw ConvertFailure (or nlohmann exceptions on
 // shapes they did not anticipate); converter.cpp turns both into an Error.
-json anthropic_request_to_openai(const json& request, std::string_view upstream_model,
-                                 const ConverterOptions& options, Notes& notes);
+json anthropic_request_to_openai(const json& request, std::string_view upstream_model, const ConverterOptions& options,
+                                 Notes& notes);
 json openai_response_to_anthropic(const json& response, std::string_view client_model);
 json openai_request_to_anthropic(const json& request, Notes& notes);
 json anthropic_response_to_openai(const json& message);

@@ -42,13 +42,12 @@ json image_part(const Node& block) {
   const std::string type = source.string("type", "image source without type");
   std::string url;
   if (type == "base64") {
-    url = "data:" + source.string("media_type", "base64 image without media_type") +
-          ";base64," + source.string("data", "base64 image without data");
+    url = "data:" + source.string("media_type", "base64 image without media_type") + ";base64," +
+          source.string("data", "base64 image without data");
   } else if (type == "url") {
     url = source.string("url", "url image without url");
   } else {
-    source.fail("image source type '" + type +
-                "' cannot be sent to an OpenAI-compatible provider");
+    source.fail("image source type '" + type + "' cannot be sent to an OpenAI-compatible provider");
   }
   return {{"type", "image_url"}, {"image_url", {{"url", url}}}};
 }
@@ -71,9 +70,10 @@ void append_document(const Node& block, Parts& parts, Context& ctx) {
   } else if (type == "base64") {
     const std::string media = source.string("media_type", "base64 document without media_type");
     const std::string data = source.string("data", "base64 document without data");
-    parts.push_back({{"type", "file"},
-                     {"file", {{"filename", title.empty() ? "document.pdf" : title},
-                               {"file_data", "data:" + media + ";base64," + data}}}});
+    parts.push_back(
+        {{"type", "file"},
+         {"file",
+          {{"filename", title.empty() ? "document.pdf" : title}, {"file_data", "data:" + media + ";base64," + data}}}});
   } else if (type == "content") {
     Parts inner;
     const Node content = source["content"];
@@ -92,8 +92,7 @@ void append_document(const Node& block, Parts& parts, Context& ctx) {
   } else if (type == "url") {
     block.fail("document blocks with a URL source cannot be sent to an OpenAI-compatible provider");
   } else {
-    source.fail("document source type '" + type +
-                "' cannot be sent to an OpenAI-compatible provider");
+    source.fail("document source type '" + type + "' cannot be sent to an OpenAI-compatible provider");
   }
 }
 
@@ -142,8 +141,8 @@ json tool_message(const Node& block, Parts& user_parts, Context& ctx) {
   }
   std::string text = join(texts, "\n\n");
   if (!media.empty()) {
-    const bool images = std::all_of(media.begin(), media.end(),
-                                    [](const json& part) { return part["type"] == "image_url"; });
+    const bool images =
+        std::all_of(media.begin(), media.end(), [](const json& part) { return part["type"] == "image_url"; });
     const std::string what = images ? "Images" : "Files";
     user_parts.push_back(text_part(what + " returned by tool call " + id + ":"));
     user_parts.insert(user_parts.end(), media.begin(), media.end());
@@ -320,14 +319,13 @@ json convert_messages(const Node& request, Context& ctx) {
 
 }  // namespace
 
-json anthropic_request_to_openai(const json& request, std::string_view upstream_model,
-                                 const ConverterOptions& options, Notes& notes) {
+json anthropic_request_to_openai(const json& request, std::string_view upstream_model, const ConverterOptions& options,
+                                 Notes& notes) {
   const Node root(request, "");
   root.require_object("the request must be a JSON object");
   Context ctx{options, notes};
   json body = json::object();
-  body["model"] = upstream_model.empty() ? root.string("model", "model is required")
-                                         : std::string(upstream_model);
+  body["model"] = upstream_model.empty() ? root.string("model", "model is required") : std::string(upstream_model);
   body["messages"] = convert_messages(root, ctx);
   convert_request_settings(root, body, ctx);
   return body;

@@ -26,8 +26,7 @@ json convert_tools(const Node& tools, std::set<std::string>& names, Context& ctx
       ctx.notes.add("server tool '" + tool.string_or("name", type) + "' (" + type + ") left out");
       continue;
     }
-    json function = {{"name", tool.string("name", "tool without name")},
-                     {"parameters", tool["input_schema"].value()}};
+    json function = {{"name", tool.string("name", "tool without name")}, {"parameters", tool["input_schema"].value()}};
     if (tool.has("description")) {
       function["description"] = tool["description"].value();
     }
@@ -37,8 +36,7 @@ json convert_tools(const Node& tools, std::set<std::string>& names, Context& ctx
   return out;
 }
 
-void convert_tool_choice(const Node& choice, const std::set<std::string>& names, json& body,
-                         Context& ctx) {
+void convert_tool_choice(const Node& choice, const std::set<std::string>& names, json& body, Context& ctx) {
   choice.require_object("must be an object");
   const std::string type = choice.string("type", "tool_choice without type");
   if (type == "auto") {
@@ -125,9 +123,10 @@ void convert_parameters(const Node& request, json& body, Context& ctx) {
 // nothing the provider could honour), or dropped with a note.
 void note_dropped_fields(const Node& request, Context& ctx) {
   static const std::set<std::string, std::less<>> kHandled = {
-      "model", "messages", "system", "max_tokens", "stop_sequences", "temperature",
-      "top_p", "metadata", "stream", "tools", "tool_choice", "service_tier", "container",
-      "mcp_servers", "context_management", "provider"};
+      "model",       "messages",     "system",    "max_tokens",  "stop_sequences",
+      "temperature", "top_p",        "metadata",  "stream",      "tools",
+      "tool_choice", "service_tier", "container", "mcp_servers", "context_management",
+      "provider"};
   for (const auto& [key, value] : request.value().items()) {
     if (kHandled.count(key) != 0) {
       continue;

@@ -23,8 +23,7 @@ std::string alnum_id(const json& response) {
 }
 
 bool blank(const std::string& text) {
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; });
+  return std::all_of(text.begin(), text.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; });
 }
 
 // Tool-call arguments → the tool_use input: an object as sent, "" → {}, anything else that
@@ -82,15 +81,13 @@ json::array_t content_blocks(const Node& message, const std::string& id) {
     blocks.push_back(tool_use_block(call, call["function"], "toolu_" + id + "_" + std::to_string(i)));
   }
   if (message.has("function_call")) {
-    blocks.push_back(tool_use_block(message["function_call"], message["function_call"],
-                                    "toolu_" + id + "_function"));
+    blocks.push_back(tool_use_block(message["function_call"], message["function_call"], "toolu_" + id + "_function"));
   }
   return blocks;
 }
 
 bool has_block(const json::array_t& blocks, std::string_view type) {
-  return std::any_of(blocks.begin(), blocks.end(),
-                     [&](const json& block) { return block["type"] == type; });
+  return std::any_of(blocks.begin(), blocks.end(), [&](const json& block) { return block["type"] == type; });
 }
 
 json anthropic_usage(const Node& usage) {

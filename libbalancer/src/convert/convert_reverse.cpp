@@ -16,8 +16,8 @@ std::pair<std::string, std::string> split_data_url(const std::string& url, const
   const std::size_t comma = url.find(',');
   const std::string meta = comma == std::string::npos ? "" : url.substr(5, comma - 5);
   const std::string suffix = ";base64";
-  const bool base64 = meta.size() > suffix.size() &&
-                      meta.compare(meta.size() - suffix.size(), suffix.size(), suffix) == 0;
+  const bool base64 =
+      meta.size() > suffix.size() && meta.compare(meta.size() - suffix.size(), suffix.size(), suffix) == 0;
   if (!base64) {
     at.fail("data URL must be base64 with a media type");
   }
@@ -26,12 +26,11 @@ std::pair<std::string, std::string> split_data_url(const std::string& url, const
 
 json image_block(const Node& part) {
   const Node image = part["image_url"];
-  const std::string url = image.value().is_string() ? image.value().get<std::string>()
-                                                    : image.string("url", "image_url without url");
+  const std::string url =
+      image.value().is_string() ? image.value().get<std::string>() : image.string("url", "image_url without url");
   if (url.rfind("data:", 0) == 0) {
     auto [media, data] = split_data_url(url, image);
-    return {{"type", "image"},
-            {"source", {{"type", "base64"}, {"media_type", media}, {"data", data}}}};
+    return {{"type", "image"}, {"source", {{"type", "base64"}, {"media_type", media}, {"data", data}}}};
   }
   return {{"type", "image"}, {"source", {{"type", "url"}, {"url", url}}}};
 }
@@ -44,8 +43,7 @@ json document_block(const Node& part) {
     file.fail("file parts need file_data (a file_id cannot be sent to an Anthropic provider)");
   }
   auto [media, data] = split_data_url(file.string("file_data", "file_data must be a string"), file);
-  json block = {{"type", "document"},
-                {"source", {{"type", "base64"}, {"media_type", media}, {"data", data}}}};
+  json block = {{"type", "document"}, {"source", {{"type", "base64"}, {"media_type", media}, {"data", data}}}};
   if (file.has("filename")) {
     block["title"] = file.string("filename", "filename must be a string");
   }
@@ -188,9 +186,8 @@ void convert_tools(const Node& request, json& body, Notes& notes) {
     if (function.has("description")) {
       converted["description"] = function["description"].value();
     }
-    converted["input_schema"] = function.has("parameters")
-                                    ? function["parameters"].value()
-                                    : json{{"type", "object"}, {"properties", json::object()}};
+    converted["input_schema"] = function.has("parameters") ? function["parameters"].value()
+                                                           : json{{"type", "object"}, {"properties", json::object()}};
     out.push_back(std::move(converted));
   }
   if (!out.empty()) {
@@ -225,8 +222,7 @@ void convert_tool_choice(const Node& request, json& body) {
 }
 
 void convert_parameters(const Node& request, json& body, Notes& notes) {
-  const Node limit = request.has("max_completion_tokens") ? request["max_completion_tokens"]
-                                                          : request["max_tokens"];
+  const Node limit = request.has("max_completion_tokens") ? request["max_completion_tokens"] : request["max_tokens"];
   if (limit.value().is_number_integer()) {
     body["max_tokens"] = limit.value();
   } else {
@@ -261,9 +257,19 @@ void convert_parameters(const Node& request, json& body, Notes& notes) {
 }
 
 void note_dropped_fields(const Node& request, Notes& notes) {
-  static const std::set<std::string, std::less<>> kHandled = {
-      "model", "messages", "max_tokens", "max_completion_tokens", "stop", "temperature", "top_p",
-      "user", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls"};
+  static const std::set<std::string, std::less<>> kHandled = {"model",
+                                                              "messages",
+                                                              "max_tokens",
+                                                              "max_completion_tokens",
+                                                              "stop",
+                                                              "temperature",
+                                                              "top_p",
+                                                              "user",
+                                                              "stream",
+                                                              "stream_options",
+                                                              "tools",
+                                                              "tool_choice",
+                                                              "parallel_tool_calls"};
   for (const auto& [key, value] : request.value().items()) {
     if (kHandled.count(key) != 0 || (key == "n" && value == 1)) {
       continue;

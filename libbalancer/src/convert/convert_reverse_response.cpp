@@ -9,8 +9,8 @@ namespace {
 
 json openai_usage(const Node& usage) {
   const std::int64_t cached = count(usage.value(), "cache_read_input_tokens");
-  const std::int64_t prompt = count(usage.value(), "input_tokens") + cached +
-                              count(usage.value(), "cache_creation_input_tokens");
+  const std::int64_t prompt =
+      count(usage.value(), "input_tokens") + cached + count(usage.value(), "cache_creation_input_tokens");
   const std::int64_t completion = count(usage.value(), "output_tokens");
   return {{"prompt_tokens", prompt},
           {"completion_tokens", completion},
@@ -22,8 +22,9 @@ json tool_call(const Node& block) {
   const json& input = block["input"].value();
   return {{"id", block.string("id", "tool_use without id")},
           {"type", "function"},
-          {"function", {{"name", block.string("name", "tool_use without name")},
-                        {"arguments", dump_compact(input.is_null() ? json::object() : input)}}}};
+          {"function",
+           {{"name", block.string("name", "tool_use without name")},
+            {"arguments", dump_compact(input.is_null() ? json::object() : input)}}}};
 }
 
 // The content blocks → an OpenAI assistant message: text, tool_calls, reasoning_content.
@@ -44,8 +45,7 @@ json openai_message(const Node& content) {
     }  // redacted_thinking and server-tool blocks have no OpenAI counterpart
   }
   // Text blocks of one answer are consecutive pieces (e.g. split at citations): joined as is.
-  json message = {{"role", "assistant"},
-                  {"content", texts.empty() ? json(nullptr) : json(join(texts, ""))}};
+  json message = {{"role", "assistant"}, {"content", texts.empty() ? json(nullptr) : json(join(texts, ""))}};
   if (!calls.empty()) {
     message["tool_calls"] = std::move(calls);
   }
@@ -70,9 +70,8 @@ json anthropic_response_to_openai(const json& message) {
           {"object", "chat.completion"},
           {"created", 0},
           {"model", root.string_or("model")},
-          {"choices", json::array({{{"index", 0},
-                                    {"message", openai_message(root["content"])},
-                                    {"finish_reason", finish}}})},
+          {"choices",
+           json::array({{{"index", 0}, {"message", openai_message(root["content"])}, {"finish_reason", finish}}})},
           {"usage", openai_usage(root["usage"])}};
 }
 

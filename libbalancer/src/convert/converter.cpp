@@ -43,9 +43,8 @@ Result<Conversion> Converter::anthropic_to_openai_request(const nlohmann::json& 
 
 Result<nlohmann::json> Converter::openai_to_anthropic_response(const nlohmann::json& response,
                                                                std::string_view client_model) const {
-  return guarded<nlohmann::json>(ErrorCode::UpstreamProtocol, kUpstreamPrefix, [&] {
-    return detail::openai_response_to_anthropic(response, client_model);
-  });
+  return guarded<nlohmann::json>(ErrorCode::UpstreamProtocol, kUpstreamPrefix,
+                                 [&] { return detail::openai_response_to_anthropic(response, client_model); });
 }
 
 nlohmann::json Converter::openai_to_anthropic_error(int status, std::string_view body) {
@@ -65,17 +64,15 @@ Result<Conversion> Converter::openai_to_anthropic_request(const nlohmann::json& 
 }
 
 Result<nlohmann::json> Converter::anthropic_to_openai_response(const nlohmann::json& message) const {
-  return guarded<nlohmann::json>(ErrorCode::UpstreamProtocol, "Anthropic response: ", [&] {
-    return detail::anthropic_response_to_openai(message);
-  });
+  return guarded<nlohmann::json>(ErrorCode::UpstreamProtocol,
+                                 "Anthropic response: ", [&] { return detail::anthropic_response_to_openai(message); });
 }
 
 nlohmann::json Converter::anthropic_to_openai_error(int status, std::string_view body) {
   try {
     return detail::anthropic_error_to_openai(status, body);
   } catch (const std::exception&) {  // out of memory; keep the promise of an error body
-    return {{"error",
-             {{"message", "upstream error"}, {"type", "api_error"}, {"param", nullptr}, {"code", nullptr}}}};
+    return {{"error", {{"message", "upstream error"}, {"type", "api_error"}, {"param", nullptr}, {"code", nullptr}}}};
   }
 }
 

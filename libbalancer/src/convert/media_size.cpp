@@ -15,8 +15,7 @@ constexpr std::int8_t kNotBase64 = -1;
 constexpr std::array<std::int8_t, 256> make_base64_values() {
   std::array<std::int8_t, 256> values{};
   values.fill(kNotBase64);
-  constexpr std::string_view alphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   for (std::size_t i = 0; i < alphabet.size(); ++i) {
     values[static_cast<unsigned char>(alphabet[i])] = static_cast<std::int8_t>(i);
   }
@@ -91,8 +90,7 @@ class Base64Bytes {
 
 // ---- Image headers ----------------------------------------------------------------------------
 
-std::optional<ImageSize> make_size(std::optional<std::uint32_t> width,
-                                   std::optional<std::uint32_t> height) {
+std::optional<ImageSize> make_size(std::optional<std::uint32_t> width, std::optional<std::uint32_t> height) {
   if (!width || !height || *width == 0 || *height == 0) return std::nullopt;
   return ImageSize{*width, *height};
 }
@@ -125,7 +123,8 @@ std::optional<ImageSize> jpeg_size(const Base64Bytes& bytes) {
   for (int segment = 0; segment < kMaxSegments; ++segment) {
     if (bytes.at(pos) != 0xFF) return std::nullopt;
     std::size_t marker_at = pos + 1;
-    while (bytes.at(marker_at) == 0xFF) ++marker_at;  // fill bytes
+    while (bytes.at(marker_at) == 0xFF)
+      ++marker_at;  // fill bytes
     const auto marker = bytes.at(marker_at);
     if (!marker || *marker == 0xD9 || *marker == 0xDA) return std::nullopt;  // EOI / SOS first
     if (is_start_of_frame(*marker)) {

@@ -5,8 +5,7 @@
 namespace balancer {
 
 std::string anthropic_error_body(std::string_view type, std::string_view message) {
-  nlohmann::ordered_json body = {{"type", "error"},
-                         {"error", {{"type", type}, {"message", message}}}};
+  nlohmann::ordered_json body = {{"type", "error"}, {"error", {{"type", type}, {"message", message}}}};
   return body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 

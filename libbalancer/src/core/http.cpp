@@ -7,8 +7,7 @@
 namespace balancer {
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), detail::ascii_iequal);
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), detail::ascii_iequal);
 }
 
 std::optional<std::string_view> find_header(const Headers& headers, std::string_view name) {

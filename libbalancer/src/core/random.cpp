@@ -31,9 +31,7 @@ std::unique_ptr<Random> make_default_random() {
   return std::make_unique<SplitMixRandom>(seed);
 }
 
-std::unique_ptr<Random> make_seeded_random(std::uint64_t seed) {
-  return std::make_unique<SplitMixRandom>(seed);
-}
+std::unique_ptr<Random> make_seeded_random(std::uint64_t seed) { return std::make_unique<SplitMixRandom>(seed); }
 
 std::uint64_t uniform_below(std::uint64_t draw, std::uint64_t n) {
   __extension__ using Wide = unsigned __int128;

@@ -22,8 +22,7 @@ std::string to_lower(std::string_view text) {
 }
 
 bool icontains(std::string_view text, std::string_view part) noexcept {
-  return part.empty() ||
-         std::search(text.begin(), text.end(), part.begin(), part.end(), ascii_iequal) != text.end();
+  return part.empty() || std::search(text.begin(), text.end(), part.begin(), part.end(), ascii_iequal) != text.end();
 }
 
 }  // namespace balancer::detail

@@ -19,9 +19,7 @@ std::string_view trim(std::string_view text, std::string_view chars = kHttpWhite
 std::string_view trim_left(std::string_view text, std::string_view chars = kHttpWhitespace) noexcept;
 
 // 'A'..'Z' → 'a'..'z'; every other byte unchanged.
-constexpr char ascii_lower(char c) noexcept {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
+constexpr char ascii_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 // Equal ignoring ASCII case.
 constexpr bool ascii_iequal(char a, char b) noexcept { return ascii_lower(a) == ascii_lower(b); }
 

@@ -152,8 +152,7 @@ bool Flight::next(Cursor cursor, std::string& out) {
   changed_.wait(lock, [this] { return head_ready_; });
   for (;;) {
     if (*cursor == kOverrun) {  // fell more than max_bytes behind: cut, visibly
-      out = anthropic_error_event("api_error",
-                                  "this client fell too far behind the shared response stream");
+      out = anthropic_error_event("api_error", "this client fell too far behind the shared response stream");
       *cursor = kFinished;
       return true;
     }
@@ -315,8 +314,7 @@ void Flight::run(Aftermath& after) {
   }
 }
 
-FlightSubscription::FlightSubscription(std::shared_ptr<Flight> flight, Flight::Cursor cursor,
-                                       DedupRole role)
+FlightSubscription::FlightSubscription(std::shared_ptr<Flight> flight, Flight::Cursor cursor, DedupRole role)
     : flight_(std::move(flight)), cursor_(cursor), role_(role) {}
 
 FlightSubscription::~FlightSubscription() { flight_->leave(cursor_); }

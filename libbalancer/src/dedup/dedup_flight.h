@@ -102,7 +102,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
   // DedupSubscription operations for the subscriber at `cursor`.
   void wait_head();
   const Response& meta() const { return meta_; }  // after wait_head()
-  bool streaming() const { return streaming_; }        // after wait_head()
+  bool streaming() const { return streaming_; }   // after wait_head()
   bool next(Cursor cursor, std::string& out);
   bool completed();
   std::string failure();  // why the stream did not complete; empty when it did
@@ -130,17 +130,17 @@ class Flight : public std::enable_shared_from_this<Flight> {
   std::condition_variable changed_;
   bool head_ready_ = false;
   bool streaming_ = false;
-  Response meta_;  // the producer's result without `stream` and `body`
+  Response meta_;                       // the producer's result without `stream` and `body`
   std::unique_ptr<BodySource> stream_;  // while the stream has not ended
-  std::string recorded_;                    // bytes [base_offset_, base_offset_ + size)
-  std::uint64_t base_offset_ = 0;           // bytes dropped from the front
+  std::string recorded_;                // bytes [base_offset_, base_offset_ + size)
+  std::uint64_t base_offset_ = 0;       // bytes dropped from the front
   bool ended_ = false;
-  bool failed_ = false;     // pulling the stream threw: ended with an error event
+  bool failed_ = false;  // pulling the stream threw: ended with an error event
   bool completed_ = false;
-  std::string failure_;     // the upstream stream's failure() when it ended without completing
-  bool pumping_ = false;    // a subscriber is inside stream_->next() (without the lock)
-  bool accepting_ = true;   // followers may still join
-  bool capped_ = false;     // recorded more than max_bytes_: read bytes are dropped
+  std::string failure_;    // the upstream stream's failure() when it ended without completing
+  bool pumping_ = false;   // a subscriber is inside stream_->next() (without the lock)
+  bool accepting_ = true;  // followers may still join
+  bool capped_ = false;    // recorded more than max_bytes_: read bytes are dropped
   std::size_t subscribers_ = 0;
   std::list<std::uint64_t> cursors_;  // one per subscriber
 };

@@ -147,7 +147,7 @@ struct Deduplicator::State final : detail::FlightOwner {
   DedupOptions options;
   bool closed = false;  // the Deduplicator is gone: ignore flights that end later
   std::unordered_map<std::string, std::shared_ptr<detail::Flight>> flights;  // accepting ones
-  std::size_t in_progress = 0;  // flights not ended, including capped ones
+  std::size_t in_progress = 0;                                               // flights not ended, including capped ones
   std::unordered_map<std::string, CacheEntry> cache;
   std::list<std::string> lru;
   std::uint64_t leaders = 0;
@@ -171,8 +171,7 @@ Deduplicator::~Deduplicator() {
   }
 }  // the flights go on for their subscribers
 
-std::unique_ptr<DedupSubscription> Deduplicator::subscribe(const std::string& key,
-                                                           const Producer& produce,
+std::unique_ptr<DedupSubscription> Deduplicator::subscribe(const std::string& key, const Producer& produce,
                                                            bool bypass_cache) {
   State& s = *state_;
   if (key.empty()) {  // dedup_key() could not make a key: coalesce nothing, cache nothing
@@ -196,8 +195,7 @@ std::unique_ptr<DedupSubscription> Deduplicator::subscribe(const std::string& ke
           s.signal->changed();
           auto cached = it->second.flight;
           const auto at = cached->join_cached();
-          return std::make_unique<detail::FlightSubscription>(std::move(cached), at,
-                                                              DedupRole::Cache);
+          return std::make_unique<detail::FlightSubscription>(std::move(cached), at, DedupRole::Cache);
         }
         s.lru.erase(it->second.lru);
         s.cache.erase(it);
@@ -208,8 +206,7 @@ std::unique_ptr<DedupSubscription> Deduplicator::subscribe(const std::string& ke
     if (it != s.flights.end() && it->second->try_join_follower(cursor)) {
       ++s.followers;
       s.signal->changed();
-      return std::make_unique<detail::FlightSubscription>(it->second, cursor,
-                                                          DedupRole::Follower);
+      return std::make_unique<detail::FlightSubscription>(it->second, cursor, DedupRole::Follower);
     }
     if (s.in_progress < s.options.max_flights) {
       // Replaces a flight of the key that stopped accepting followers (it goes on for its own).

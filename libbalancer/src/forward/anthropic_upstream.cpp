@@ -4,9 +4,9 @@
 #include <balancer/oauth_client.h>
 
 #include "forward/header_rules.h"
-#include "json/json_splice.h"
 #include "forward/unsigned_thinking.h"
 #include "forward/upstream_credentials.h"
+#include "json/json_splice.h"
 
 namespace balancer::detail {
 

@@ -3,11 +3,11 @@
 // end-to-end headers, and the provider's credential in place of the client's.
 #pragma once
 
-#include "config/client_auth.h"
 #include <balancer/error.h>
-#include "forward/forwarder.h"
 #include <balancer/http.h>
 #include <balancer/router.h>
+#include "config/client_auth.h"
+#include "forward/forwarder.h"
 
 namespace balancer::detail {
 

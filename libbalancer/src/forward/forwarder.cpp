@@ -12,12 +12,12 @@
 #include "tokens/token_estimator.h"
 
 #include "forward/anthropic_upstream.h"
-#include "forward/upstream_response.h"
 #include "forward/header_rules.h"
+#include "forward/openai_upstream.h"
+#include "forward/upstream_response.h"
+#include "health/response_classifier.h"
 #include "stream/message_stream.h"
 #include "stream/openai_stream_relay.h"
-#include "forward/openai_upstream.h"
-#include "health/response_classifier.h"
 #include "stream/sse_relay.h"
 
 namespace balancer {
@@ -26,10 +26,10 @@ namespace balancer {
 struct Forwarder::TryOutcome {
   std::optional<ForwardResult> result;
   Attempt attempt;
-  std::optional<long> retry_after_s;  // from a failed 429/503/529
+  std::optional<long> retry_after_s;              // from a failed 429/503/529
   FailureClass error_class = FailureClass::None;  // failures: what kind (see response_classifier.h)
-  bool penalize = false;              // failures: counts against the provider's health
-  bool endpoint_unsupported = false;  // count_tokens answered 404/405/501: not a failure
+  bool penalize = false;                          // failures: counts against the provider's health
+  bool endpoint_unsupported = false;              // count_tokens answered 404/405/501: not a failure
 };
 
 namespace {
@@ -52,29 +52,18 @@ ForwardResult balancer_error(int status, std::string_view type, std::string_view
   return r;
 }
 
-bool is_count_tokens(const ForwardRequest& request) {
-  return request.path.ends_with("/count_tokens");
-}
+bool is_count_tokens(const ForwardRequest& request) { return request.path.ends_with("/count_tokens"); }
 
-std::string describe(const Error& error) {
-  return fmt::format("{}: {}", to_string(error.code), error.message);
-}
+std::string describe(const Error& error) { return fmt::format("{}: {}", to_string(error.code), error.message); }
 
 }  // namespace
 
-Forwarder::Forwarder(const Router& router, HttpTransport& transport, const ClientAuth& auth,
-                     const Clock& clock, ProviderStats& stats, ForwarderOptions options)
-    : router_(router),
-      transport_(transport),
-      auth_(auth),
-      clock_(clock),
-      stats_(stats),
-      options_(options) {}
+Forwarder::Forwarder(const Router& router, HttpTransport& transport, const ClientAuth& auth, const Clock& clock,
+                     ProviderStats& stats, ForwarderOptions options)
+    : router_(router), transport_(transport), auth_(auth), clock_(clock), stats_(stats), options_(options) {}
 
-Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
-                                               const ForwardRequest& request,
-                                               const MessageRequestInfo& info,
-                                               const std::string& account) const {
+Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate, const ForwardRequest& request,
+                                               const MessageRequestInfo& info, const std::string& account) const {
   const std::string& client_model = info.model;
   const bool remove_provider = info.pinned_provider.has_value();
   const bool client_streams = info.stream;
@@ -100,9 +89,9 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   // An OAuth provider needs its account's access token first; not having one says nothing
   // about the provider's health.
   auto oauth_failure = [&](const std::string& message) {
-    return fail({detail::Classification::Verdict::Failure, FailureClass::OAuthLogin, false},
-                account.empty() ? "oauth_error: " + message
-                                : fmt::format("oauth_error: account {}: {}", account, message));
+    return fail(
+        {detail::Classification::Verdict::Failure, FailureClass::OAuthLogin, false},
+        account.empty() ? "oauth_error: " + message : fmt::format("oauth_error: account {}: {}", account, message));
   };
   std::string token;
   if (oauth) {
@@ -126,10 +115,11 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   bool counted = false;
   bool unconvertible = false;  // the request could not be built for this provider
   auto start = [&]() -> Result<HttpResponseHead> {
-    auto upstream = openai ? detail::openai_upstream_request(provider, request.body,
-                                                             candidate.rewrite_model ? candidate.upstream_model : client_model,
-                                                             request.headers, auth_, outcome.attempt.notes)
-                           : detail::anthropic_upstream_request(candidate, request, remove_provider, auth_, token);
+    auto upstream =
+        openai ? detail::openai_upstream_request(provider, request.body,
+                                                 candidate.rewrite_model ? candidate.upstream_model : client_model,
+                                                 request.headers, auth_, outcome.attempt.notes)
+               : detail::anthropic_upstream_request(candidate, request, remove_provider, auth_, token);
     if (!upstream) {
       unconvertible = true;
       return tl::unexpected(upstream.error());
@@ -148,7 +138,8 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
 
   auto head = start();
   if (unconvertible) {
-    return fail({detail::Classification::Verdict::Failure, FailureClass::InvalidRequest, false}, describe(head.error()));
+    return fail({detail::Classification::Verdict::Failure, FailureClass::InvalidRequest, false},
+                describe(head.error()));
   }
   if (head && head->status == 401 && oauth) {
     // The access token was refused (revoked, or expired early): refresh once — or take the
@@ -202,9 +193,10 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
       relay = std::make_unique<detail::SseRelay>(std::move(call), provider.name, std::move(on_failure));
     }
     if (std::string failure = relay->prime(); !failure.empty()) {
-      const auto c = failure.rfind("empty_stream", 0) == 0
-                         ? detail::Classification{detail::Classification::Verdict::Failure, FailureClass::EmptyBody, true}
-                         : detail::Classification{detail::Classification::Verdict::Failure, FailureClass::StreamError, true};
+      const auto c =
+          failure.rfind("empty_stream", 0) == 0
+              ? detail::Classification{detail::Classification::Verdict::Failure, FailureClass::EmptyBody, true}
+              : detail::Classification{detail::Classification::Verdict::Failure, FailureClass::StreamError, true};
       return fail(c, failure);
     }
     evidence.first_event = relay->first_event_type();
@@ -246,8 +238,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   result.provider = provider.name;
   if (openai) {
     // The upstream's headers describe an OpenAI response; the client gets an Anthropic one.
-    result.headers.emplace_back("content-type",
-                                relay || streamed_from_json ? "text/event-stream" : "application/json");
+    result.headers.emplace_back("content-type", relay || streamed_from_json ? "text/event-stream" : "application/json");
     if (streamed_from_json) {
       full_body = std::move(*streamed_from_json);
     }
@@ -271,8 +262,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate,
   return outcome;
 }
 
-void Forwarder::record_outcome(const std::string& provider, const std::string& health_key,
-                               TryOutcome& outcome) const {
+void Forwarder::record_outcome(const std::string& provider, const std::string& health_key, TryOutcome& outcome) const {
   if (outcome.endpoint_unsupported || outcome.error_class == FailureClass::InvalidRequest ||
       outcome.error_class == FailureClass::OAuthLogin) {
     // The provider answered but cannot count tokens, or it was never contacted (the request
@@ -286,9 +276,8 @@ void Forwarder::record_outcome(const std::string& provider, const std::string& h
   if (outcome.result) {
     stats_.record_success(provider, outcome.attempt.elapsed);
   } else {
-    stats_.record_failure(provider, outcome.attempt.status != 0
-                                        ? fmt::format("HTTP {}", outcome.attempt.status)
-                                        : std::string(to_string(outcome.error_class)));
+    stats_.record_failure(provider, outcome.attempt.status != 0 ? fmt::format("HTTP {}", outcome.attempt.status)
+                                                                : std::string(to_string(outcome.error_class)));
   }
   if (options_.health == nullptr) {
     return;
@@ -302,19 +291,19 @@ void Forwarder::record_outcome(const std::string& provider, const std::string& h
     if (outcome.retry_after_s) {
       retry_after = std::chrono::seconds(*outcome.retry_after_s);
     }
-    options_.health->record(health_key, Outcome::failure(std::string(to_string(outcome.error_class)), outcome.attempt.status, retry_after));
+    options_.health->record(
+        health_key, Outcome::failure(std::string(to_string(outcome.error_class)), outcome.attempt.status, retry_after));
   } else {
     options_.health->release_probe(health_key);
   }
   const HealthSnapshot h = options_.health->snapshot(health_key);
-  outcome.attempt.health = h.healthy || h.status == "probing"
-                               ? fmt::format("count={}/{}", h.failure_count, h.threshold)
-                               : fmt::format("count={}/{} {} for {:.0f} s", h.failure_count,
-                                             h.threshold, h.status, h.cooldown_remaining_s);
+  outcome.attempt.health =
+      h.healthy || h.status == "probing"
+          ? fmt::format("count={}/{}", h.failure_count, h.threshold)
+          : fmt::format("count={}/{} {} for {:.0f} s", h.failure_count, h.threshold, h.status, h.cooldown_remaining_s);
 }
 
-std::string Forwarder::conversation_key(const ForwardRequest& request,
-                                        const std::string& user_id) const {
+std::string Forwarder::conversation_key(const ForwardRequest& request, const std::string& user_id) const {
   if (!user_id.empty()) {
     return "user:" + user_id;
   }
@@ -378,9 +367,9 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
   bool all_rate_limited = true;
   bool all_invalid = true;  // every attempt refused the request as unconvertible
   // Providers in cooldown are contacted only when every candidate is in cooldown (or pinned).
-  const bool force = info->pinned_provider.has_value() ||
-                     std::none_of(decision->candidates.begin(), decision->candidates.end(),
-                                  [](const Candidate& c) { return c.healthy(); });
+  const bool force =
+      info->pinned_provider.has_value() || std::none_of(decision->candidates.begin(), decision->candidates.end(),
+                                                        [](const Candidate& c) { return c.healthy(); });
   const bool count_tokens = is_count_tokens(request);
   for (const Candidate& candidate : decision->candidates) {
     const std::string& name = candidate.provider->name;
@@ -393,8 +382,7 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
     }
     const std::string& account = candidate.account_email;
     const std::string key = health_key(*candidate.provider, account);
-    if (options_.health != nullptr &&
-        options_.health->acquire(key, force) == HealthPermit::Skip) {
+    if (options_.health != nullptr && options_.health->acquire(key, force) == HealthPermit::Skip) {
       skipped.push_back(key);
       continue;
     }
@@ -424,8 +412,7 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
       result.attempts = std::move(attempts);
       result.model = info->model;
       if (!conversation.empty()) {
-        options_.affinity->put(conversation, result.provider,
-                               clock_.now() + settings.sticky_provider_duration);
+        options_.affinity->put(conversation, result.provider, clock_.now() + settings.sticky_provider_duration);
       }
       return result;
     }

@@ -8,17 +8,17 @@
 #include <string>
 #include <vector>
 
-#include "config/client_auth.h"
-#include "json/client_request.h"
 #include <balancer/clock.h>
-#include "routing/conversation_affinity.h"
-#include "routing/endpoint_support.h"
 #include <balancer/health_tracker.h>
 #include <balancer/http.h>
 #include <balancer/oauth_client.h>
-#include "health/provider_stats.h"
 #include <balancer/response.h>
 #include <balancer/router.h>
+#include "config/client_auth.h"
+#include "health/provider_stats.h"
+#include "json/client_request.h"
+#include "routing/conversation_affinity.h"
+#include "routing/endpoint_support.h"
 
 namespace balancer {
 
@@ -53,8 +53,8 @@ struct ForwarderOptions {
 // outlive it.
 class Forwarder {
  public:
-  Forwarder(const Router& router, HttpTransport& transport, const ClientAuth& auth,
-            const Clock& clock, ProviderStats& stats, ForwarderOptions options = {});
+  Forwarder(const Router& router, HttpTransport& transport, const ClientAuth& auth, const Clock& clock,
+            ProviderStats& stats, ForwarderOptions options = {});
 
   // Never fails: every problem becomes an Anthropic error response (400 bad body, 404 unknown
   // model, 429/529/503 when every candidate failed).
@@ -62,12 +62,10 @@ class Forwarder {
 
  private:
   struct TryOutcome;
-  TryOutcome try_candidate(const Candidate& candidate, const ForwardRequest& request,
-                           const MessageRequestInfo& info, const std::string& account) const;
-  ForwardResult estimate_tokens(const ForwardRequest& request, const std::string& model,
-                                std::string_view reason) const;
-  void record_outcome(const std::string& provider, const std::string& health_key,
-                      TryOutcome& outcome) const;
+  TryOutcome try_candidate(const Candidate& candidate, const ForwardRequest& request, const MessageRequestInfo& info,
+                           const std::string& account) const;
+  ForwardResult estimate_tokens(const ForwardRequest& request, const std::string& model, std::string_view reason) const;
+  void record_outcome(const std::string& provider, const std::string& health_key, TryOutcome& outcome) const;
   std::string conversation_key(const ForwardRequest& request, const std::string& user_id) const;
 
   const Router& router_;

@@ -6,13 +6,12 @@ namespace balancer::detail {
 namespace {
 
 constexpr std::array<std::string_view, 9> kHopByHop = {
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-    "te",         "trailer",    "transfer-encoding",  "upgrade"};
+    "connection",        "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
+    "transfer-encoding", "upgrade"};
 
 constexpr std::array<std::string_view, 11> kNeverForwardedUpstream = {
-    "x-api-key",   "authorization", "cookie",      "host",       "content-length",
-    "expect",      "accept-encoding", "remote_addr", "remote_port", "local_addr",
-    "local_port"};
+    "x-api-key",       "authorization", "cookie",      "host",       "content-length", "expect",
+    "accept-encoding", "remote_addr",   "remote_port", "local_addr", "local_port"};
 
 template <std::size_t N>
 bool in_list(const std::array<std::string_view, N>& list, std::string_view name) {

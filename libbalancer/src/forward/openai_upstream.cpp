@@ -73,8 +73,8 @@ Result<nlohmann::json> anthropic_message_from_openai(std::string_view body, std:
 }
 
 std::string anthropic_error_from_openai(int status, std::string_view body) {
-  return Converter::openai_to_anthropic_error(status, body).dump(-1, ' ', false,
-                                                                 nlohmann::json::error_handler_t::replace);
+  return Converter::openai_to_anthropic_error(status, body)
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace balancer::detail

@@ -7,10 +7,10 @@
 #include <string_view>
 #include <vector>
 
-#include "config/client_auth.h"
 #include <balancer/config.h>
 #include <balancer/error.h>
 #include <balancer/http.h>
+#include "config/client_auth.h"
 
 #include <nlohmann/json.hpp>
 

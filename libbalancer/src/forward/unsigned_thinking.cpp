@@ -24,10 +24,12 @@ bool may_have_unsigned_thinking(std::string_view body) {
   constexpr std::string_view kKey = "\"signature\"";
   for (std::size_t pos = body.find(kKey); pos != std::string_view::npos; pos = body.find(kKey, pos + 1)) {
     std::size_t i = pos + kKey.size();
-    while (i < body.size() && is_space(body[i])) ++i;
+    while (i < body.size() && is_space(body[i]))
+      ++i;
     if (i >= body.size() || body[i] != ':') continue;
     ++i;
-    while (i < body.size() && is_space(body[i])) ++i;
+    while (i < body.size() && is_space(body[i]))
+      ++i;
     if (body.substr(i, 2) == "\"\"") {
       return true;
     }

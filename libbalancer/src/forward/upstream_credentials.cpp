@@ -41,8 +41,10 @@ void merge_anthropic_beta(Headers& headers, std::string_view flag) {
       const std::size_t comma = rest.find(',');
       std::string_view item = rest.substr(0, comma);
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+        item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+        item.remove_suffix(1);
       if (!item.empty() && std::find(flags.begin(), flags.end(), item) == flags.end()) {
         flags.emplace_back(item);
       }

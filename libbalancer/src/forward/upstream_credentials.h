@@ -4,13 +4,13 @@
 #pragma once
 
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
-#include "config/client_auth.h"
 #include <balancer/http.h>
+#include "config/client_auth.h"
 
 namespace balancer::detail {
 

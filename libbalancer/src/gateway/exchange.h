@@ -8,9 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/client_auth.h"
 #include <balancer/gateway.h>
 #include <balancer/response.h>
+#include "config/client_auth.h"
 
 namespace balancer::detail {
 

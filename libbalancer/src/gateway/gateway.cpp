@@ -42,9 +42,7 @@ std::optional<std::string> env_dir(const EnvLookup& env, const std::string& name
   return value;
 }
 
-bool is_messages_path(std::string_view path) {
-  return path == "/v1/messages" || path == "/v1/messages/count_tokens";
-}
+bool is_messages_path(std::string_view path) { return path == "/v1/messages" || path == "/v1/messages/count_tokens"; }
 
 // What an endpoint needs before its body is read.
 struct Route {

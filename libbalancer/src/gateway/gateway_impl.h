@@ -11,17 +11,17 @@
 #include <optional>
 #include <string>
 
-#include "health/balance_monitor.h"
-#include "config/client_auth.h"
-#include "routing/conversation_affinity.h"
 #include <balancer/deduplicator.h>
-#include "routing/endpoint_support.h"
-#include "forward/forwarder.h"
 #include <balancer/gateway.h>
 #include <balancer/health_tracker.h>
 #include <balancer/oauth_client.h>
-#include "health/provider_stats.h"
 #include <balancer/router.h>
+#include "config/client_auth.h"
+#include "forward/forwarder.h"
+#include "health/balance_monitor.h"
+#include "health/provider_stats.h"
+#include "routing/conversation_affinity.h"
+#include "routing/endpoint_support.h"
 
 #include "gateway/request_counters.h"
 #include "health/balance_checker.h"

@@ -18,8 +18,7 @@ using std::chrono::milliseconds;
 // A coalesced streamed response as a BodySource. Driven by the one thread writing to the client.
 class SubscriptionBody final : public BodySource {
  public:
-  explicit SubscriptionBody(std::unique_ptr<DedupSubscription> subscription)
-      : subscription_(std::move(subscription)) {}
+  explicit SubscriptionBody(std::unique_ptr<DedupSubscription> subscription) : subscription_(std::move(subscription)) {}
   bool next(std::string& out) override {
     if (subscription_->next(out)) {
       return true;
@@ -121,8 +120,8 @@ Response messages(Gateway::Impl& gateway, const ClientRequest& request) {
     // key or token, which may ride in Authorization next to a balancer x-api-key).
     const std::string caller =
         detail::header_value(request, "x-api-key") + '\n' + detail::header_value(request, "authorization");
-    const std::string key = dedup_key(forward.path + (forward.query.empty() ? "" : "?" + forward.query),
-                                      forward.body, forward.headers, caller);
+    const std::string key = dedup_key(forward.path + (forward.query.empty() ? "" : "?" + forward.query), forward.body,
+                                      forward.headers, caller);
     out = from_subscription(gateway.dedup().subscribe(
         key, [&] { return runtime->forwarder.forward(forward); }, bypasses_cache(request)));
     role = find_header(out.headers, "x-balancer-dedup").value_or("");

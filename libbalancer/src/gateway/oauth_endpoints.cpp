@@ -24,9 +24,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::string_view, 6> kOAuthPaths = {
-    "/oauth/authorize", "/oauth/generate-url", "/oauth/callback",
-    "/oauth/exchange-code", "/oauth/status", "/oauth/tokens"};
+constexpr std::array<std::string_view, 6> kOAuthPaths = {"/oauth/authorize", "/oauth/generate-url",
+                                                         "/oauth/callback",  "/oauth/exchange-code",
+                                                         "/oauth/status",    "/oauth/tokens"};
 // Followed by one path segment: the account email.
 constexpr std::array<std::string_view, 2> kOAuthPrefixes = {"/oauth/refresh/", "/oauth/tokens/"};
 
@@ -60,9 +60,7 @@ std::string_view path_segment(std::string_view path) {
   return {};
 }
 
-json optional_time(const std::optional<WallTime>& time) {
-  return time ? json(iso8601_utc(*time)) : json();
-}
+json optional_time(const std::optional<WallTime>& time) { return time ? json(iso8601_utc(*time)) : json(); }
 
 json optional_string(const std::string& value) { return value.empty() ? json() : json(value); }
 
@@ -71,19 +69,15 @@ json optional_string(const std::string& value) { return value.empty() ? json() :
 Response oauth_error(const Error& error) {
   switch (error.code) {
     case ErrorCode::InvalidRequest:
-    case ErrorCode::InvalidConfig:
-      return detail::error_response(400, "invalid_request_error", error.message);
-    case ErrorCode::NotFound:
-      return detail::error_response(404, "not_found_error", error.message);
-    case ErrorCode::Unauthorized:
-      return detail::error_response(409, "invalid_request_error", error.message);
+    case ErrorCode::InvalidConfig: return detail::error_response(400, "invalid_request_error", error.message);
+    case ErrorCode::NotFound: return detail::error_response(404, "not_found_error", error.message);
+    case ErrorCode::Unauthorized: return detail::error_response(409, "invalid_request_error", error.message);
     case ErrorCode::UpstreamConnect:
     case ErrorCode::UpstreamTimeout:
     case ErrorCode::UpstreamProtocol:
     case ErrorCode::UpstreamTls:
       return detail::error_response(502, "api_error", "the OAuth token endpoint failed: " + error.message);
-    default:
-      return detail::error_response(500, "api_error", error.message);
+    default: return detail::error_response(500, "api_error", error.message);
   }
 }
 
@@ -177,15 +171,15 @@ Response handle_generate_url(Gateway::Impl& app, const ClientRequest& req) {
   app.log().write(LogLevel::Info, "oauth login started",
                   {{"account_email", optional_string(flow.account_email)}, {"via", "generate-url"}});
   return detail::json_response(200, {{"url", flow.url},
-                       {"state", flow.state},
-                       {"expires_at", iso8601_utc(flow.expires_at)},
-                       {"account_email", optional_string(flow.account_email)},
-                       {"instructions", kInstructions}});
+                                     {"state", flow.state},
+                                     {"expires_at", iso8601_utc(flow.expires_at)},
+                                     {"account_email", optional_string(flow.account_email)},
+                                     {"instructions", kInstructions}});
 }
 
 // Exchanges the code and answers with the stored account (or the error).
-Response exchange(Gateway::Impl& app, std::string_view code, std::string_view email,
-              std::string_view state, bool html) {
+Response exchange(Gateway::Impl& app, std::string_view code, std::string_view email, std::string_view state,
+                  bool html) {
   auto exchanged = app.oauth().exchange_code(code, email, state);
   if (!exchanged) {
     app.log().write(LogLevel::Warning, "oauth code exchange failed",
@@ -207,25 +201,26 @@ Response exchange(Gateway::Impl& app, std::string_view code, std::string_view em
 Response handle_callback(Gateway::Impl& app, const ClientRequest& req) {
   if (detail::query_param(req, "error").has_value()) {
     // The authorization server refused (e.g. access_denied); its error is no secret.
-    return detail::error_response(400, "invalid_request_error",
-               "the login was refused: " + param(req, "error") +
-                   (detail::query_param(req, "error_description").has_value() ? ": " + param(req, "error_description") : ""));
+    return detail::error_response(
+        400, "invalid_request_error",
+        "the login was refused: " + param(req, "error") +
+            (detail::query_param(req, "error_description").has_value() ? ": " + param(req, "error_description") : ""));
   }
   if (param(req, "code").empty()) {
     return detail::error_response(400, "invalid_request_error", "code: missing query parameter");
   }
-  return exchange(app, param(req, "code"), param(req, "account_email"),
-           param(req, "state"), wants_html(req));
+  return exchange(app, param(req, "code"), param(req, "account_email"), param(req, "state"), wants_html(req));
 }
 
 Response handle_exchange_code(Gateway::Impl& app, const ClientRequest& req) {
   if (req.body.size() > kMaxBodyBytes) {
-    return detail::error_response(413, "request_too_large", fmt::format("request body exceeds the {} byte limit", kMaxBodyBytes));
+    return detail::error_response(413, "request_too_large",
+                                  fmt::format("request body exceeds the {} byte limit", kMaxBodyBytes));
   }
   const json body = json::parse(req.body, nullptr, false);
   if (!body.is_object()) {
     return detail::error_response(400, "invalid_request_error",
-               "request body must be a JSON object {\"code\": \"…\", \"account_email\": \"…\"}");
+                                  "request body must be a JSON object {\"code\": \"…\", \"account_email\": \"…\"}");
   }
   const auto string_field = [&](const char* name) -> std::optional<std::string> {
     const auto it = body.find(name);
@@ -242,7 +237,7 @@ Response handle_exchange_code(Gateway::Impl& app, const ClientRequest& req) {
   const auto state = string_field("state");
   if (!code || code->empty()) {
     return detail::error_response(400, "invalid_request_error",
-               "code: required, a string (the code shown after the login, as code#state)");
+                                  "code: required, a string (the code shown after the login, as code#state)");
   }
   if (!email) {
     return detail::error_response(400, "invalid_request_error", "account_email: must be a string");
@@ -260,8 +255,8 @@ Response handle_status(Gateway::Impl& app, const ClientRequest& /*req*/) {
     accounts.push_back(account_json(app, *runtime->config, account));
   }
   return detail::json_response(200, {{"accounts", std::move(accounts)},
-                       {"pending_logins", app.oauth().pending_flows()},
-                       {"token_store", app.token_store_path()}});
+                                     {"pending_logins", app.oauth().pending_flows()},
+                                     {"token_store", app.token_store_path()}});
 }
 
 Response handle_refresh(Gateway::Impl& app, const ClientRequest& req) {
@@ -273,8 +268,8 @@ Response handle_refresh(Gateway::Impl& app, const ClientRequest& req) {
   }
   app.log().write(LogLevel::Info, "oauth token refreshed", {{"account_email", email}, {"via", "api"}});
   const auto account = find_account(app.oauth(), email);
-  return detail::json_response(200, {{"account_email", email},
-                       {"expires_at", account ? json(iso8601_utc(account->expires_at)) : json()}});
+  return detail::json_response(
+      200, {{"account_email", email}, {"expires_at", account ? json(iso8601_utc(account->expires_at)) : json()}});
 }
 
 Response handle_remove(Gateway::Impl& app, const ClientRequest& req) {

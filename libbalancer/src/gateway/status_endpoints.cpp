@@ -23,11 +23,10 @@ nlohmann::json providers_document(Gateway::Impl& gateway) {
                              {"recorded_bytes_held", dedup.recorded_bytes_held}};
   for (auto& provider : report["providers"]) {
     if (auto b = gateway.balance().snapshot(provider["name"].get<std::string>())) {
-      provider["balance"] = {
-          {"balance", b->balance ? nlohmann::json(*b->balance) : nlohmann::json()},
-          {"low", b->low},
-          {"checked_ago_s", b->checked_ago_s ? nlohmann::json(*b->checked_ago_s) : nlohmann::json()},
-          {"last_error", b->last_error.empty() ? nlohmann::json() : nlohmann::json(b->last_error)}};
+      provider["balance"] = {{"balance", b->balance ? nlohmann::json(*b->balance) : nlohmann::json()},
+                             {"low", b->low},
+                             {"checked_ago_s", b->checked_ago_s ? nlohmann::json(*b->checked_ago_s) : nlohmann::json()},
+                             {"last_error", b->last_error.empty() ? nlohmann::json() : nlohmann::json(b->last_error)}};
     }
   }
   return report;
@@ -65,9 +64,9 @@ Response metrics(Gateway::Impl& gateway, const ClientRequest& /*request*/) {
 Response reload(Gateway::Impl& gateway, const ClientRequest& /*request*/) {
   auto reloaded = gateway.reload_file();
   if (!reloaded) {
-    return detail::error_response(400, "invalid_request_error",
-                                  "config reload failed, the previous config keeps serving: " +
-                                      reloaded.error().message);
+    return detail::error_response(
+        400, "invalid_request_error",
+        "config reload failed, the previous config keeps serving: " + reloaded.error().message);
   }
   return detail::json_response(200, {{"status", "success"},
                                      {"message", "configuration reloaded"},

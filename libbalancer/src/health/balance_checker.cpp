@@ -95,16 +95,14 @@ class SpawnAttr {
 };
 
 tl::unexpected<Error> sys_error(const char* what, int err) {
-  return make_error(ErrorCode::Internal,
-                    fmt::format("balance check: {}: {}", what, std::strerror(err)));
+  return make_error(ErrorCode::Internal, fmt::format("balance check: {}: {}", what, std::strerror(err)));
 }
 
 // True when the shell has exited; it stays a zombie (WNOWAIT), so its pid, which is also the
 // process group id, cannot be reused before the group is killed and the shell reaped.
 bool has_exited(pid_t pid) {
   siginfo_t info{};
-  return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-         info.si_pid == pid;
+  return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
 }
 
 // Reads what is available; false once the pipe is at EOF (or broken).
@@ -150,8 +148,7 @@ Result<pid_t> spawn_shell(const std::string& command, int stdout_fd) {
   sigfillset(&all);
   sigdelset(&all, SIGKILL);
   sigdelset(&all, SIGSTOP);
-  rc = ::posix_spawnattr_setflags(
-      attr.get(), POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  rc = ::posix_spawnattr_setflags(attr.get(), POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   if (rc == 0) rc = ::posix_spawnattr_setpgroup(attr.get(), 0);  // a group of its own
   if (rc == 0) rc = ::posix_spawnattr_setsigmask(attr.get(), &empty);
   if (rc == 0) rc = ::posix_spawnattr_setsigdefault(attr.get(), &all);
@@ -174,9 +171,8 @@ int millis_until(SteadyClock::time_point deadline, SteadyClock::time_point now) 
 
 }  // namespace
 
-Result<std::string> run_shell_command(const std::string& command,
-                                      std::chrono::milliseconds timeout, std::stop_token stop,
-                                      std::size_t max_output) {
+Result<std::string> run_shell_command(const std::string& command, std::chrono::milliseconds timeout,
+                                      std::stop_token stop, std::size_t max_output) {
   const auto deadline = SteadyClock::now() + std::max(timeout, std::chrono::milliseconds(0));
 
   Fd stop_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -259,16 +255,12 @@ Result<std::string> run_shell_command(const std::string& command,
   }
 
   switch (end) {
-    case End::Cancelled:
-      return make_error(ErrorCode::Cancelled, "balance check cancelled (server stopping)");
+    case End::Cancelled: return make_error(ErrorCode::Cancelled, "balance check cancelled (server stopping)");
     case End::TimedOut:
       return make_error(ErrorCode::UpstreamTimeout,
-                        fmt::format("balance check timed out after {} ms (killed)",
-                                    timeout.count()));
-    case End::Failed:
-      return sys_error("poll", failure);
-    case End::Exited:
-      break;
+                        fmt::format("balance check timed out after {} ms (killed)", timeout.count()));
+    case End::Failed: return sys_error("poll", failure);
+    case End::Exited: break;
   }
   if (reaped != pid) return sys_error("waitpid", reap_errno);
   if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
@@ -276,14 +268,12 @@ Result<std::string> run_shell_command(const std::string& command,
                       fmt::format("balance check exited with status {}", WEXITSTATUS(status)));
   }
   if (WIFSIGNALED(status)) {
-    return make_error(ErrorCode::UpstreamProtocol,
-                      fmt::format("balance check killed by signal {}", WTERMSIG(status)));
+    return make_error(ErrorCode::UpstreamProtocol, fmt::format("balance check killed by signal {}", WTERMSIG(status)));
   }
   return output;
 }
 
-BalanceChecker::BalanceChecker(BalanceMonitor& monitor, UpdateCallback on_update,
-                               BalanceCheckerOptions options)
+BalanceChecker::BalanceChecker(BalanceMonitor& monitor, UpdateCallback on_update, BalanceCheckerOptions options)
     : monitor_(monitor),
       on_update_(std::move(on_update)),
       options_(options),
@@ -321,9 +311,8 @@ void BalanceChecker::loop(std::stop_token stop) {
       } catch (const std::exception& e) {
         // No thread: give the check back as failed so that it is retried after its interval.
         BalanceUpdate update = monitor_.record(
-            job.provider, make_error(ErrorCode::Internal,
-                                     fmt::format("balance check: cannot start a thread: {}",
-                                                 e.what())));
+            job.provider,
+            make_error(ErrorCode::Internal, fmt::format("balance check: cannot start a thread: {}", e.what())));
         if (on_update_) {
           try {
             on_update_(update);
@@ -336,8 +325,9 @@ void BalanceChecker::loop(std::stop_token stop) {
     wake_cv_.wait_for(lock, stop, options_.round, [this] { return wake_; });
     wake_ = false;
   }
-  for (Running& r : running) r.thread.request_stop();  // kill every running command first
-  running.clear();                                      // then join them
+  for (Running& r : running)
+    r.thread.request_stop();  // kill every running command first
+  running.clear();            // then join them
 }
 
 void BalanceChecker::run_job(const BalanceCheckJob& job, std::stop_token stop) {

@@ -13,8 +13,8 @@
 #include <string>
 #include <thread>
 
-#include "health/balance_monitor.h"
 #include <balancer/error.h>
+#include "health/balance_monitor.h"
 
 namespace balancer {
 
@@ -42,8 +42,7 @@ class BalanceChecker {
  public:
   using UpdateCallback = std::function<void(const BalanceUpdate& update)>;
 
-  explicit BalanceChecker(BalanceMonitor& monitor, UpdateCallback on_update = {},
-                          BalanceCheckerOptions options = {});
+  explicit BalanceChecker(BalanceMonitor& monitor, UpdateCallback on_update = {}, BalanceCheckerOptions options = {});
   ~BalanceChecker();
   BalanceChecker(const BalanceChecker&) = delete;
   BalanceChecker& operator=(const BalanceChecker&) = delete;

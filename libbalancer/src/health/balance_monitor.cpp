@@ -12,9 +12,7 @@ namespace balancer {
 
 namespace {
 
-Duration effective_interval(Duration configured) {
-  return std::max(configured, kMinBalanceCheckInterval);
-}
+Duration effective_interval(Duration configured) { return std::max(configured, kMinBalanceCheckInterval); }
 
 bool is_checked(const ProviderConfig& p) { return p.enabled && !p.balance_check.empty(); }
 
@@ -42,8 +40,7 @@ std::string number_at(std::string_view s, std::size_t i, std::size_t& end) {
     ++group;
   }
   if (group >= 1 && group <= 3) {
-    while (at(k) == ',' && is_digit(at(k + 1)) && is_digit(at(k + 2)) && is_digit(at(k + 3)) &&
-           !is_digit(at(k + 4))) {
+    while (at(k) == ',' && is_digit(at(k + 1)) && is_digit(at(k + 2)) && is_digit(at(k + 3)) && !is_digit(at(k + 4))) {
       text.append(s.substr(k + 1, 3));
       k += 4;
     }
@@ -51,7 +48,8 @@ std::string number_at(std::string_view s, std::size_t i, std::size_t& end) {
   if (at(k) == '.' && is_digit(at(k + 1))) {
     if (text.empty() || text == "-") text += '0';
     text += at(k++);
-    while (is_digit(at(k))) text += at(k++);
+    while (is_digit(at(k)))
+      text += at(k++);
   }
   if (at(k) == 'e' || at(k) == 'E') {
     std::size_t e = k + 1;
@@ -59,7 +57,8 @@ std::string number_at(std::string_view s, std::size_t i, std::size_t& end) {
     if (is_digit(at(e))) {
       text.append(s.substr(k, e - k));
       k = e;
-      while (is_digit(at(k))) text += at(k++);
+      while (is_digit(at(k)))
+        text += at(k++);
     }
   }
   end = k;
@@ -75,8 +74,7 @@ Result<double> parse_balance(std::string_view output) {
     const std::size_t body = sign ? i + 1 : i;
     if (body >= output.size()) break;
     const char b = output[body];
-    const bool starts = is_digit(b) || (b == '.' && body + 1 < output.size() &&
-                                        is_digit(output[body + 1]));
+    const bool starts = is_digit(b) || (b == '.' && body + 1 < output.size() && is_digit(output[body + 1]));
     if (!starts) continue;
     // A number continuing a word is not a balance: "api03", "v2.5", "sk-123", "2024-01".
     if (i > 0 && is_word(output[i - 1])) continue;
@@ -90,8 +88,7 @@ Result<double> parse_balance(std::string_view output) {
     double value = 0.0;
     const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec == std::errc::result_out_of_range || !std::isfinite(value)) {
-      return make_error(ErrorCode::UpstreamProtocol,
-                        "balance check printed a number out of range");
+      return make_error(ErrorCode::UpstreamProtocol, "balance check printed a number out of range");
     }
     if (ec != std::errc() || ptr != text.data() + text.size()) {
       return make_error(ErrorCode::Internal, "balance check output: cannot convert a number");
@@ -99,8 +96,7 @@ Result<double> parse_balance(std::string_view output) {
     return value;
   }
   return make_error(ErrorCode::UpstreamProtocol,
-                    output.empty() ? "balance check printed nothing"
-                                   : "balance check printed no number");
+                    output.empty() ? "balance check printed nothing" : "balance check printed no number");
 }
 
 BalanceMonitor::BalanceMonitor(HealthTracker& tracker, const Clock& clock, Duration check_timeout)
@@ -110,8 +106,7 @@ void BalanceMonitor::set_config(const BalancerConfig& config) {
   std::lock_guard lock(mutex_);
   std::vector<Entry> next;
   for (const ProviderConfig& p : config.providers) {
-    if (!is_checked(p) ||
-        std::any_of(next.begin(), next.end(), [&](const Entry& e) { return e.provider == p.name; })) {
+    if (!is_checked(p) || std::any_of(next.begin(), next.end(), [&](const Entry& e) { return e.provider == p.name; })) {
       continue;
     }
     Entry entry;
@@ -178,8 +173,8 @@ BalanceUpdate BalanceMonitor::record(const std::string& provider, const Result<d
   if (reading) {
     update.balance = *reading;
   } else {
-    update.error = reading.error().message.empty() ? std::string(to_string(reading.error().code))
-                                                   : reading.error().message;
+    update.error =
+        reading.error().message.empty() ? std::string(to_string(reading.error().code)) : reading.error().message;
   }
   if (update.balance && !std::isfinite(*update.balance)) {
     update.balance.reset();
@@ -233,7 +228,8 @@ std::vector<BalanceStatus> BalanceMonitor::snapshot() const {
   const SteadyTime now = clock_.now();
   std::vector<BalanceStatus> out;
   out.reserve(entries_.size());
-  for (const Entry& e : entries_) out.push_back(status_of(e, now));
+  for (const Entry& e : entries_)
+    out.push_back(status_of(e, now));
   return out;
 }
 

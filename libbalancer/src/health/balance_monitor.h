@@ -67,8 +67,8 @@ struct BalanceStatus {
   std::optional<double> balance;           // last successful reading (kept across failures)
   std::optional<SteadyTime> last_checked;  // when the last check finished (reading or error)
   std::optional<double> checked_ago_s;     // seconds since last_checked, at snapshot time
-  std::string last_error;  // error of the last check; empty when it read a number
-  bool low = false;        // marked low by this monitor
+  std::string last_error;                  // error of the last check; empty when it read a number
+  bool low = false;                        // marked low by this monitor
   bool in_progress = false;
   double next_check_in_s = 0.0;  // 0: due now (or running)
 };
@@ -77,8 +77,7 @@ struct BalanceStatus {
 // then the tracker's (the tracker never calls back).
 class BalanceMonitor {
  public:
-  BalanceMonitor(HealthTracker& tracker, const Clock& clock,
-                 Duration check_timeout = kDefaultBalanceCheckTimeout);
+  BalanceMonitor(HealthTracker& tracker, const Clock& clock, Duration check_timeout = kDefaultBalanceCheckTimeout);
 
   // (Re)load the set of checked providers; see the rules above.
   void set_config(const BalancerConfig& config);

@@ -60,17 +60,15 @@ namespace {
 
 // A partial count (provider healthy) is forgotten when more than reset_timeout passed since the
 // last failure. Never applies while a cooldown is set: the timeout cannot shorten a cooldown.
-bool partial_count_expired(const HealthConfig& config, int failures,
-                           const std::optional<SteadyTime>& last_failure,
+bool partial_count_expired(const HealthConfig& config, int failures, const std::optional<SteadyTime>& last_failure,
                            const std::optional<SteadyTime>& cooldown_until, SteadyTime now) {
-  return failures > 0 && !cooldown_until && config.reset_timeout > Duration::zero() &&
-         last_failure && now - *last_failure > config.reset_timeout;
+  return failures > 0 && !cooldown_until && config.reset_timeout > Duration::zero() && last_failure &&
+         now - *last_failure > config.reset_timeout;
 }
 
 }  // namespace
 
-UpstreamHealth::Permit UpstreamHealth::acquire(const HealthConfig& config, SteadyTime now,
-                                               bool force) {
+UpstreamHealth::Permit UpstreamHealth::acquire(const HealthConfig& config, SteadyTime now, bool force) {
   if (partial_count_expired(config, failures_, last_failure_, cooldown_until_, now)) {
     failures_ = 0;
   }
@@ -89,8 +87,7 @@ UpstreamHealth::Permit UpstreamHealth::acquire(const HealthConfig& config, Stead
   return Permit::GrantedProbe;
 }
 
-void UpstreamHealth::on_outcome(const HealthConfig& config, const Outcome& outcome,
-                                SteadyTime now) {
+void UpstreamHealth::on_outcome(const HealthConfig& config, const Outcome& outcome, SteadyTime now) {
   if (partial_count_expired(config, failures_, last_failure_, cooldown_until_, now)) {
     failures_ = 0;
   }
@@ -130,8 +127,7 @@ void UpstreamHealth::on_outcome(const HealthConfig& config, const Outcome& outco
   }
   Duration cooldown = doubled_cooldown(config, ejections_);
   if (outcome.retry_after) {
-    const Duration retry_after =
-        std::clamp(*outcome.retry_after, Duration::zero(), max_cooldown(config));
+    const Duration retry_after = std::clamp(*outcome.retry_after, Duration::zero(), max_cooldown(config));
     cooldown = std::max(cooldown, retry_after);  // the larger, not the sum
   }
   cooldown_until_ = now + cooldown;
@@ -139,8 +135,7 @@ void UpstreamHealth::on_outcome(const HealthConfig& config, const Outcome& outco
 
 void UpstreamHealth::release_probe() { probe_in_flight_ = false; }
 
-std::optional<SteadyTime> UpstreamHealth::unavailable_until(const HealthConfig& /*config*/,
-                                                            SteadyTime now) const {
+std::optional<SteadyTime> UpstreamHealth::unavailable_until(const HealthConfig& /*config*/, SteadyTime now) const {
   if (!cooldown_until_) {
     return std::nullopt;
   }
@@ -156,9 +151,7 @@ std::optional<SteadyTime> UpstreamHealth::unavailable_until(const HealthConfig& 
 HealthSnapshot UpstreamHealth::snapshot(const HealthConfig& config, SteadyTime now) const {
   HealthSnapshot s;
   s.threshold = threshold_of(config);
-  s.failure_count =
-      partial_count_expired(config, failures_, last_failure_, cooldown_until_, now) ? 0
-                                                                                     : failures_;
+  s.failure_count = partial_count_expired(config, failures_, last_failure_, cooldown_until_, now) ? 0 : failures_;
   s.last_error = last_error_;
   s.last_status = last_status_;
   s.ejections = ejections_;

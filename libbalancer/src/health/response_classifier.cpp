@@ -47,8 +47,8 @@ Classification classify_success_body(const ResponseEvidence& e, const Settings& 
     return failure(FailureClass::ErrorPayload);
   }
   auto type = json.is_object() ? json.find("type") : json.end();
-  const bool message = json.is_object() && type != json.end() && type->is_string() &&
-                       type->get_ref<const std::string&>() == "message";
+  const bool message =
+      json.is_object() && type != json.end() && type->is_string() && type->get_ref<const std::string&>() == "message";
   if (!message && matches_any_pattern(body, settings.unhealthy_response_body_patterns)) {
     return failure(FailureClass::ErrorPayload);
   }

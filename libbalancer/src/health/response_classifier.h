@@ -17,7 +17,7 @@ struct Classification {
   // For failures: HttpStatus, ErrorPayload, HtmlBody, InvalidJson, EmptyBody, ErrorEvent,
   // ConnectionError, TimeoutError, SslError, ProtocolError, InternalError; None otherwise.
   FailureClass error_class = FailureClass::None;
-  bool penalize = true;     // failures only: counts against the provider's health
+  bool penalize = true;  // failures only: counts against the provider's health
 
   bool failure() const { return verdict == Verdict::Failure; }
 };

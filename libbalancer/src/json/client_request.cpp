@@ -32,9 +32,8 @@ std::string_view value_of(std::string_view json, const detail::MemberSpan& membe
 // and `metadata.user_id` and the last boolean `stream` win.
 Result<MessageRequestInfo> inspect_request_body(std::string_view body) {
   if (const auto error = detail::diagnose_json(body)) {
-    return make_error(ErrorCode::InvalidRequest, "request body is not valid JSON (byte " +
-                                                     std::to_string(error->offset) +
-                                                     "): " + error->reason);
+    return make_error(ErrorCode::InvalidRequest,
+                      "request body is not valid JSON (byte " + std::to_string(error->offset) + "): " + error->reason);
   }
   std::string_view json = body;
   if (json.substr(0, kBom.size()) == kBom) {
@@ -87,8 +86,7 @@ Result<MessageRequestInfo> inspect_request_body(std::string_view body) {
     }
   }
   if (!model_is_string) {
-    return make_error(ErrorCode::InvalidRequest,
-                      model_seen ? "model: must be a string" : "model: field required");
+    return make_error(ErrorCode::InvalidRequest, model_seen ? "model: must be a string" : "model: field required");
   }
   if (provider_bad) {
     return make_error(ErrorCode::InvalidRequest, "provider: must be a string");

@@ -18,8 +18,9 @@ struct MessageRequestInfo {
 };
 
 // Validates that `body` is one JSON object (a strict byte-level validator) and extracts the
-// routing fields from the top-level members, without building a DOM of the whole body. Errors (ErrorCode::InvalidRequest): invalid JSON, not an object,
-// missing or non-string `model`, non-string `provider`. Pure; safe from any thread.
+// routing fields from the top-level members, without building a DOM of the whole body. Errors
+// (ErrorCode::InvalidRequest): invalid JSON, not an object, missing or non-string `model`, non-string `provider`. Pure;
+// safe from any thread.
 Result<MessageRequestInfo> inspect_request_body(std::string_view body);
 
 }  // namespace balancer

@@ -226,8 +226,8 @@ void JsonCursor::skip_container() {
 }
 
 void JsonCursor::skip_scalar() {
-  while (pos_ < text_.size() && !is_whitespace(text_[pos_]) && text_[pos_] != ',' &&
-         text_[pos_] != '}' && text_[pos_] != ']') {
+  while (pos_ < text_.size() && !is_whitespace(text_[pos_]) && text_[pos_] != ',' && text_[pos_] != '}' &&
+         text_[pos_] != ']') {
     advance(1);
   }
 }

@@ -72,8 +72,7 @@ std::string unescape_key(std::string_view quoted) {
 }
 
 tl::unexpected<Error> malformed(std::size_t pos) {
-  return make_error(ErrorCode::InvalidRequest,
-                    "malformed JSON object near byte " + std::to_string(pos));
+  return make_error(ErrorCode::InvalidRequest, "malformed JSON object near byte " + std::to_string(pos));
 }
 
 }  // namespace
@@ -122,8 +121,7 @@ Result<std::vector<MemberSpan>> scan_top_level_members(std::string_view json) {
   }
 }
 
-Result<std::string> splice_request_body(std::string_view body,
-                                        const std::optional<std::string>& new_model,
+Result<std::string> splice_request_body(std::string_view body, const std::optional<std::string>& new_model,
                                         bool remove_provider) {
   auto members = scan_top_level_members(body);
   if (!members) {

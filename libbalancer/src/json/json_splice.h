@@ -14,10 +14,10 @@ namespace balancer::detail {
 
 // Byte offsets of one top-level member of a JSON object.
 struct MemberSpan {
-  std::string key;                // unescaped
-  std::size_t key_begin = 0;      // offset of the key's opening quote
-  std::size_t value_begin = 0;    // first byte of the value
-  std::size_t value_end = 0;      // one past the last byte of the value
+  std::string key;              // unescaped
+  std::size_t key_begin = 0;    // offset of the key's opening quote
+  std::size_t value_begin = 0;  // first byte of the value
+  std::size_t value_end = 0;    // one past the last byte of the value
 };
 
 // Scans the top-level members of a JSON object without building a DOM. The input should be
@@ -27,8 +27,7 @@ Result<std::vector<MemberSpan>> scan_top_level_members(std::string_view json);
 // Returns `body` with every top-level "model" value replaced by `new_model` (JSON-encoded) when
 // given, and every top-level "provider" member removed when `remove_provider`. All other bytes
 // are unchanged. Pure.
-Result<std::string> splice_request_body(std::string_view body,
-                                        const std::optional<std::string>& new_model,
+Result<std::string> splice_request_body(std::string_view body, const std::optional<std::string>& new_model,
                                         bool remove_provider);
 
 }  // namespace balancer::detail

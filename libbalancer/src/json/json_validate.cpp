@@ -52,9 +52,8 @@ std::size_t skip_plain(const Byte* s, std::size_t i, std::size_t n) {
   while (n - i >= 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
     // As signed bytes, both the control characters and the bytes >= 0x80 are below 0x20.
-    const __m128i special = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-        _mm_cmplt_epi8(v, space));
+    const __m128i special =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), _mm_cmplt_epi8(v, space));
     const auto mask = static_cast<unsigned>(_mm_movemask_epi8(special));
     if (mask != 0) {
       return i + static_cast<std::size_t>(__builtin_ctz(mask));
@@ -72,8 +71,7 @@ std::size_t skip_plain(const Byte* s, std::size_t i, std::size_t n) {
     std::memcpy(&v, s + i, sizeof v);
     const std::uint64_t q = v ^ (kOnes * '"');
     const std::uint64_t b = v ^ (kOnes * '\\');
-    const std::uint64_t hits =
-        (((q - kOnes) & ~q) | ((b - kOnes) & ~b) | ((v - kOnes * 0x20) & ~v) | v) & kHigh;
+    const std::uint64_t hits = (((q - kOnes) & ~q) | ((b - kOnes) & ~b) | ((v - kOnes * 0x20) & ~v) | v) & kHigh;
     if (hits != 0) {
       break;
     }
@@ -88,8 +86,7 @@ std::size_t skip_plain(const Byte* s, std::size_t i, std::size_t n) {
 
 class Validator {
  public:
-  explicit Validator(std::string_view text)
-      : s_(reinterpret_cast<const Byte*>(text.data())), n_(text.size()) {}
+  explicit Validator(std::string_view text) : s_(reinterpret_cast<const Byte*>(text.data())), n_(text.size()) {}
 
   std::optional<JsonError> run() {
     if (run_document()) {
@@ -218,14 +215,10 @@ class Validator {
             return true;
           }
           continue;  // the first element
-        case '"':
-          return string();
-        case 't':
-          return literal("true");
-        case 'f':
-          return literal("false");
-        case 'n':
-          return literal("null");
+        case '"': return string();
+        case 't': return literal("true");
+        case 'f': return literal("false");
+        case 'n': return literal("null");
         case '-':
         case '0':
         case '1':
@@ -236,10 +229,8 @@ class Validator {
         case '6':
         case '7':
         case '8':
-        case '9':
-          return number();
-        default:
-          return fail(i_, "unexpected character; expected a value");
+        case '9': return number();
+        default: return fail(i_, "unexpected character; expected a value");
       }
     }
   }
@@ -333,13 +324,9 @@ class Validator {
       case 'f':
       case 'n':
       case 'r':
-      case 't':
-        i_ += 2;
-        return true;
-      case 'u':
-        break;
-      default:
-        return fail(i_ + 1, "invalid escape");
+      case 't': i_ += 2; return true;
+      case 'u': break;
+      default: return fail(i_ + 1, "invalid escape");
     }
     const std::size_t start = i_;
     int code = 0;
@@ -481,23 +468,20 @@ class Validator {
     if (exp_begin == exp_end && int_end - int_begin < 300) {
       return true;
     }
-    return number_in_range(start, int_begin, int_end, frac_begin, frac_end, exp_begin, exp_end,
-                           exp_negative);
+    return number_in_range(start, int_begin, int_end, frac_begin, frac_end, exp_begin, exp_end, exp_negative);
   }
 
   // nlohmann converts numbers that do not fit a 64-bit integer with strtod and rejects those
   // that overflow to infinity. A number's decimal magnitude decides that except within a factor
   // of ten of DBL_MAX, where the number is converted.
-  bool number_in_range(std::size_t start, std::size_t int_begin, std::size_t int_end,
-                       std::size_t frac_begin, std::size_t frac_end, std::size_t exp_begin,
-                       std::size_t exp_end, bool exp_negative) {
+  bool number_in_range(std::size_t start, std::size_t int_begin, std::size_t int_end, std::size_t frac_begin,
+                       std::size_t frac_end, std::size_t exp_begin, std::size_t exp_end, bool exp_negative) {
     constexpr std::int64_t kCap = std::int64_t{1} << 50;
     // The value is in [10^(magnitude-1), 10^magnitude).
     std::int64_t magnitude = 0;
     if (s_[int_begin] != '0') {
       const std::size_t int_digits = int_end - int_begin;
-      magnitude = int_digits > static_cast<std::size_t>(kCap) ? kCap
-                                                              : static_cast<std::int64_t>(int_digits);
+      magnitude = int_digits > static_cast<std::size_t>(kCap) ? kCap : static_cast<std::int64_t>(int_digits);
     } else {
       std::size_t k = frac_begin;
       while (k < frac_end && s_[k] == '0') {
@@ -539,9 +523,7 @@ class Validator {
 
 }  // namespace
 
-std::optional<JsonError> diagnose_json(std::string_view text) noexcept {
-  return Validator(text).run();
-}
+std::optional<JsonError> diagnose_json(std::string_view text) noexcept { return Validator(text).run(); }
 
 std::optional<std::size_t> find_json_error(std::string_view text) noexcept {
   if (auto error = diagnose_json(text)) {

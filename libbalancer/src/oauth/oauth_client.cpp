@@ -43,8 +43,7 @@ std::string redact(std::string text, std::initializer_list<std::string_view> sec
   return text;
 }
 
-std::string describe_refusal(const HttpResponse& response,
-                             std::initializer_list<std::string_view> secrets) {
+std::string describe_refusal(const HttpResponse& response, std::initializer_list<std::string_view> secrets) {
   const TokenError error = parse_token_error(redact(response.body, secrets));
   if (error.error.empty() && error.description.empty()) {
     return fmt::format("HTTP {}", response.status);
@@ -52,8 +51,8 @@ std::string describe_refusal(const HttpResponse& response,
   if (error.description.empty()) {
     return fmt::format("HTTP {} ({})", response.status, error.error);
   }
-  return fmt::format("HTTP {} ({}: {})", response.status,
-                     error.error.empty() ? "error" : error.error, error.description);
+  return fmt::format("HTTP {} ({}: {})", response.status, error.error.empty() ? "error" : error.error,
+                     error.description);
 }
 
 }  // namespace detail
@@ -98,9 +97,8 @@ Result<void> OAuthClient::persist() {
     return {};
   }
   if (!store_refused_.empty()) {
-    return make_error(ErrorCode::Internal,
-                      "the token store could not be loaded at start and is left as it is (" + store_refused_ +
-                          "); fix or move it and restart");
+    return make_error(ErrorCode::Internal, "the token store could not be loaded at start and is left as it is (" +
+                                               store_refused_ + "); fix or move it and restart");
   }
   std::vector<OAuthToken> snapshot;
   {
@@ -174,8 +172,7 @@ std::vector<OAuthAccountStatus> OAuthClient::status() const {
     }
     s.has_refresh_token = !t.refresh_token.empty();
     s.refresh_in_flight = account->flight != nullptr;
-    s.backoff_remaining_s =
-        std::max(0.0, std::chrono::duration<double>(account->backoff_until - now).count());
+    s.backoff_remaining_s = std::max(0.0, std::chrono::duration<double>(account->backoff_until - now).count());
     s.last_error = account->last_error;
     s.last_refresh = t.last_refresh;
     s.requests = account->requests;
@@ -189,8 +186,8 @@ std::vector<OAuthAccountStatus> OAuthClient::status() const {
 std::size_t OAuthClient::pending_flows() const {
   std::lock_guard lock(mutex_);
   const SteadyTime now = clock_.now();
-  return static_cast<std::size_t>(std::count_if(
-      flows_.begin(), flows_.end(), [&](const auto& entry) { return now < entry.second->expires; }));
+  return static_cast<std::size_t>(
+      std::count_if(flows_.begin(), flows_.end(), [&](const auto& entry) { return now < entry.second->expires; }));
 }
 
 }  // namespace balancer

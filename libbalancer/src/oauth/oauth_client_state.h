@@ -69,8 +69,7 @@ inline bool within_skew(const OAuthToken& token, WallTime wall, std::chrono::nan
 std::string redact(std::string text, std::initializer_list<std::string_view> secrets);
 
 // "HTTP 400 (invalid_grant: description)" from a refused response, secrets redacted first.
-std::string describe_refusal(const HttpResponse& response,
-                             std::initializer_list<std::string_view> secrets);
+std::string describe_refusal(const HttpResponse& response, std::initializer_list<std::string_view> secrets);
 
 }  // namespace detail
 }  // namespace balancer

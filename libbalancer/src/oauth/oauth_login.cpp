@@ -21,8 +21,8 @@ std::string percent_encode(std::string_view text) {
   out.reserve(text.size());
   for (const char c : text) {
     const auto u = static_cast<unsigned char>(c);
-    if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || u == '-' ||
-        u == '.' || u == '_' || u == '~') {
+    if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || u == '-' || u == '.' ||
+        u == '_' || u == '~') {
       out += c;
     } else {
       out += '%';
@@ -44,9 +44,7 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
   return out;
 }
 
-
-constexpr std::string_view kUnknownState =
-    "login state unknown or expired (10 minutes); start a new login";
+constexpr std::string_view kUnknownState = "login state unknown or expired (10 minutes); start a new login";
 
 }  // namespace
 
@@ -82,14 +80,10 @@ LoginFlow OAuthClient::begin_login(std::string account_email) {
   flow->wall_expires = clock_.wall_now() + kFlowLifetime;
 
   LoginFlow out;
-  out.url = settings_.authorize_url + "?code=true" +
-            "&client_id=" + percent_encode(settings_.client_id) +
-            "&response_type=code" +
-            "&redirect_uri=" + percent_encode(settings_.redirect_uri) +
-            "&scope=" + percent_encode(join(settings_.scopes, " ")) +
-            "&code_challenge=" + percent_encode(challenge) +
-            "&code_challenge_method=S256" +
-            "&state=" + percent_encode(state);
+  out.url = settings_.authorize_url + "?code=true" + "&client_id=" + percent_encode(settings_.client_id) +
+            "&response_type=code" + "&redirect_uri=" + percent_encode(settings_.redirect_uri) +
+            "&scope=" + percent_encode(join(settings_.scopes, " ")) + "&code_challenge=" + percent_encode(challenge) +
+            "&code_challenge_method=S256" + "&state=" + percent_encode(state);
   out.state = state;
   out.expires_at = flow->wall_expires;
   out.account_email = flow->account_email;
@@ -113,8 +107,7 @@ Result<std::string> OAuthClient::exchange_code(std::string_view pasted, std::str
     return make_error(ErrorCode::InvalidRequest, "no authorization code given");
   }
   if (!state.empty() && !pasted_state.empty() && state != pasted_state) {
-    return make_error(ErrorCode::InvalidRequest,
-                      "the state after '#' in the pasted code differs from the state given");
+    return make_error(ErrorCode::InvalidRequest, "the state after '#' in the pasted code differs from the state given");
   }
   if (state.empty()) {
     state = pasted_state;
@@ -150,13 +143,11 @@ Result<std::string> OAuthClient::exchange_code(std::string_view pasted, std::str
   }
 
   const nlohmann::json body = {
-      {"grant_type", "authorization_code"}, {"client_id", settings.client_id},
-      {"code", code},                       {"redirect_uri", settings.redirect_uri},
-      {"code_verifier", verifier},          {"state", flow_state},
+      {"grant_type", "authorization_code"},    {"client_id", settings.client_id}, {"code", code},
+      {"redirect_uri", settings.redirect_uri}, {"code_verifier", verifier},       {"state", flow_state},
   };
   const std::string body_text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  auto response = transport_.send(detail::token_endpoint_request(settings, body_text),
-                                  detail::kMaxTokenBody);
+  auto response = transport_.send(detail::token_endpoint_request(settings, body_text), detail::kMaxTokenBody);
   if (!response) {
     return make_error(response.error().code,
                       "token endpoint: " + detail::redact(response.error().message, {code, verifier}));
@@ -170,8 +161,7 @@ Result<std::string> OAuthClient::exchange_code(std::string_view pasted, std::str
   }
   auto grant = detail::parse_token_response(response->body);
   if (!grant) {
-    return make_error(ErrorCode::UpstreamProtocol,
-                      fmt::format("HTTP {}: {}", response->status, grant.error().message));
+    return make_error(ErrorCode::UpstreamProtocol, fmt::format("HTTP {}: {}", response->status, grant.error().message));
   }
 
   std::string email = normalize_account_email(account_email);

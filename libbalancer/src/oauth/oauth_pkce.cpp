@@ -13,8 +13,7 @@
 namespace balancer {
 
 std::string base64url(std::string_view bytes) {
-  static constexpr std::string_view kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   std::size_t i = 0;
@@ -57,8 +56,7 @@ Result<std::string> random_url_token(std::size_t bytes) noexcept {
       return make_error(ErrorCode::Internal, "random_url_token: at most 65536 bytes");
     }
     std::string raw(bytes, '\0');
-    if (bytes > 0 &&
-        RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
+    if (bytes > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
       return make_error(ErrorCode::Internal, "OpenSSL RAND_bytes failed: no random bytes for an OAuth token");
     }
     return base64url(raw);

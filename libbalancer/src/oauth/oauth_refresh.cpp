@@ -23,7 +23,7 @@ struct RefreshOutcome {
   enum class Kind { Success, InvalidGrant, Failure };
   Kind kind = Kind::Failure;
   detail::TokenGrant grant;
-  Error error;                                    // InvalidGrant / Failure
+  Error error;                                      // InvalidGrant / Failure
   std::optional<std::chrono::seconds> retry_after;  // Failure: the endpoint's Retry-After
 };
 
@@ -63,24 +63,22 @@ RefreshOutcome refresh_tokens(HttpTransport& transport, const OAuthSettings& set
   Result<HttpResponse> response = make_error(ErrorCode::Internal, "not sent");
   try {
     response = transport.send(
-        detail::token_endpoint_request(
-            settings, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)),
+        detail::token_endpoint_request(settings, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)),
         detail::kMaxTokenBody);
   } catch (...) {
     out.error = Error{ErrorCode::Internal, "the token request failed unexpectedly"};
     return out;
   }
   if (!response) {
-    out.error = Error{response.error().code,
-                      "token endpoint: " + detail::redact(response.error().message, {refresh_token})};
+    out.error =
+        Error{response.error().code, "token endpoint: " + detail::redact(response.error().message, {refresh_token})};
     return out;
   }
   const int status = response->status;
   if (status >= 200 && status < 300) {
     auto grant = detail::parse_token_response(response->body);
     if (!grant) {
-      out.error = Error{ErrorCode::UpstreamProtocol,
-                        fmt::format("HTTP {}: {}", status, grant.error().message)};
+      out.error = Error{ErrorCode::UpstreamProtocol, fmt::format("HTTP {}: {}", status, grant.error().message)};
       return out;
     }
     out.kind = RefreshOutcome::Kind::Success;
@@ -88,8 +86,7 @@ RefreshOutcome refresh_tokens(HttpTransport& transport, const OAuthSettings& set
     return out;
   }
   const std::string why = detail::describe_refusal(*response, {refresh_token});
-  if ((status == 400 || status == 401) &&
-      detail::parse_token_error(response->body).error == "invalid_grant") {
+  if ((status == 400 || status == 401) && detail::parse_token_error(response->body).error == "invalid_grant") {
     out.kind = RefreshOutcome::Kind::InvalidGrant;
     out.error = Error{ErrorCode::Unauthorized, "the token endpoint refused the refresh token: " + why};
     return out;
@@ -109,8 +106,7 @@ Result<std::string> OAuthClient::access_token(std::string_view account_email) {
   return obtain(account_email, Trigger::Skew, {});
 }
 
-Result<std::string> OAuthClient::refresh_after_rejection(std::string_view account_email,
-                                                         std::string_view rejected) {
+Result<std::string> OAuthClient::refresh_after_rejection(std::string_view account_email, std::string_view rejected) {
   return obtain(account_email, Trigger::Rejected, rejected);
 }
 
@@ -143,8 +139,7 @@ std::vector<std::pair<std::string, Result<void>>> OAuthClient::refresh_due() {
   return out;
 }
 
-Result<std::string> OAuthClient::obtain(std::string_view account_email, Trigger trigger,
-                                        std::string_view rejected) {
+Result<std::string> OAuthClient::obtain(std::string_view account_email, Trigger trigger, std::string_view rejected) {
   const std::string email = normalize_account_email(account_email);
   std::unique_lock lock(mutex_);
 
@@ -159,8 +154,7 @@ Result<std::string> OAuthClient::obtain(std::string_view account_email, Trigger 
   const auto needs_login = [&](const Account& account) {
     return make_error(ErrorCode::Unauthorized,
                       fmt::format("account {} needs a new login: {}", email,
-                                  account.last_error.empty() ? "its refresh token was refused"
-                                                             : account.last_error));
+                                  account.last_error.empty() ? "its refresh token was refused" : account.last_error));
   };
   // The stored account, unless it is unknown or needs a login. mutex_ held.
   const auto find_usable = [&]() -> Result<Account*> {
@@ -214,9 +208,8 @@ Result<std::string> OAuthClient::obtain(std::string_view account_email, Trigger 
         return hand_out(account, wall);
       }
       return make_error(account.last_error_code,
-                        fmt::format("token endpoint backing off for account {} after: {}; retry in {} s",
-                                    email, account.last_error,
-                                    whole_seconds_up(account.backoff_until - now)));
+                        fmt::format("token endpoint backing off for account {} after: {}; retry in {} s", email,
+                                    account.last_error, whole_seconds_up(account.backoff_until - now)));
     }
     if (account.token.refresh_token.empty()) {
       account.token.needs_login = true;
@@ -243,7 +236,8 @@ Result<std::string> OAuthClient::obtain(std::string_view account_email, Trigger 
         if (!lock.owns_lock()) {
           lock.lock();
         }
-        if (const auto it = client.accounts_.find(email); it != client.accounts_.end() && it->second->flight == flight) {
+        if (const auto it = client.accounts_.find(email);
+            it != client.accounts_.end() && it->second->flight == flight) {
           it->second->flight.reset();
         }
         flight->error = Error{ErrorCode::Internal, "the refresh failed unexpectedly"};
@@ -301,9 +295,8 @@ Result<std::string> OAuthClient::obtain(std::string_view account_email, Trigger 
         current.backoff_until = clock_.now() + backoff;
         current.last_error = outcome.error.message;
         current.last_error_code = outcome.error.code;
-        flight->error = Error{outcome.error.code,
-                              fmt::format("refresh of account {} failed: {}; retry in {} s", email,
-                                          outcome.error.message, backoff.count())};
+        flight->error = Error{outcome.error.code, fmt::format("refresh of account {} failed: {}; retry in {} s", email,
+                                                              outcome.error.message, backoff.count())};
         break;
       }
     }
@@ -321,8 +314,7 @@ Result<std::string> OAuthClient::obtain(std::string_view account_email, Trigger 
         again->second->last_error = "tokens not saved: " + saved.error().message;
       }
     }
-    if (const auto again = accounts_.find(email);
-        again != accounts_.end() && again->second->flight == flight) {
+    if (const auto again = accounts_.find(email); again != accounts_.end() && again->second->flight == flight) {
       again->second->flight.reset();
     }
     flight->done = true;

@@ -13,8 +13,7 @@ namespace {
 using nlohmann::json;
 
 tl::unexpected<Error> shape_error(std::string_view what) {
-  return make_error(ErrorCode::UpstreamProtocol,
-                    "token endpoint response " + std::string(what));
+  return make_error(ErrorCode::UpstreamProtocol, "token endpoint response " + std::string(what));
 }
 
 // expires_in as whole seconds: integer or float, > 0, capped at kMaxTokenLifetime.
@@ -25,8 +24,7 @@ Result<std::chrono::seconds> read_expires_in(const json& value) {
     if (n == 0) {
       return shape_error("has expires_in that is not positive");
     }
-    return std::chrono::seconds(n > static_cast<std::uint64_t>(max) ? max
-                                                                    : static_cast<std::int64_t>(n));
+    return std::chrono::seconds(n > static_cast<std::uint64_t>(max) ? max : static_cast<std::int64_t>(n));
   }
   if (value.is_number_integer()) {  // signed and not unsigned: negative
     const auto n = value.get<std::int64_t>();

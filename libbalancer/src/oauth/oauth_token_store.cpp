@@ -50,12 +50,8 @@ std::optional<WallTime> from_unix(const json& value) {
 
 json to_json(const OAuthToken& t) {
   json entry = {
-      {"account_email", t.account_email},
-      {"access_token", t.access_token},
-      {"refresh_token", t.refresh_token},
-      {"expires_at", to_unix(t.expires_at)},
-      {"created_at", to_unix(t.created_at)},
-      {"scopes", t.scopes},
+      {"account_email", t.account_email},    {"access_token", t.access_token},      {"refresh_token", t.refresh_token},
+      {"expires_at", to_unix(t.expires_at)}, {"created_at", to_unix(t.created_at)}, {"scopes", t.scopes},
       {"needs_login", t.needs_login},
   };
   if (t.last_refresh) {
@@ -129,8 +125,7 @@ Result<void> make_parents(const std::filesystem::path& dir, const std::string& p
   for (const auto& part : dir) {
     partial /= part;
     if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
-      return store_error(path, "cannot create directory " + partial.string() + ": " +
-                                   errno_text(errno));
+      return store_error(path, "cannot create directory " + partial.string() + ": " + errno_text(errno));
     }
   }
   return {};
@@ -252,8 +247,7 @@ class FileTokenStore final : public TokenStore {
       return store_error(path_, "malformed (not a JSON object)");
     }
     const auto version = doc.find("version");
-    if (version == doc.end() || !version->is_number_integer() ||
-        version->get<std::int64_t>() != kVersion) {
+    if (version == doc.end() || !version->is_number_integer() || version->get<std::int64_t>() != kVersion) {
       return store_error(path_, "malformed (version is not 1)");
     }
     const auto tokens = doc.find("tokens");

@@ -44,9 +44,7 @@ class JsonlLog final : public LogSink {
   std::FILE* file_ = nullptr;  // guarded by mutex_ for writes
 };
 
-
-JsonlLog::JsonlLog(const Clock& clock, LogLevel level, const std::string& file_path)
-    : clock_(clock), level_(level) {
+JsonlLog::JsonlLog(const Clock& clock, LogLevel level, const std::string& file_path) : clock_(clock), level_(level) {
   if (file_path.empty()) {
     return;
   }
@@ -75,14 +73,12 @@ void JsonlLog::write(LogLevel level, std::string_view message, nlohmann::json fi
   }
   // UTC whatever TZ says (fmt formats a system_clock time_point in local time).
   const WallTime wall = clock_.wall_now();
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count() % 1000;
-  fields["ts"] = fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z",
-                             fmt::gmtime(std::chrono::system_clock::to_time_t(wall)), millis);
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count() % 1000;
+  fields["ts"] =
+      fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(wall)), millis);
   fields["level"] = kLevelNames[static_cast<int>(level)];
   fields["msg"] = message;
-  const std::string line =
-      fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const std::string line = fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::lock_guard lock(mutex_);
   if (file_ != nullptr) {
     std::fputs(line.c_str(), file_);

@@ -20,8 +20,8 @@ class Exposition {
     if (label.empty()) {
       out_ += fmt::format("balancer_{} {}\n", name_, format(value));
     } else {
-      out_ += fmt::format("balancer_{}{{{}=\"{}\"}} {}\n", name_, label, escape_label_value(label_value),
-                          format(value));
+      out_ +=
+          fmt::format("balancer_{}{{{}=\"{}\"}} {}\n", name_, label, escape_label_value(label_value), format(value));
     }
   }
   std::string take() { return std::move(out_); }
@@ -100,19 +100,43 @@ std::string prometheus_metrics(const MetricsSources& s) {
   }
 
   const std::vector<MetricSample> dedup = {
-      {"dedup_leaders_total", "Requests that made an upstream call others could join.",
-       static_cast<double>(s.dedup.leaders), true, {}, {}},
-      {"dedup_followers_total", "Requests served by joining an identical request in flight.",
-       static_cast<double>(s.dedup.followers), true, {}, {}},
-      {"dedup_cache_hits_total", "Requests answered from the response cache.",
-       static_cast<double>(s.dedup.cache_hits), true, {}, {}},
-      {"dedup_uncoalesced_total", "Requests run on their own (flight or byte cap reached, or bypass).",
-       static_cast<double>(s.dedup.uncoalesced), true, {}, {}},
-      {"dedup_flights_in_progress", "Upstream calls currently shared.",
-       static_cast<double>(s.dedup.flights_in_progress), false, {}, {}},
+      {"dedup_leaders_total",
+       "Requests that made an upstream call others could join.",
+       static_cast<double>(s.dedup.leaders),
+       true,
+       {},
+       {}},
+      {"dedup_followers_total",
+       "Requests served by joining an identical request in flight.",
+       static_cast<double>(s.dedup.followers),
+       true,
+       {},
+       {}},
+      {"dedup_cache_hits_total",
+       "Requests answered from the response cache.",
+       static_cast<double>(s.dedup.cache_hits),
+       true,
+       {},
+       {}},
+      {"dedup_uncoalesced_total",
+       "Requests run on their own (flight or byte cap reached, or bypass).",
+       static_cast<double>(s.dedup.uncoalesced),
+       true,
+       {},
+       {}},
+      {"dedup_flights_in_progress",
+       "Upstream calls currently shared.",
+       static_cast<double>(s.dedup.flights_in_progress),
+       false,
+       {},
+       {}},
       {"dedup_cache_entries", "Responses in the cache.", static_cast<double>(s.dedup.cache_entries), false, {}, {}},
-      {"dedup_bytes_held", "Response bytes held by flights and the cache.",
-       static_cast<double>(s.dedup.recorded_bytes_held), false, {}, {}},
+      {"dedup_bytes_held",
+       "Response bytes held by flights and the cache.",
+       static_cast<double>(s.dedup.recorded_bytes_held),
+       false,
+       {},
+       {}},
   };
   for (const auto* samples : {&dedup, &s.server}) {
     std::string_view previous;

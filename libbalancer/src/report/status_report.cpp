@@ -33,8 +33,8 @@ bool is_oauth(const ProviderConfig& p, const OAuthClient* oauth) {
 
 }  // namespace
 
-nlohmann::json providers_report(const BalancerConfig& config, const HealthTracker& health,
-                                const ProviderStats& stats, const OAuthClient* oauth) {
+nlohmann::json providers_report(const BalancerConfig& config, const HealthTracker& health, const ProviderStats& stats,
+                                const OAuthClient* oauth) {
   nlohmann::json providers = nlohmann::json::array();
   int healthy_count = 0;
   for (const ProviderConfig& p : config.providers) {
@@ -95,12 +95,12 @@ nlohmann::json providers_report(const BalancerConfig& config, const HealthTracke
           {"providers", std::move(providers)}};
 }
 
-std::pair<bool, nlohmann::json> health_report(const BalancerConfig& config,
-                                              const HealthView& health, const OAuthClient* oauth) {
+std::pair<bool, nlohmann::json> health_report(const BalancerConfig& config, const HealthView& health,
+                                              const OAuthClient* oauth) {
   int available = 0;
   for (const ProviderConfig& p : config.providers) {
-    const bool usable = is_oauth(p, oauth) ? oauth_usability(config, p, health, *oauth).usable > 0
-                                            : !health.unavailable_until(p.name);
+    const bool usable =
+        is_oauth(p, oauth) ? oauth_usability(config, p, health, *oauth).usable > 0 : !health.unavailable_until(p.name);
     if (p.enabled && usable) {
       ++available;
     }

@@ -8,8 +8,8 @@
 #include <balancer/config.h>
 #include <balancer/health_tracker.h>
 #include <balancer/oauth_client.h>
-#include "health/provider_stats.h"
 #include <balancer/router.h>
+#include "health/provider_stats.h"
 
 namespace balancer {
 
@@ -19,12 +19,12 @@ namespace balancer {
 // With `oauth`, an `auth_type: oauth` provider is usable only through a logged-in account whose
 // health (under health_key(provider, account)) allows it; such providers also get
 // "oauth": {"accounts", "usable_accounts"} and status "needs_login" when no account can serve.
-nlohmann::json providers_report(const BalancerConfig& config, const HealthTracker& health,
-                                const ProviderStats& stats, const OAuthClient* oauth = nullptr);
+nlohmann::json providers_report(const BalancerConfig& config, const HealthTracker& health, const ProviderStats& stats,
+                                const OAuthClient* oauth = nullptr);
 
 // `{"status":"healthy"|"unhealthy", "providers_available": n, "providers_total": n}`; the
 // bool is true when at least one enabled provider is usable now.
-std::pair<bool, nlohmann::json> health_report(const BalancerConfig& config,
-                                              const HealthView& health, const OAuthClient* oauth = nullptr);
+std::pair<bool, nlohmann::json> health_report(const BalancerConfig& config, const HealthView& health,
+                                              const OAuthClient* oauth = nullptr);
 
 }  // namespace balancer

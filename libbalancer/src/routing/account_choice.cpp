@@ -37,9 +37,8 @@ std::vector<std::string> rank_accounts(std::string_view conversation, std::vecto
   for (std::string& account : accounts) {
     scored.emplace_back(score(conversation, account), std::move(account));
   }
-  std::sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first > b.first : a.second < b.second;
-  });
+  std::sort(scored.begin(), scored.end(),
+            [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
   std::vector<std::string> out;
   out.reserve(scored.size());
   for (auto& entry : scored) {

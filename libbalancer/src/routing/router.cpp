@@ -10,8 +10,7 @@
 
 namespace balancer {
 
-Router::Router(std::shared_ptr<const BalancerConfig> config, const HealthView& health,
-               Random& random)
+Router::Router(std::shared_ptr<const BalancerConfig> config, const HealthView& health, Random& random)
     : config_(std::move(config)), health_(health), random_(random) {}
 
 std::vector<const ModelRoute*> Router::matching_routes(std::string_view model) const {
@@ -55,8 +54,8 @@ std::optional<Candidate> Router::make_candidate(const ModelRoute& route, const R
   c.priority = entry.priority;
   c.weight = entry.weight.value_or(provider->weight);
   if (provider->auth_type == AuthType::OAuth) {
-    c.account_email = normalize_account_email(entry.account_email.empty() ? provider->account_email
-                                                                           : entry.account_email);
+    c.account_email =
+        normalize_account_email(entry.account_email.empty() ? provider->account_email : entry.account_email);
   }
   c.cooldown_until = health_.unavailable_until(health_key(*provider, c.account_email));
   if (provider->auth_type == AuthType::OAuth && c.account_email.empty()) {
@@ -82,8 +81,7 @@ void Router::choose_account(Candidate& candidate, const RouteRequest& request) c
   }
 }
 
-std::size_t Router::pick_first(const std::vector<Candidate>& healthy,
-                               const std::string& route_pattern) const {
+std::size_t Router::pick_first(const std::vector<Candidate>& healthy, const std::string& route_pattern) const {
   const SelectionStrategy strategy = config_->settings.selection_strategy;
   if (strategy == SelectionStrategy::Priority || healthy.size() < 2) {
     return 0;
@@ -127,12 +125,11 @@ void Router::order(std::vector<Candidate>& candidates, const std::string& route_
     }
     return a.weight > b.weight;
   });
-  const auto first_unhealthy = std::find_if(candidates.begin(), candidates.end(),
-                                            [](const Candidate& c) { return !c.healthy(); });
+  const auto first_unhealthy =
+      std::find_if(candidates.begin(), candidates.end(), [](const Candidate& c) { return !c.healthy(); });
   // Candidates in cooldown follow the healthy ones, earliest cooldown end first.
-  std::stable_sort(first_unhealthy, candidates.end(), [](const Candidate& a, const Candidate& b) {
-    return *a.cooldown_until < *b.cooldown_until;
-  });
+  std::stable_sort(first_unhealthy, candidates.end(),
+                   [](const Candidate& a, const Candidate& b) { return *a.cooldown_until < *b.cooldown_until; });
   const auto healthy_count = static_cast<std::size_t>(first_unhealthy - candidates.begin());
   if (healthy_count == 0) {
     return;
@@ -159,8 +156,7 @@ void Router::order(std::vector<Candidate>& candidates, const std::string& route_
 Result<RouteDecision> Router::route(const RouteRequest& request) const {
   const auto routes = matching_routes(request.model);
   if (routes.empty()) {
-    return make_error(ErrorCode::NotFound,
-                      "no route for model '" + std::string(request.model) + "'");
+    return make_error(ErrorCode::NotFound, "no route for model '" + std::string(request.model) + "'");
   }
   RouteDecision decision{config_, {}};
   if (request.pinned_provider) {
@@ -177,7 +173,8 @@ Result<RouteDecision> Router::route(const RouteRequest& request) const {
     }
     return make_error(ErrorCode::NotFound, "provider '" + std::string(*request.pinned_provider) +
                                                "' is unknown, disabled, or not configured for "
-                                               "model '" + std::string(request.model) + "'");
+                                               "model '" +
+                                               std::string(request.model) + "'");
   }
   // The first matching route with a healthy candidate; failing that, the first with any.
   std::vector<Candidate> fallback;
@@ -188,8 +185,8 @@ Result<RouteDecision> Router::route(const RouteRequest& request) const {
         candidates.push_back(std::move(*c));
       }
     }
-    const bool any_healthy = std::any_of(candidates.begin(), candidates.end(),
-                                         [](const Candidate& c) { return c.healthy(); });
+    const bool any_healthy =
+        std::any_of(candidates.begin(), candidates.end(), [](const Candidate& c) { return c.healthy(); });
     if (any_healthy) {
       order(candidates, route->pattern, request.preferred_provider);
       decision.candidates = std::move(candidates);
@@ -200,8 +197,8 @@ Result<RouteDecision> Router::route(const RouteRequest& request) const {
     }
   }
   if (fallback.empty()) {
-    return make_error(ErrorCode::NotFound, "no enabled provider is configured for model '" +
-                                               std::string(request.model) + "'");
+    return make_error(ErrorCode::NotFound,
+                      "no enabled provider is configured for model '" + std::string(request.model) + "'");
   }
   order(fallback, fallback.front().route_pattern, std::nullopt);
   decision.candidates = std::move(fallback);

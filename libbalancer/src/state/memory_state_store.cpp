@@ -22,8 +22,7 @@ class MemoryStateStore final : public StateStore {
   explicit MemoryStateStore(std::size_t max_affinity_entries)
       : max_affinity_entries_(std::max<std::size_t>(1, max_affinity_entries)) {}
 
-  HealthPermit health_acquire(std::string_view key, const HealthConfig& config, SteadyTime now,
-                              bool force) override {
+  HealthPermit health_acquire(std::string_view key, const HealthConfig& config, SteadyTime now, bool force) override {
     std::lock_guard lock(health_mutex_);
     if (low_balance_.find(key) != low_balance_.end() && !force) {
       return HealthPermit::Skip;
@@ -69,8 +68,7 @@ class MemoryStateStore final : public StateStore {
     return until;
   }
 
-  HealthSnapshot health_snapshot(std::string_view key, const HealthConfig& config,
-                                 SteadyTime now) const override {
+  HealthSnapshot health_snapshot(std::string_view key, const HealthConfig& config, SteadyTime now) const override {
     std::lock_guard lock(health_mutex_);
     HealthSnapshot s;
     if (auto it = health_.find(key); it != health_.end()) {

@@ -63,8 +63,8 @@ void append_block_start(std::string& out, int index, std::string_view content_bl
 }
 
 // content_block_delta whose delta is {"type":<delta_type>,<field>:<text>}.
-void append_block_delta(std::string& out, int index, std::string_view delta_type,
-                        std::string_view field, std::string_view text) {
+void append_block_delta(std::string& out, int index, std::string_view delta_type, std::string_view field,
+                        std::string_view text) {
   begin_event(out, "content_block_delta");
   out += ",\"index\":" + std::to_string(index) + ",\"delta\":{\"type\":\"";
   out += delta_type;
@@ -84,8 +84,9 @@ void write_message_start(std::string& out, std::string_view message_id, std::str
   append_json_string(out, message_id);
   out += ",\"type\":\"message\",\"role\":\"assistant\",\"model\":";
   append_json_string(out, model);
-  out += ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
-         "\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}";
+  out +=
+      ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
+      "\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}";
   out += kEndEvent;
 }
 
@@ -97,8 +98,7 @@ void write_thinking_block_start(std::string& out, int index) {
   append_block_start(out, index, R"({"type":"thinking","thinking":"","signature":""})");
 }
 
-void write_tool_use_block_start(std::string& out, int index, std::string_view id,
-                                std::string_view name) {
+void write_tool_use_block_start(std::string& out, int index, std::string_view id, std::string_view name) {
   std::string block = R"({"type":"tool_use","id":)";
   append_json_string(block, id);
   block += ",\"name\":";
@@ -125,13 +125,11 @@ void write_block_stop(std::string& out, int index) {
   out += kEndEvent;
 }
 
-void write_message_delta(std::string& out, std::string_view stop_reason,
-                         const AnthropicUsage& usage) {
+void write_message_delta(std::string& out, std::string_view stop_reason, const AnthropicUsage& usage) {
   begin_event(out, "message_delta");
   out += ",\"delta\":{\"stop_reason\":";
   append_json_string(out, stop_reason);
-  out += ",\"stop_sequence\":null},\"usage\":{\"input_tokens\":" +
-         std::to_string(usage.input_tokens) +
+  out += ",\"stop_sequence\":null},\"usage\":{\"input_tokens\":" + std::to_string(usage.input_tokens) +
          ",\"cache_read_input_tokens\":" + std::to_string(usage.cache_read_input_tokens) +
          ",\"output_tokens\":" + std::to_string(usage.output_tokens) + "}";
   out += kEndEvent;

@@ -200,8 +200,8 @@ ChoiceReading read_choice(JsonCursor& cursor) {
 // sending both fields sends the same text twice, so `reasoning_content` wins.
 void take_choice(ChoiceReading&& choice, OpenAiChunk& chunk) {
   chunk.has_choice = true;
-  chunk.reasoning = choice.reasoning_content.empty() ? std::move(choice.reasoning)
-                                                     : std::move(choice.reasoning_content);
+  chunk.reasoning =
+      choice.reasoning_content.empty() ? std::move(choice.reasoning) : std::move(choice.reasoning_content);
   chunk.content = std::move(choice.content);
   if (choice.tool_calls) {
     chunk.tool_calls = std::move(*choice.tool_calls);

@@ -22,14 +22,14 @@ struct OpenAiToolFragment {
 
 // What one chunk says about choice 0 and usage. Other choices (n > 1) are ignored.
 struct OpenAiChunk {
-  std::string id;                  // the chunk's `id`, empty when absent
-  bool has_choice = false;         // `choices` had an entry for choice 0
-  std::string reasoning;           // `delta.reasoning_content`, else `delta.reasoning`
-  std::string content;             // `delta.content`
+  std::string id;           // the chunk's `id`, empty when absent
+  bool has_choice = false;  // `choices` had an entry for choice 0
+  std::string reasoning;    // `delta.reasoning_content`, else `delta.reasoning`
+  std::string content;      // `delta.content`
   std::vector<OpenAiToolFragment> tool_calls;
-  std::string finish_reason;       // empty while null
+  std::string finish_reason;  // empty while null
   bool has_usage = false;
-  StreamUsage usage;               // valid when has_usage
+  StreamUsage usage;  // valid when has_usage
 };
 
 // An upstream error rewritten for an Anthropic error event.

@@ -16,8 +16,7 @@ namespace balancer::detail {
 // Not thread-safe: one per response, driven by the thread that writes to the client.
 class OpenAiStreamRelay final : public PrimedStream {
  public:
-  OpenAiStreamRelay(std::unique_ptr<UpstreamCall> call, std::string client_model,
-                    FailureCallback on_failure);
+  OpenAiStreamRelay(std::unique_ptr<UpstreamCall> call, std::string client_model, FailureCallback on_failure);
 
   // Primed when message_start is ready. An upstream error chunk before it is reported as a
   // first event of type "error" with the upstream's data (the caller fails over).

@@ -7,8 +7,8 @@
 #include <memory>
 #include <string>
 
-#include <balancer/response.h>
 #include <balancer/http.h>
+#include <balancer/response.h>
 
 namespace balancer::detail {
 

@@ -31,8 +31,8 @@ class SseParser {
  private:
   void process_line(std::string_view line, const Callback& on_event);
 
-  std::string line_;         // current incomplete line
-  bool last_was_cr_ = false; // previous chunk ended with '\r' (a following '\n' is part of it)
+  std::string line_;          // current incomplete line
+  bool last_was_cr_ = false;  // previous chunk ended with '\r' (a following '\n' is part of it)
   bool bom_checked_ = false;
   SseEvent current_;
   bool has_data_ = false;

@@ -24,8 +24,7 @@ std::string event_type(const SseEvent& event) {
 
 }  // namespace
 
-SseRelay::SseRelay(std::unique_ptr<UpstreamCall> call, std::string provider,
-                   FailureCallback on_failure)
+SseRelay::SseRelay(std::unique_ptr<UpstreamCall> call, std::string provider, FailureCallback on_failure)
     : call_(std::move(call)), provider_(std::move(provider)), on_failure_(std::move(on_failure)) {}
 
 SseRelay::Pump SseRelay::pump() {
@@ -63,8 +62,7 @@ void SseRelay::fail(std::string reason) {
   failure_ = std::move(reason);
   finished_ = true;
   held_.clear();
-  ready_ += anthropic_error_event(
-      "api_error", "upstream provider '" + provider_ + "' stream failed: " + failure_);
+  ready_ += anthropic_error_event("api_error", "upstream provider '" + provider_ + "' stream failed: " + failure_);
   if (committed_ && on_failure_) {
     on_failure_(failure_);
   }
@@ -73,12 +71,9 @@ void SseRelay::fail(std::string reason) {
 std::string SseRelay::prime() {
   while (ready_.empty()) {
     switch (pump()) {
-      case Pump::Data:
-        break;
-      case Pump::End:
-        return events_seen_ ? std::string() : "empty_stream: the upstream sent no event";
-      case Pump::Failed:
-        return failure_;
+      case Pump::Data: break;
+      case Pump::End: return events_seen_ ? std::string() : "empty_stream: the upstream sent no event";
+      case Pump::Failed: return failure_;
     }
   }
   return {};
@@ -89,8 +84,7 @@ bool SseRelay::next(std::string& out) {
   while (ready_.empty() && !finished_) {
     switch (pump()) {
       case Pump::Data:
-      case Pump::Failed:
-        break;
+      case Pump::Failed: break;
       case Pump::End:
         if (terminal_seen_) {
           ready_ += held_;  // a final event without its blank line: relay as received

@@ -35,8 +35,8 @@ class SseRelay final : public PrimedStream {
   FailureCallback on_failure_;
   SseParser parser_;
   std::string chunk_;
-  std::string held_;   // bytes of an event not yet complete
-  std::string ready_;  // whole events not yet handed out
+  std::string held_;            // bytes of an event not yet complete
+  std::string ready_;           // whole events not yet handed out
   bool terminal_seen_ = false;  // message_stop or an upstream error event
   bool events_seen_ = false;
   bool upstream_ended_ = false;

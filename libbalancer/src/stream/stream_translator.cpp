@@ -29,10 +29,10 @@
 
 #include <balancer/anthropic_error.h>
 
-#include "stream/anthropic_sse_writer.h"
 #include "convert/convert_common.h"
 #include "core/text.h"
 #include "json/json_validate.h"
+#include "stream/anthropic_sse_writer.h"
 #include "stream/openai_chunk.h"
 #include "stream/sse_parser.h"
 
@@ -51,15 +51,14 @@ constexpr std::string_view kNoEvent = "the upstream stream ended without any SSE
 constexpr std::string_view kInterleavedArguments =
     "the upstream interleaved the arguments of several tool calls, which an Anthropic stream "
     "cannot express";
-constexpr std::string_view kInvalidToolArguments =
-    "the upstream sent tool call arguments that are not a JSON object";
+constexpr std::string_view kInvalidToolArguments = "the upstream sent tool call arguments that are not a JSON object";
 constexpr std::string_view kNamelessToolCall = "the upstream sent a tool call without a name";
 
 enum class BlockKind { None, Text, Thinking, ToolUse };
 
 // One upstream tool call (per OpenAI tool-call index) and the tool_use block it became.
 struct ToolCall {
-  std::string id;                  // the upstream id; empty when it sent none
+  std::string id;  // the upstream id; empty when it sent none
   std::string name;
   std::string buffered_arguments;  // arguments that arrived before the name
   int block = -1;                  // its Anthropic block index once started
@@ -75,7 +74,6 @@ std::string alphanumeric_part(std::string_view id) {
   }
   return part;
 }
-
 
 }  // namespace
 
@@ -160,19 +158,14 @@ struct StreamTranslator::State {
   void on_chunk_data(std::string_view data, std::string& out) {
     detail::ParsedChunk parsed = detail::parse_openai_chunk(data);
     switch (parsed.kind) {
-      case detail::ChunkKind::Chunk:
-        on_chunk(parsed.chunk, out);
-        return;
-      case detail::ChunkKind::Error:
-        on_upstream_error(data, parsed.error, out);
-        return;
+      case detail::ChunkKind::Chunk: on_chunk(parsed.chunk, out); return;
+      case detail::ChunkKind::Error: on_upstream_error(data, parsed.error, out); return;
       case detail::ChunkKind::Invalid:
         if (at_end_) {  // the last event was cut off
           end_with_error("api_error", std::string(kEndedBeforeDone), out);
         } else {
-          end_with_error("api_error", "invalid chunk from upstream: " +
-                                          detail::shorten_utf8(data, kMaxQuotedChunkBytes),
-                         out);
+          end_with_error("api_error",
+                         "invalid chunk from upstream: " + detail::shorten_utf8(data, kMaxQuotedChunkBytes), out);
         }
         return;
     }
@@ -300,8 +293,7 @@ struct StreamTranslator::State {
     open_tool_arguments_ += fragment.arguments;
   }
 
-  void accumulate_unstarted(ToolCall& call, const detail::OpenAiToolFragment& fragment,
-                            std::string& out) {
+  void accumulate_unstarted(ToolCall& call, const detail::OpenAiToolFragment& fragment, std::string& out) {
     if (call.name.empty()) {
       call.name = fragment.name;
     }
@@ -319,8 +311,7 @@ struct StreamTranslator::State {
     open_block_ = call.block;
     open_kind_ = BlockKind::ToolUse;
     tool_use_sent_ = true;
-    const std::string id =
-        call.id.empty() ? "toolu_" + id_part_ + "_" + std::to_string(call.block) : call.id;
+    const std::string id = call.id.empty() ? "toolu_" + id_part_ + "_" + std::to_string(call.block) : call.id;
     detail::write_tool_use_block_start(out, call.block, id, call.name);
     if (!call.buffered_arguments.empty()) {
       detail::write_input_json_delta(out, call.block, call.buffered_arguments);
@@ -370,8 +361,7 @@ struct StreamTranslator::State {
     return usage;
   }
 
-  void on_upstream_error(std::string_view raw_data, const detail::UpstreamStreamError& error,
-                         std::string& out) {
+  void on_upstream_error(std::string_view raw_data, const detail::UpstreamStreamError& error, std::string& out) {
     upstream_error_.assign(raw_data);
     end_with_error(error.type, "upstream error: " + error.message, out);
   }

@@ -18,12 +18,12 @@ using nlohmann::json;
 
 // ---- Framing overheads (chat-template tokens around each part) ------------------------------
 
-constexpr double kReplyPriming = 3;              // the assistant turn the model is primed with
-constexpr double kMessageOverhead = 4;           // role and turn delimiters, per message
-constexpr double kToolUseOverhead = 8;           // call id and delimiters around a tool call
-constexpr double kToolResultOverhead = 6;        // call id and delimiters around a tool result
-constexpr double kToolsPreamble = 4;             // the header introducing the tool list
-constexpr double kToolDefinitionOverhead = 1;    // the JSON itself carries the structure
+constexpr double kReplyPriming = 3;            // the assistant turn the model is primed with
+constexpr double kMessageOverhead = 4;         // role and turn delimiters, per message
+constexpr double kToolUseOverhead = 8;         // call id and delimiters around a tool call
+constexpr double kToolResultOverhead = 6;      // call id and delimiters around a tool result
+constexpr double kToolsPreamble = 4;           // the header introducing the tool list
+constexpr double kToolDefinitionOverhead = 1;  // the JSON itself carries the structure
 constexpr double kRedactedThinkingCharsPerToken = 4;
 constexpr double kPdfPageTokens = 3000;          // ~1400 text + ~1600 page image per page
 constexpr std::size_t kPdfBytesPerPage = 60000;  // when no page object is visible
@@ -43,13 +43,10 @@ std::string_view string_member(const json& object, std::string_view key) {
   return value->get_ref<const std::string&>();
 }
 
-double text_tokens(std::string_view text) {
-  return text.empty() ? 0.0 : detail::estimate_text_tokens(text);
-}
+double text_tokens(std::string_view text) { return text.empty() ? 0.0 : detail::estimate_text_tokens(text); }
 
 double string_tokens(const json* value) {
-  return value != nullptr && value->is_string() ? text_tokens(value->get_ref<const std::string&>())
-                                                : 0.0;
+  return value != nullptr && value->is_string() ? text_tokens(value->get_ref<const std::string&>()) : 0.0;
 }
 
 // Compact JSON, as a tool call's arguments or a tool definition reach the model.
@@ -102,8 +99,7 @@ double document_block_tokens(const json& block) {
 // ---- Content blocks ---------------------------------------------------------------------------
 
 double tool_use_tokens(const json& block) {
-  return kToolUseOverhead + string_tokens(member(block, "name")) +
-         json_tokens(member(block, "input"));
+  return kToolUseOverhead + string_tokens(member(block, "name")) + json_tokens(member(block, "input"));
 }
 
 double tool_result_tokens(const json& block) {
@@ -112,8 +108,7 @@ double tool_result_tokens(const json& block) {
 }
 
 double redacted_thinking_tokens(const json& block) {
-  return std::ceil(static_cast<double>(string_member(block, "data").size()) /
-                   kRedactedThinkingCharsPerToken);
+  return std::ceil(static_cast<double>(string_member(block, "data").size()) / kRedactedThinkingCharsPerToken);
 }
 
 // One block of a message, a system prompt or a tool result. Unknown types (server tool results,
@@ -139,7 +134,8 @@ double content_tokens(const json& content) {
   if (content.is_string()) return text_tokens(content.get_ref<const std::string&>());
   if (!content.is_array()) return 0.0;
   double tokens = 0;
-  for (const json& block : content) tokens += block_tokens(block);
+  for (const json& block : content)
+    tokens += block_tokens(block);
   return tokens;
 }
 
@@ -177,9 +173,8 @@ double tool_choice_tokens(const json* tool_choice) {
 }
 
 double request_tokens(const json& request) {
-  return kReplyPriming + system_tokens(member(request, "system")) +
-         messages_tokens(member(request, "messages")) + tools_tokens(member(request, "tools")) +
-         tool_choice_tokens(member(request, "tool_choice"));
+  return kReplyPriming + system_tokens(member(request, "system")) + messages_tokens(member(request, "messages")) +
+         tools_tokens(member(request, "tools")) + tool_choice_tokens(member(request, "tool_choice"));
 }
 
 }  // namespace

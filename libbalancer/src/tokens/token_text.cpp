@@ -40,7 +40,7 @@ enum class CharClass : std::uint8_t {
   cjk_letter,    // Han, kana, Hangul: about one token per character
   other_letter,  // Latin with diacritics, Greek, Cyrillic, Arabic, Indic, ...
   digit,
-  space,         // whitespace other than \r and \n
+  space,  // whitespace other than \r and \n
   newline,
   ascii_symbol,
   other_symbol,  // non-ASCII punctuation, symbols, emoji, invalid bytes
@@ -53,15 +53,12 @@ struct Unit {
 };
 
 bool is_letter(CharClass cls) {
-  return cls == CharClass::ascii_letter || cls == CharClass::cjk_letter ||
-         cls == CharClass::other_letter;
+  return cls == CharClass::ascii_letter || cls == CharClass::cjk_letter || cls == CharClass::other_letter;
 }
 
 bool is_whitespace(CharClass cls) { return cls == CharClass::space || cls == CharClass::newline; }
 
-bool is_symbol(CharClass cls) {
-  return cls == CharClass::ascii_symbol || cls == CharClass::other_symbol;
-}
+bool is_symbol(CharClass cls) { return cls == CharClass::ascii_symbol || cls == CharClass::other_symbol; }
 
 constexpr CharClass classify_ascii(unsigned char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return CharClass::ascii_letter;
@@ -73,7 +70,8 @@ constexpr CharClass classify_ascii(unsigned char c) {
 
 constexpr std::array<CharClass, 128> make_ascii_classes() {
   std::array<CharClass, 128> classes{};
-  for (unsigned char c = 0; c < 128; ++c) classes[c] = classify_ascii(c);
+  for (unsigned char c = 0; c < 128; ++c)
+    classes[c] = classify_ascii(c);
   return classes;
 }
 
@@ -82,25 +80,22 @@ constexpr std::array<CharClass, 128> kAsciiClasses = make_ascii_classes();
 bool in_range(char32_t cp, char32_t first, char32_t last) { return cp >= first && cp <= last; }
 
 bool is_unicode_space(char32_t cp) {
-  return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || in_range(cp, 0x2000, 0x200A) ||
-         cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000 ||
-         cp == 0xFEFF;
+  return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || in_range(cp, 0x2000, 0x200A) || cp == 0x2028 || cp == 0x2029 ||
+         cp == 0x202F || cp == 0x205F || cp == 0x3000 || cp == 0xFEFF;
 }
 
 bool is_cjk(char32_t cp) {
-  return in_range(cp, 0x3040, 0x30FF) || in_range(cp, 0x3400, 0x4DBF) ||
-         in_range(cp, 0x4E00, 0x9FFF) || in_range(cp, 0xF900, 0xFAFF) ||
-         in_range(cp, 0xAC00, 0xD7AF) || in_range(cp, 0x1100, 0x11FF) ||
+  return in_range(cp, 0x3040, 0x30FF) || in_range(cp, 0x3400, 0x4DBF) || in_range(cp, 0x4E00, 0x9FFF) ||
+         in_range(cp, 0xF900, 0xFAFF) || in_range(cp, 0xAC00, 0xD7AF) || in_range(cp, 0x1100, 0x11FF) ||
          in_range(cp, 0x3130, 0x318F) || in_range(cp, 0x20000, 0x3FFFF);
 }
 
 bool is_unicode_symbol(char32_t cp) {
-  return (in_range(cp, 0x80, 0xBF) && cp != 0xAA && cp != 0xB5 && cp != 0xBA) || cp == 0xD7 ||
-         cp == 0xF7 || in_range(cp, 0x0300, 0x036F) || in_range(cp, 0x2010, 0x2BFF) ||
-         in_range(cp, 0x3000, 0x303F) || in_range(cp, 0xE000, 0xF8FF) ||
-         in_range(cp, 0xFE00, 0xFE4F) || in_range(cp, 0xFF01, 0xFF0F) ||
-         in_range(cp, 0xFF1A, 0xFF20) || in_range(cp, 0xFF3B, 0xFF40) ||
-         in_range(cp, 0xFF5B, 0xFF65) || in_range(cp, 0x1F000, 0x1FBFF) || cp == 0xFFFD;
+  return (in_range(cp, 0x80, 0xBF) && cp != 0xAA && cp != 0xB5 && cp != 0xBA) || cp == 0xD7 || cp == 0xF7 ||
+         in_range(cp, 0x0300, 0x036F) || in_range(cp, 0x2010, 0x2BFF) || in_range(cp, 0x3000, 0x303F) ||
+         in_range(cp, 0xE000, 0xF8FF) || in_range(cp, 0xFE00, 0xFE4F) || in_range(cp, 0xFF01, 0xFF0F) ||
+         in_range(cp, 0xFF1A, 0xFF20) || in_range(cp, 0xFF3B, 0xFF40) || in_range(cp, 0xFF5B, 0xFF65) ||
+         in_range(cp, 0x1F000, 0x1FBFF) || cp == 0xFFFD;
 }
 
 CharClass classify_non_ascii(char32_t cp) {
@@ -115,11 +110,7 @@ Unit unit_at(std::string_view text, std::size_t pos) {
   const auto lead = static_cast<unsigned char>(text[pos]);
   if (lead < 0x80) return {kAsciiClasses[lead], lead, 1};
   const Unit invalid{CharClass::other_symbol, 0xFFFD, 1};
-  const std::size_t length = lead >= 0xF8   ? 0
-                             : lead >= 0xF0 ? 4
-                             : lead >= 0xE0 ? 3
-                             : lead >= 0xC0 ? 2
-                                            : 0;
+  const std::size_t length = lead >= 0xF8 ? 0 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 0;
   if (length == 0 || pos + length > text.size()) return invalid;
   char32_t cp = lead & (0x7Fu >> length);
   for (std::size_t i = 1; i < length; ++i) {
@@ -141,34 +132,30 @@ enum class Lead : std::uint8_t { none, space, ascii_symbol };
 // What a letter run looks like, gathered in one pass.
 struct WordShape {
   Lead lead = Lead::none;
-  bool escape_lead = false;          // "\\n", "\\t" in JSON-encoded text: the escape is one token
+  bool escape_lead = false;  // "\\n", "\\t" in JSON-encoded text: the escape is one token
   std::size_t ascii_letters = 0;
   std::size_t uppercase = 0;
-  bool inner_capital = false;        // an upper-case letter after the first letter
-  std::size_t vowels = 0;            // a, e, i, o, u, y in either case
+  bool inner_capital = false;  // an upper-case letter after the first letter
+  std::size_t vowels = 0;      // a, e, i, o, u, y in either case
   std::size_t humps = 0;
-  std::size_t first_hump = 0;        // letters before the first camelCase hump
-  double later_humps_cost = 0;       // the humps after it, priced one by one
-  std::size_t foreign_letters = 0;   // other_letter count
-  double non_ascii_cost = 0;         // CJK and other letters, priced per character
+  std::size_t first_hump = 0;       // letters before the first camelCase hump
+  double later_humps_cost = 0;      // the humps after it, priced one by one
+  std::size_t foreign_letters = 0;  // other_letter count
+  double non_ascii_cost = 0;        // CJK and other letters, priced per character
 };
 
 double cjk_letter_cost(char32_t cp) { return in_range(cp, 0x3040, 0x30FF) ? 0.9 : 1.05; }
 
-double symbol_cost(const Unit& unit) {
-  return unit.bytes == 4 ? kAstralSymbolCost : kSymbolCost;
-}
+double symbol_cost(const Unit& unit) { return unit.bytes == 4 ? kAstralSymbolCost : kSymbolCost; }
 
 // A camelCase hump after the first ("Properties" in additionalProperties).
-double later_hump_cost(std::size_t letters) {
-  return 0.75 + std::max(0.0, static_cast<double>(letters) - 6.0) / 8.0;
-}
+double later_hump_cost(std::size_t letters) { return 0.75 + std::max(0.0, static_cast<double>(letters) - 6.0) / 8.0; }
 
 double other_letter_cost(char32_t cp) {
   if (in_range(cp, 0x0370, 0x03FF) || in_range(cp, 0x1F00, 0x1FFF)) return 1.0;  // Greek
-  if (cp < 0x0590) return 0.47;  // Latin with diacritics, Cyrillic
-  if (cp < 0x0900) return 0.8;   // Hebrew, Arabic, Syriac
-  return 1.0;                    // Indic, Thai, ...: close to byte level
+  if (cp < 0x0590) return 0.47;                                                  // Latin with diacritics, Cyrillic
+  if (cp < 0x0900) return 0.8;                                                   // Hebrew, Arabic, Syriac
+  return 1.0;  // Indic, Thai, ...: close to byte level
 }
 
 // Price of a run of L plain ASCII letters spoken as English, by what precedes it.
@@ -197,8 +184,7 @@ double all_caps_word_cost(Lead lead, std::size_t letters) {
 bool looks_random(const WordShape& word) {
   if (word.ascii_letters < 4 || word.humps < 2) return false;
   const auto letters = static_cast<double>(word.ascii_letters);
-  return letters < 3.0 * static_cast<double>(word.humps) ||
-         static_cast<double>(word.vowels) < 0.2 * letters;
+  return letters < 3.0 * static_cast<double>(word.humps) || static_cast<double>(word.vowels) < 0.2 * letters;
 }
 
 double ascii_word_cost(const WordShape& word) {
@@ -222,8 +208,7 @@ double foreign_ascii_word_cost(const WordShape& word) {
 
 double non_english_word_cost(const WordShape& word) {
   const double lead_cost = word.lead == Lead::ascii_symbol ? 0.3 : 0.0;
-  const double cost = kMixedAsciiLetterCost * static_cast<double>(word.ascii_letters) +
-                      word.non_ascii_cost + lead_cost;
+  const double cost = kMixedAsciiLetterCost * static_cast<double>(word.ascii_letters) + word.non_ascii_cost + lead_cost;
   return std::max(1.0, cost);
 }
 
@@ -233,8 +218,7 @@ double non_english_word_cost(const WordShape& word) {
 // capital past its first letter or few vowels; plain words ("version") keep their English price.
 double random_ascii_word_cost(const WordShape& word) {
   const auto letters = static_cast<double>(word.ascii_letters);
-  const bool random = looks_random(word) || word.inner_capital ||
-                      static_cast<double>(word.vowels) < 0.3 * letters;
+  const bool random = looks_random(word) || word.inner_capital || static_cast<double>(word.vowels) < 0.3 * letters;
   if (!random) return ascii_word_cost(word);
   const double lead_cost = word.lead == Lead::ascii_symbol ? 0.3 : 0.0;
   return std::max(ascii_word_cost(word), kRandomLetterCost * letters + lead_cost);
@@ -271,8 +255,7 @@ struct TextTally {
       return random_words;
     }
     const auto letters = static_cast<double>(ascii_letters + foreign_letters);
-    const bool foreign = static_cast<double>(foreign_letters) >= kForeignLetterShare * letters &&
-                         foreign_letters > 0;
+    const bool foreign = static_cast<double>(foreign_letters) >= kForeignLetterShare * letters && foreign_letters > 0;
     return foreign ? foreign_words : english_words;
   }
 
@@ -286,7 +269,12 @@ bool is_upper(char32_t c) { return c >= 'A' && c <= 'Z'; }
 
 bool is_vowel(char32_t c) {
   switch (c | 0x20) {
-    case 'a': case 'e': case 'i': case 'o': case 'u': case 'y': return true;
+    case 'a':
+    case 'e':
+    case 'i':
+    case 'o':
+    case 'u':
+    case 'y': return true;
     default: return false;
   }
 }
@@ -337,9 +325,7 @@ std::size_t scan_letters(std::string_view text, std::size_t pos, WordShape& word
   return pos;
 }
 
-bool is_json_escape_letter(char c) {
-  return c == 'n' || c == 't' || c == 'r' || c == 'u' || c == 'b' || c == 'f';
-}
+bool is_json_escape_letter(char c) { return c == 'n' || c == 't' || c == 'r' || c == 'u' || c == 'b' || c == 'f'; }
 
 // [^\r\n\L\N]?\L+ — `lead` is the unit before the letters, if any. A non-ASCII lead (CJK
 // punctuation, an emoji) rarely merges with the word and is priced on its own.
@@ -362,14 +348,11 @@ std::size_t scan_word(std::string_view text, std::size_t pos, const Unit* lead, 
 // 's|'t|'re|'ve|'m|'ll|'d, case-insensitive; returns its length or 0.
 std::size_t contraction_length(std::string_view text, std::size_t pos) {
   if (text[pos] != '\'' || pos + 1 >= text.size()) return 0;
-  const auto lower = [&](std::size_t i) {
-    return i < text.size() ? static_cast<char>(text[i] | 0x20) : '\0';
-  };
+  const auto lower = [&](std::size_t i) { return i < text.size() ? static_cast<char>(text[i] | 0x20) : '\0'; };
   const char first = lower(pos + 1);
   if (first == 's' || first == 't' || first == 'm' || first == 'd') return 2;
   const char second = lower(pos + 2);
-  if ((first == 'r' && second == 'e') || (first == 'v' && second == 'e') ||
-      (first == 'l' && second == 'l')) {
+  if ((first == 'r' && second == 'e') || (first == 'v' && second == 'e') || (first == 'l' && second == 'l')) {
     return 3;
   }
   return 0;
@@ -377,8 +360,7 @@ std::size_t contraction_length(std::string_view text, std::size_t pos) {
 
 // \N{1,3}
 std::size_t scan_digits(std::string_view text, std::size_t pos, TextTally& tally) {
-  for (int taken = 0; taken < 3 && pos < text.size() && unit_at(text, pos).cls == CharClass::digit;
-       ++taken) {
+  for (int taken = 0; taken < 3 && pos < text.size() && unit_at(text, pos).cls == CharClass::digit; ++taken) {
     ++pos;
   }
   tally.tokens += 1.0;
@@ -403,9 +385,9 @@ std::size_t scan_symbols(std::string_view text, std::size_t pos, TextTally& tall
     }
     pos += unit.bytes;
   }
-  while (pos < text.size() && (text[pos] == '\r' || text[pos] == '\n')) ++pos;
-  const double ascii_cost =
-      ascii_symbols == 0 ? 0.0 : 1.0 + kExtraAsciiSymbolCost * std::max(0.0, ascii_symbols - 3.0);
+  while (pos < text.size() && (text[pos] == '\r' || text[pos] == '\n'))
+    ++pos;
+  const double ascii_cost = ascii_symbols == 0 ? 0.0 : 1.0 + kExtraAsciiSymbolCost * std::max(0.0, ascii_symbols - 3.0);
   tally.tokens += std::max(1.0, ascii_cost + other_cost);
   return pos;
 }
@@ -456,8 +438,7 @@ double estimate_text_tokens(std::string_view text) noexcept {
       pos = scan_word(text, pos, &unit, tally);
     } else if (unit.cls == CharClass::digit) {
       pos = scan_digits(text, pos, tally);
-    } else if (is_symbol(unit.cls) ||
-               (unit.code_point == ' ' && is_symbol(class_at(text, pos + 1)))) {
+    } else if (is_symbol(unit.cls) || (unit.code_point == ' ' && is_symbol(class_at(text, pos + 1)))) {
       pos = scan_symbols(text, pos, tally);
     } else {
       pos = scan_whitespace(text, pos, tally);

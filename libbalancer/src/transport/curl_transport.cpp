@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "transport/curl_handle.h"
 #include "core/text.h"
+#include "transport/curl_handle.h"
 
 namespace balancer {
 namespace {
@@ -78,10 +78,8 @@ bool is_tls_error(CURLcode code) {
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
     case CURLE_SSL_CLIENTCERT:
-    case CURLE_USE_SSL_FAILED:
-      return true;
-    default:
-      return false;
+    case CURLE_USE_SSL_FAILED: return true;
+    default: return false;
   }
 }
 
@@ -95,12 +93,9 @@ ErrorCode classify(CURLcode code) {
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:
     // The HTTP/2 form of a connection dropped mid-body ("stream was not closed cleanly").
-    case CURLE_HTTP2_STREAM:
-      return ErrorCode::UpstreamConnect;
-    case CURLE_OPERATION_TIMEDOUT:
-      return ErrorCode::UpstreamTimeout;
-    default:
-      return is_tls_error(code) ? ErrorCode::UpstreamTls : ErrorCode::UpstreamProtocol;
+    case CURLE_HTTP2_STREAM: return ErrorCode::UpstreamConnect;
+    case CURLE_OPERATION_TIMEDOUT: return ErrorCode::UpstreamTimeout;
+    default: return is_tls_error(code) ? ErrorCode::UpstreamTls : ErrorCode::UpstreamProtocol;
   }
 }
 
@@ -254,8 +249,7 @@ class CurlCall final : public UpstreamCall {
     }
     const CURLMcode mc = curl_multi_add_handle(session_->multi.get(), session_->easy.get());
     if (mc != CURLM_OK) {
-      fail_setup(ErrorCode::Internal,
-                 std::string("cannot start the upstream transfer: ") + curl_multi_strerror(mc));
+      fail_setup(ErrorCode::Internal, std::string("cannot start the upstream transfer: ") + curl_multi_strerror(mc));
       return;
     }
     attached_ = true;
@@ -294,23 +288,19 @@ class CurlCall final : public UpstreamCall {
     if (!head_done_) {
       const auto deadline = started_ + request_.header_timeout;
       switch (drive_until([this] { return head_done_; }, deadline)) {
-        case Drive::Ready:
-          break;
+        case Drive::Ready: break;
         case Drive::Finished:
           if (result_ != CURLE_OK) {
             return transfer_error();
           }
           if (!head_done_) {
-            return make_error(ErrorCode::UpstreamProtocol,
-                              "upstream transfer ended without a response head");
+            return make_error(ErrorCode::UpstreamProtocol, "upstream transfer ended without a response head");
           }
           break;
         case Drive::TimedOut:
-          return make_error(ErrorCode::UpstreamTimeout,
-                            "no response headers from upstream within " +
-                                std::to_string(request_.header_timeout.count()) + " ms");
-        case Drive::Failed:
-          return tl::unexpected(*local_error_);
+          return make_error(ErrorCode::UpstreamTimeout, "no response headers from upstream within " +
+                                                            std::to_string(request_.header_timeout.count()) + " ms");
+        case Drive::Failed: return tl::unexpected(*local_error_);
       }
     }
     return HttpResponseHead{status_, headers_};
@@ -330,20 +320,16 @@ class CurlCall final : public UpstreamCall {
     }
     const auto deadline = SteadyClock::now() + request_.idle_timeout;
     switch (drive_until([this] { return !body_.empty(); }, deadline)) {
-      case Drive::Ready:
-        hand_out(chunk);
-        return true;
+      case Drive::Ready: hand_out(chunk); return true;
       case Drive::Finished:
         if (result_ != CURLE_OK) {
           return transfer_error();
         }
         return false;
       case Drive::TimedOut:
-        return make_error(ErrorCode::UpstreamTimeout,
-                          "no response body bytes from upstream for " +
-                              std::to_string(request_.idle_timeout.count()) + " ms");
-      case Drive::Failed:
-        break;
+        return make_error(ErrorCode::UpstreamTimeout, "no response body bytes from upstream for " +
+                                                          std::to_string(request_.idle_timeout.count()) + " ms");
+      case Drive::Failed: break;
     }
     return tl::unexpected(*local_error_);
   }
@@ -371,8 +357,7 @@ class CurlCall final : public UpstreamCall {
     }
     const CURLcode rc = curl_easy_setopt(session_->easy.get(), option, value);
     if (rc != CURLE_OK) {
-      fail_setup(ErrorCode::Internal,
-                 std::string("cannot configure the upstream request: ") + curl_easy_strerror(rc));
+      fail_setup(ErrorCode::Internal, std::string("cannot configure the upstream request: ") + curl_easy_strerror(rc));
     }
   }
 
@@ -493,9 +478,8 @@ class CurlCall final : public UpstreamCall {
       int running = 0;
       CURLMcode mc = curl_multi_perform(multi, &running);
       if (mc != CURLM_OK) {
-        local_error_ = Error{ErrorCode::Internal,
-                             std::string("libcurl multi interface failed: ") +
-                                 curl_multi_strerror(mc)};
+        local_error_ =
+            Error{ErrorCode::Internal, std::string("libcurl multi interface failed: ") + curl_multi_strerror(mc)};
         return Drive::Failed;
       }
       collect_completion();
@@ -513,9 +497,8 @@ class CurlCall final : public UpstreamCall {
       const auto wait = std::clamp(left, milliseconds(1), kMaxPollWait);
       mc = curl_multi_poll(multi, nullptr, 0, static_cast<int>(wait.count()), nullptr);
       if (mc != CURLM_OK) {
-        local_error_ = Error{ErrorCode::Internal,
-                             std::string("libcurl multi interface failed: ") +
-                                 curl_multi_strerror(mc)};
+        local_error_ =
+            Error{ErrorCode::Internal, std::string("libcurl multi interface failed: ") + curl_multi_strerror(mc)};
         return Drive::Failed;
       }
     }
@@ -540,15 +523,15 @@ class CurlCall final : public UpstreamCall {
       paused_ = false;
       const CURLcode rc = curl_easy_pause(session_->easy.get(), CURLPAUSE_CONT);
       if (rc != CURLE_OK && !finished_) {
-        local_error_ = Error{classify(rc), std::string("upstream transfer failed to resume: ") +
-                                               curl_easy_strerror(rc)};
+        local_error_ =
+            Error{classify(rc), std::string("upstream transfer failed to resume: ") + curl_easy_strerror(rc)};
       }
     }
   }
 
   tl::unexpected<Error> transfer_error() const {
-    std::string detail = error_buffer_[0] != '\0' ? std::string(error_buffer_.data())
-                                                  : std::string(curl_easy_strerror(result_));
+    std::string detail =
+        error_buffer_[0] != '\0' ? std::string(error_buffer_.data()) : std::string(curl_easy_strerror(result_));
     return make_error(classify(result_), "upstream transfer failed: " + detail);
   }
 
@@ -590,8 +573,7 @@ class CurlCall final : public UpstreamCall {
     if (colon == std::string_view::npos) {
       return;
     }
-    headers_.emplace_back(std::string(trim(line.substr(0, colon))),
-                          std::string(trim(line.substr(colon + 1))));
+    headers_.emplace_back(std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
   }
 
   static std::size_t on_write(char* data, std::size_t size, std::size_t count, void* user) {
@@ -632,8 +614,7 @@ class CurlCall final : public UpstreamCall {
 // any number of threads at once.
 class CurlTransport final : public HttpTransport {
  public:
-  explicit CurlTransport(const CurlTransportOptions& options)
-      : shared_(std::make_shared<CurlShared>(options)) {}
+  explicit CurlTransport(const CurlTransportOptions& options) : shared_(std::make_shared<CurlShared>(options)) {}
 
   std::unique_ptr<UpstreamCall> start(HttpRequest request) override {
     return std::make_unique<CurlCall>(shared_, std::move(request));

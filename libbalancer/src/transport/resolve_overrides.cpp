@@ -7,9 +7,7 @@
 namespace balancer {
 namespace {
 
-std::string host_port(const std::string& host, int port) {
-  return host + ":" + std::to_string(port);
-}
+std::string host_port(const std::string& host, int port) { return host + ":" + std::to_string(port); }
 
 }  // namespace
 

@@ -116,8 +116,7 @@ std::string uncomment_example(const std::string& text) {
   while (std::getline(in, line)) {
     started = started || line.starts_with("providers:");
     if (std::regex_match(line, banner)) in_banner = !in_banner;
-    if (started && !in_banner && std::regex_match(line, match, yaml_line))
-      line = match[1].str() + match[2].str();
+    if (started && !in_banner && std::regex_match(line, match, yaml_line)) line = match[1].str() + match[2].str();
     out += line + "\n";
   }
   return out;
@@ -125,16 +124,14 @@ std::string uncomment_example(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("config.example.yaml's commented examples are valid once uncommented",
-          "[unit][config]") {
+TEST_CASE("config.example.yaml's commented examples are valid once uncommented", "[unit][config]") {
   std::ifstream file(BALANCER_SOURCE_DIR "/config.example.yaml");
   REQUIRE(file.good());
   std::stringstream text;
   text << file.rdbuf();
   const std::string yaml = uncomment_example(text.str());
   INFO(yaml);
-  const auto cfg = parse_ok(
-      yaml, [](const std::string& name) -> std::optional<std::string> { return "v-" + name; });
+  const auto cfg = parse_ok(yaml, [](const std::string& name) -> std::optional<std::string> { return "v-" + name; });
   CHECK(cfg.warnings.empty());
   CHECK(cfg.providers.size() > 1);
   CHECK(cfg.model_routes.size() > 1);
@@ -222,8 +219,7 @@ oauth:
   refresh_skew_seconds: 60
   proxy: "http://127.0.0.1:3128"
 )";
-  const auto cfg = parse_ok(
-      yaml, env_of({{"MAIN_KEY", "sk-main"}, {"HEADER_SECRET", "hs"}, {"THIRD", "three"}}));
+  const auto cfg = parse_ok(yaml, env_of({{"MAIN_KEY", "sk-main"}, {"HEADER_SECRET", "hs"}, {"THIRD", "three"}}));
   CHECK(cfg.warnings.empty());
 
   REQUIRE(cfg.providers.size() == 3);
@@ -369,16 +365,13 @@ TEST_CASE("model_routes may be absent, with a warning", "[unit][config]") {
 }
 
 TEST_CASE("cooldown_seconds is an alias of failure_cooldown", "[unit][config]") {
-  CHECK(parse_ok(kMinimal + "settings:\n  cooldown_seconds: 42\n").settings.failure_cooldown ==
-        42s);
-  const auto both =
-      parse_ok(kMinimal + "settings:\n  failure_cooldown: 7\n  cooldown_seconds: 42\n");
+  CHECK(parse_ok(kMinimal + "settings:\n  cooldown_seconds: 42\n").settings.failure_cooldown == 42s);
+  const auto both = parse_ok(kMinimal + "settings:\n  failure_cooldown: 7\n  cooldown_seconds: 42\n");
   CHECK(both.settings.failure_cooldown == 7s);
   CHECK(contains(both.warnings, "settings.cooldown_seconds (line 11): ignored"));
 }
 
-TEST_CASE("claude-code-lb mode/algorithm and strategy names map onto selection_strategy",
-          "[unit][config]") {
+TEST_CASE("claude-code-lb mode/algorithm and strategy names map onto selection_strategy", "[unit][config]") {
   struct Case {
     std::string yaml;
     SelectionStrategy expected;
@@ -387,8 +380,7 @@ TEST_CASE("claude-code-lb mode/algorithm and strategy names map onto selection_s
       {"mode: fallback\n", SelectionStrategy::Priority},
       {"mode: fallback\nalgorithm: random\n", SelectionStrategy::Priority},
       {"mode: load_balance\n", SelectionStrategy::RoundRobin},
-      {"mode: load_balance\nalgorithm: weighted_round_robin\n",
-       SelectionStrategy::WeightedRoundRobin},
+      {"mode: load_balance\nalgorithm: weighted_round_robin\n", SelectionStrategy::WeightedRoundRobin},
       {"mode: load_balance\nalgorithm: random\n", SelectionStrategy::Random},
       {"algorithm: random\n", SelectionStrategy::Random},
       {"settings:\n  mode: load_balance\n  algorithm: random\n", SelectionStrategy::Random},
@@ -405,8 +397,7 @@ TEST_CASE("claude-code-lb mode/algorithm and strategy names map onto selection_s
 }
 
 TEST_CASE("selection_strategy wins over a conflicting mode, with a warning", "[unit][config]") {
-  const auto cfg =
-      parse_ok(kMinimal + "mode: load_balance\nsettings:\n  selection_strategy: priority\n");
+  const auto cfg = parse_ok(kMinimal + "mode: load_balance\nsettings:\n  selection_strategy: priority\n");
   CHECK(cfg.settings.selection_strategy == SelectionStrategy::Priority);
   CHECK(contains(cfg.warnings, "mode (line 9): ignored"));
 }
@@ -445,8 +436,7 @@ TEST_CASE("oauth is accepted under settings with the reference keys", "[unit][co
   CHECK(cfg.warnings.empty());
 }
 
-TEST_CASE("api_key and api_keys are merged, empty and repeated keys dropped",
-          "[unit][config]") {
+TEST_CASE("api_key and api_keys are merged, empty and repeated keys dropped", "[unit][config]") {
   const auto cfg = parse_ok(kMinimal + R"(auth:
   api_key: a
   api_keys: [b, a, "", c]
@@ -475,8 +465,7 @@ settings:
   CHECK(cfg.providers[0].base_url == "https://api.example.com/v1");
   CHECK(cfg.providers[0].auth_value == "pre-sk-1-sk-1-post");
   CHECK(cfg.settings.port == 7000);
-  CHECK(cfg.settings.unhealthy_response_body_patterns ==
-        std::vector<std::string>{"x boom", "$ plain", "{not a var}"});
+  CHECK(cfg.settings.unhealthy_response_body_patterns == std::vector<std::string>{"x boom", "$ plain", "{not a var}"});
 }
 
 TEST_CASE("a missing ${VAR} is an error naming the key and the variable", "[unit][config]") {
@@ -563,8 +552,7 @@ TEST_CASE("the reference balancer's settings are accepted without errors", "[uni
   CHECK(cfg.settings.timeouts.read_timeout == 90s);
   // Only the informative note about unhealthy_exception_patterns.
   REQUIRE(cfg.warnings.size() == 1);
-  CHECK_THAT(cfg.warnings[0],
-             Catch::Contains("settings.unhealthy_exception_patterns (line 19): ignored"));
+  CHECK_THAT(cfg.warnings[0], Catch::Contains("settings.unhealthy_exception_patterns (line 19): ignored"));
 }
 
 TEST_CASE("flat timeouts win over the nested streaming ones", "[unit][config]") {
@@ -577,8 +565,7 @@ TEST_CASE("flat timeouts win over the nested streaming ones", "[unit][config]") 
   CHECK(cfg.settings.timeouts.connect_timeout == 3s);
 }
 
-TEST_CASE("durations are fractional seconds; unhealthy_reset_timeout <= 0 disables",
-          "[unit][config]") {
+TEST_CASE("durations are fractional seconds; unhealthy_reset_timeout <= 0 disables", "[unit][config]") {
   const auto cfg = parse_ok(kMinimal + R"(settings:
   failure_cooldown: 0.5
   sticky_provider_duration: 0
@@ -589,8 +576,7 @@ TEST_CASE("durations are fractional seconds; unhealthy_reset_timeout <= 0 disabl
   CHECK(cfg.settings.unhealthy_reset_timeout == 0ms);
 }
 
-TEST_CASE("provider credentials: oauth, passthrough and disabled placeholders",
-          "[unit][config]") {
+TEST_CASE("provider credentials: oauth, passthrough and disabled placeholders", "[unit][config]") {
   const auto cfg = parse_ok(R"(providers:
   - {name: ag, base_url: "https://x.example.com", auth_type: auth_token, auth_value: oauth}
   - {name: zk, base_url: "https://x.example.com", auth_type: oauth}
@@ -631,8 +617,7 @@ TEST_CASE("log_level is case-insensitive and stored upper-case", "[unit][config]
       {"error", "ERROR"},
       {"critical", "CRITICAL"},
   }));
-  CHECK(parse_ok(kMinimal + "settings:\n  log_level: " + given + "\n").settings.log_level ==
-        stored);
+  CHECK(parse_ok(kMinimal + "settings:\n  log_level: " + given + "\n").settings.log_level == stored);
 }
 
 TEST_CASE("scalar forms: quoted numbers, yes/no booleans, port 0", "[unit][config]") {
@@ -777,7 +762,8 @@ TEST_CASE("validation errors name the key path and line", "[unit][config]") {
   // clang-format on
   INFO(yaml);
   const std::string message = parse_error(yaml);
-  for (const std::string& part : expected) CHECK_THAT(message, Catch::Contains(part));
+  for (const std::string& part : expected)
+    CHECK_THAT(message, Catch::Contains(part));
 }
 
 TEST_CASE("errors never echo a provider secret", "[unit][config]") {
@@ -792,8 +778,7 @@ TEST_CASE("errors never echo a provider secret", "[unit][config]") {
 }
 
 TEST_CASE("load_config reads a file and names it in errors", "[unit][config]") {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("balancer_config_test_" + std::to_string(::getpid()));
+  const auto dir = std::filesystem::temp_directory_path() / ("balancer_config_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto good = (dir / "good.yaml").string();
   const auto bad = (dir / "bad.yaml").string();

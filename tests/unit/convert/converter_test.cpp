@@ -225,7 +225,9 @@ const RequestCase kRequestCases[] = {
     {"tool_result_error", {}, ""},
     {"tool_result_image", {}, ""},
     {"thinking", {}, ""},
-    {"send_reasoning_disabled", {.max_completion_tokens = false, .send_reasoning_content = false, .max_output_tokens = 0}, ""},
+    {"send_reasoning_disabled",
+     {.max_completion_tokens = false, .send_reasoning_content = false, .max_output_tokens = 0},
+     ""},
     {"server_tools", {}, ""},
     {"server_tools_only", {}, ""},
     {"tool_choice_auto", {}, ""},
@@ -233,8 +235,12 @@ const RequestCase kRequestCases[] = {
     {"tool_choice_tool", {}, ""},
     {"tool_choice_none", {}, ""},
     {"parameters", {}, ""},
-    {"max_completion_tokens", {.max_completion_tokens = true, .send_reasoning_content = true, .max_output_tokens = 0}, "gpt-5-mini"},
-    {"max_output_tokens", {.max_completion_tokens = false, .send_reasoning_content = true, .max_output_tokens = 8192}, "deepseek-chat"},
+    {"max_completion_tokens",
+     {.max_completion_tokens = true, .send_reasoning_content = true, .max_output_tokens = 0},
+     "gpt-5-mini"},
+    {"max_output_tokens",
+     {.max_completion_tokens = false, .send_reasoning_content = true, .max_output_tokens = 8192},
+     "deepseek-chat"},
     {"stream", {}, "deepseek-chat"},
     {"unknown_block", {}, ""},
 };
@@ -245,8 +251,8 @@ TEST_CASE("converter: Anthropic request → OpenAI request goldens", "[unit][con
   for (const RequestCase& c : kRequestCases) {
     INFO("case " << c.name);
     const Converter conv(c.options);
-    auto result = conv.anthropic_to_openai_request(read_json(std::string(c.name) + ".anthropic.json"),
-                                                   c.upstream_model);
+    auto result =
+        conv.anthropic_to_openai_request(read_json(std::string(c.name) + ".anthropic.json"), c.upstream_model);
     require_ok(result);
     check_golden(std::string(c.name) + ".openai.json", result->body);
     check_notes(c.name, result->notes);
@@ -343,15 +349,22 @@ TEST_CASE("converter: malformed Anthropic requests are InvalidRequest naming the
       {R"({"max_tokens":1,"messages":[]})", "model is required"},
       {R"({"model":"m","messages":{}})", "messages: must be an array"},
       {R"({"model":"m","messages":["hi"]})", "messages[0]: must be an object"},
-      {R"({"model":"m","messages":[{"role":"tool","content":"x"}]})", "messages[0]: role must be \"user\", \"assistant\" or \"system\""},
-      {R"({"model":"m","messages":[{"role":"user","content":"x"},{"role":"system","content":[{"type":"image"}]}]})", "messages[1].content[0]: system blocks must be text"},
-      {R"({"model":"m","messages":[{"role":"user","content":7}]})", "messages[0].content: content must be a string or an array of blocks"},
-      {R"({"model":"m","messages":[{"role":"user","content":[{"text":"x"}]}]})", "messages[0].content[0]: block without type"},
-      {R"({"model":"m","messages":[{"role":"user","content":["x"]}]})", "messages[0].content[0]: content block must be an object"},
+      {R"({"model":"m","messages":[{"role":"tool","content":"x"}]})",
+       "messages[0]: role must be \"user\", \"assistant\" or \"system\""},
+      {R"({"model":"m","messages":[{"role":"user","content":"x"},{"role":"system","content":[{"type":"image"}]}]})",
+       "messages[1].content[0]: system blocks must be text"},
+      {R"({"model":"m","messages":[{"role":"user","content":7}]})",
+       "messages[0].content: content must be a string or an array of blocks"},
+      {R"({"model":"m","messages":[{"role":"user","content":[{"text":"x"}]}]})",
+       "messages[0].content[0]: block without type"},
+      {R"({"model":"m","messages":[{"role":"user","content":["x"]}]})",
+       "messages[0].content[0]: content block must be an object"},
       {R"({"model":"m","messages":[{"role":"user","content":"q"},{"role":"assistant","content":[{"type":"text","text":"a"},{"type":"tool_use","name":"Read","input":{}}]}]})",
        "messages[1].content[1]: tool_use without id"},
-      {R"({"model":"m","messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t","input":{}}]}]})", "messages[0].content[0]: tool_use without name"},
-      {R"({"model":"m","messages":[{"role":"user","content":[{"type":"tool_result","content":"x"}]}]})", "messages[0].content[0]: tool_result without tool_use_id"},
+      {R"({"model":"m","messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t","input":{}}]}]})",
+       "messages[0].content[0]: tool_use without name"},
+      {R"({"model":"m","messages":[{"role":"user","content":[{"type":"tool_result","content":"x"}]}]})",
+       "messages[0].content[0]: tool_result without tool_use_id"},
       {R"({"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"url","url":"https://x/a.pdf"}}]}]})",
        "messages[0].content[0]: document blocks with a URL source cannot be sent to an OpenAI-compatible provider"},
       {R"({"model":"m","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"document","source":{"type":"url","url":"u"}}]}]}]})",
@@ -406,7 +419,8 @@ TEST_CASE("converter: unusable OpenAI responses are UpstreamProtocol errors", "[
       {R"("text")", "OpenAI response: not a JSON object"},
       {R"({"id":"x","choices":[]})", "OpenAI response: no choices"},
       {R"({"id":"x"})", "OpenAI response: no choices"},
-      {R"({"error":{"message":"Rate limit reached","type":"requests"}})", "OpenAI response: upstream returned an error: Rate limit reached"},
+      {R"({"error":{"message":"Rate limit reached","type":"requests"}})",
+       "OpenAI response: upstream returned an error: Rate limit reached"},
       {R"({"choices":[{"index":0}]})", "OpenAI response: choices[0].message: missing or not an object"},
       {R"({"choices":[{"message":{"tool_calls":[{"id":"c","function":{"arguments":"{}"}}]}}]})",
        "OpenAI response: choices[0].message.tool_calls[0].function: tool call without name"},
@@ -431,16 +445,20 @@ TEST_CASE("converter: OpenAI error bodies → Anthropic error bodies", "[unit][c
   };
   const std::string long_body(600, 'x');
   const Case cases[] = {
-      {400, R"({"error":{"message":"Invalid 'messages[1]'","type":"invalid_request_error","code":null}})", "invalid_request_error", "Invalid 'messages[1]'"},
-      {400, R"({"error":{"message":"This model's maximum context length is 128000 tokens.","code":"context_length_exceeded"}})",
+      {400, R"({"error":{"message":"Invalid 'messages[1]'","type":"invalid_request_error","code":null}})",
+       "invalid_request_error", "Invalid 'messages[1]'"},
+      {400,
+       R"({"error":{"message":"This model's maximum context length is 128000 tokens.","code":"context_length_exceeded"}})",
        "invalid_request_error", "prompt is too long: This model's maximum context length is 128000 tokens."},
-      {401, R"({"error":{"message":"Incorrect API key provided"}})", "authentication_error", "Incorrect API key provided"},
+      {401, R"({"error":{"message":"Incorrect API key provided"}})", "authentication_error",
+       "Incorrect API key provided"},
       {402, R"({"error":"Insufficient balance"})", "billing_error", "Insufficient balance"},
       {403, R"({"message":"Forbidden region"})", "permission_error", "Forbidden region"},
       {404, R"({"detail":"Not Found"})", "not_found_error", "Not Found"},
       {413, "<html>Request Entity Too Large</html>", "request_too_large", "<html>Request Entity Too Large</html>"},
       {422, R"({"detail":[{"loc":["body"],"msg":"bad"}]})", "invalid_request_error", "upstream returned HTTP 422"},
-      {429, R"({"error":{"message":"Rate limit exceeded","type":"rate_limit_exceeded"}})", "rate_limit_error", "Rate limit exceeded"},
+      {429, R"({"error":{"message":"Rate limit exceeded","type":"rate_limit_exceeded"}})", "rate_limit_error",
+       "Rate limit exceeded"},
       {500, "", "api_error", "upstream returned HTTP 500"},
       {502, "  Bad Gateway\n", "api_error", "Bad Gateway"},
       {503, long_body, "api_error", std::string(500, 'x')},
@@ -460,18 +478,26 @@ TEST_CASE("converter: Anthropic error bodies → OpenAI error bodies", "[unit][c
   auto error = [](const char* message, const char* type, json code) {
     return json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}};
   };
-  CHECK(Converter::anthropic_to_openai_error(400, R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: too large"}})") ==
+  CHECK(Converter::anthropic_to_openai_error(
+            400, R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: too large"}})") ==
         error("max_tokens: too large", "invalid_request_error", nullptr));
-  CHECK(Converter::anthropic_to_openai_error(400, R"({"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}})") ==
-        error("prompt is too long: 210000 tokens > 200000 maximum", "invalid_request_error", "context_length_exceeded"));
-  CHECK(Converter::anthropic_to_openai_error(429, R"({"type":"error","error":{"type":"rate_limit_error","message":"slow down"}})") ==
+  CHECK(
+      Converter::anthropic_to_openai_error(
+          400,
+          R"({"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}})") ==
+      error("prompt is too long: 210000 tokens > 200000 maximum", "invalid_request_error", "context_length_exceeded"));
+  CHECK(Converter::anthropic_to_openai_error(
+            429, R"({"type":"error","error":{"type":"rate_limit_error","message":"slow down"}})") ==
         error("slow down", "rate_limit_error", "rate_limit_exceeded"));
-  CHECK(Converter::anthropic_to_openai_error(401, R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})") ==
+  CHECK(Converter::anthropic_to_openai_error(
+            401, R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})") ==
         error("invalid x-api-key", "authentication_error", "invalid_api_key"));
-  CHECK(Converter::anthropic_to_openai_error(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})") ==
+  CHECK(Converter::anthropic_to_openai_error(
+            529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})") ==
         error("Overloaded", "overloaded_error", nullptr));
   CHECK(Converter::anthropic_to_openai_error(502, "bad gateway") == error("bad gateway", "api_error", nullptr));
-  CHECK(Converter::anthropic_to_openai_error(404, "") == error("upstream returned HTTP 404", "not_found_error", nullptr));
+  CHECK(Converter::anthropic_to_openai_error(404, "") ==
+        error("upstream returned HTTP 404", "not_found_error", nullptr));
 }
 
 // ---- Reverse directions -----------------------------------------------------------------------
@@ -496,7 +522,8 @@ TEST_CASE("converter: malformed OpenAI requests are InvalidRequest naming the pa
   };
   const Case cases[] = {
       {R"({"messages":[]})", "model is required"},
-      {R"({"model":"m","messages":[{"role":"function","content":"x"}]})", "messages[0]: role must be system, developer, user, assistant or tool"},
+      {R"({"model":"m","messages":[{"role":"function","content":"x"}]})",
+       "messages[0]: role must be system, developer, user, assistant or tool"},
       {R"({"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{bad"}}]}]})",
        "messages[0].tool_calls[0].function.arguments: must be a JSON object in a string"},
       {R"({"model":"m","messages":[{"role":"tool","content":"x"}]})", "messages[0]: tool message without tool_call_id"},

@@ -17,16 +17,16 @@ TEST_CASE("glob_match: anchored, case-insensitive, '*' is the only wildcard", "[
       {"*SONNET*", "claude-sonnet-4-5", true},
       {"*sonnet*", "claude-haiku-4-5", false},
       {"claude-*", "claude-opus-4", true},
-      {"claude-*", "xclaude-opus-4", false},         // anchored at the start
-      {"*-4", "claude-opus-4-1", false},             // anchored at the end
-      {"claude-3.5*", "claude-3x5-sonnet", false},   // '.' is literal
+      {"claude-*", "xclaude-opus-4", false},        // anchored at the start
+      {"*-4", "claude-opus-4-1", false},            // anchored at the end
+      {"claude-3.5*", "claude-3x5-sonnet", false},  // '.' is literal
       {"claude-3.5*", "claude-3.5-sonnet", true},
-      {"a?c", "abc", false},                         // '?' is literal
+      {"a?c", "abc", false},  // '?' is literal
       {"a?c", "a?c", true},
-      {"[ab]*", "a-model", false},                   // brackets are literal
+      {"[ab]*", "a-model", false},  // brackets are literal
       {"*a*b*c*", "xxaxxbxxcxx", true},
       {"*a*b*c*", "xxaxxcxxbxx", false},
-      {"gpt-4o", "GPT-4O", true},                    // no star: case-insensitive equality
+      {"gpt-4o", "GPT-4O", true},  // no star: case-insensitive equality
       {"gpt-4o", "gpt-4o-mini", false},
       {"**", "anything", true},
       {"", "", true},

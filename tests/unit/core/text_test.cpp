@@ -12,7 +12,12 @@ TEST_CASE("trim strips HTTP whitespace by default, any set when asked", "[unit][
   CHECK(trim("") == "");
   CHECK(trim(" \t\r\n") == "");
   CHECK(trim("  a b \r\n") == "a b");
-  CHECK(trim("\x0b" "a" "\x0c") == "\x0b" "a" "\x0c");  // \v and \f are not HTTP whitespace
+  CHECK(trim("\x0b"
+             "a"
+             "\x0c") ==
+        "\x0b"
+        "a"
+        "\x0c");  // \v and \f are not HTTP whitespace
   CHECK(trim("\x0b a \x0c", kAsciiWhitespace) == "a");
   CHECK(trim("xxaxx", "x") == "a");
   CHECK(trim("abc", "") == "abc");

@@ -54,24 +54,20 @@ class Gate {
 
 // What the test observes of a fake stream.
 struct StreamProbe {
-  std::atomic<int> next_calls{0};     // next() calls that returned
-  std::atomic<bool> ended{false};     // next() returned false
+  std::atomic<int> next_calls{0};  // next() calls that returned
+  std::atomic<bool> ended{false};  // next() returned false
   std::atomic<bool> destroyed{false};
   std::atomic<int> in_next{0};
-  std::atomic<int> violations{0};     // concurrent next() calls, or destroyed inside next()
+  std::atomic<int> violations{0};  // concurrent next() calls, or destroyed inside next()
 };
 
 // An upstream stream of fixed chunks; with a gate, every next() call (the final `false` one
 // too) takes one permit.
 class FakeStream final : public BodySource {
  public:
-  FakeStream(std::vector<std::string> chunks, Gate* gate, std::shared_ptr<StreamProbe> probe,
-             bool completes = true, bool yield = false)
-      : chunks_(std::move(chunks)),
-        gate_(gate),
-        probe_(std::move(probe)),
-        completes_(completes),
-        yield_(yield) {}
+  FakeStream(std::vector<std::string> chunks, Gate* gate, std::shared_ptr<StreamProbe> probe, bool completes = true,
+             bool yield = false)
+      : chunks_(std::move(chunks)), gate_(gate), probe_(std::move(probe)), completes_(completes), yield_(yield) {}
   ~FakeStream() override {
     if (probe_->in_next.load() != 0) {
       ++probe_->violations;
@@ -171,8 +167,7 @@ DedupOptions options_with(std::size_t max_flight_bytes = 64u << 20, std::size_t 
 }  // namespace
 
 TEST_CASE("dedup_key covers path, body, caller and the answer-changing headers", "[dedup]") {
-  const Headers base = {{"anthropic-version", "2023-06-01"}, {"anthropic-beta", "b1"},
-                        {"x-request-id", "1"}};
+  const Headers base = {{"anthropic-version", "2023-06-01"}, {"anthropic-beta", "b1"}, {"x-request-id", "1"}};
   const auto key = dedup_key("/v1/messages", "{\"a\":1}", base, "client-1");
   CHECK(key.size() == 64);
   CHECK(key.find_first_not_of("0123456789abcdef") == std::string::npos);
@@ -181,18 +176,17 @@ TEST_CASE("dedup_key covers path, body, caller and the answer-changing headers",
   CHECK(dedup_key("/v1/messages/count_tokens", "{\"a\":1}", base, "client-1") != key);
   CHECK(dedup_key("/v1/messages", "{\"a\":2}", base, "client-1") != key);
   CHECK(dedup_key("/v1/messages", "{\"a\":1}", base, "client-2") != key);
-  CHECK(dedup_key("/v1/messages", "{\"a\":1}",
-                  {{"anthropic-version", "2023-06-01"}, {"anthropic-beta", "b2"}}, "client-1") !=
-        key);
-  CHECK(dedup_key("/v1/messages", "{\"a\":1}",
-                  {{"anthropic-version", "2024-01-01"}, {"anthropic-beta", "b1"}}, "client-1") !=
-        key);
-  CHECK(dedup_key("/v1/messages", "{\"a\":1}", {{"anthropic-version", "2023-06-01"}},
+  CHECK(dedup_key("/v1/messages", "{\"a\":1}", {{"anthropic-version", "2023-06-01"}, {"anthropic-beta", "b2"}},
                   "client-1") != key);
+  CHECK(dedup_key("/v1/messages", "{\"a\":1}", {{"anthropic-version", "2024-01-01"}, {"anthropic-beta", "b1"}},
+                  "client-1") != key);
+  CHECK(dedup_key("/v1/messages", "{\"a\":1}", {{"anthropic-version", "2023-06-01"}}, "client-1") != key);
   // Other headers, and header-name case, do not change it.
   CHECK(dedup_key("/v1/messages", "{\"a\":1}",
-                  {{"Anthropic-Version", "2023-06-01"}, {"ANTHROPIC-BETA", "b1"},
-                   {"x-request-id", "2"}, {"user-agent", "claude-cli"}},
+                  {{"Anthropic-Version", "2023-06-01"},
+                   {"ANTHROPIC-BETA", "b1"},
+                   {"x-request-id", "2"},
+                   {"user-agent", "claude-cli"}},
                   "client-1") == key);
   // Length prefixes: moving bytes between fields changes the key.
   CHECK(dedup_key("/v1/messagesX", "", {}, "") != dedup_key("/v1/messages", "X", {}, ""));
@@ -208,8 +202,7 @@ TEST_CASE("DedupRole names", "[dedup]") {
   CHECK(to_string(DedupRole::None) == "none");
 }
 
-TEST_CASE("5 concurrent identical non-stream requests make one upstream call",
-          "[dedup][concurrency]") {
+TEST_CASE("5 concurrent identical non-stream requests make one upstream call", "[dedup][concurrency]") {
   testing::ManualClock clock;
   Deduplicator dedup(options_with(), clock);
   Gate produce_gate;
@@ -277,8 +270,7 @@ TEST_CASE("5 concurrent identical non-stream requests make one upstream call",
   CHECK(stats.recorded_bytes_held == 0);
 }
 
-TEST_CASE("identical streams joining at different points all get the whole stream",
-          "[dedup][concurrency]") {
+TEST_CASE("identical streams joining at different points all get the whole stream", "[dedup][concurrency]") {
   testing::ManualClock clock;
   Deduplicator dedup(options_with(), clock);
   Gate produce_gate;
@@ -505,8 +497,7 @@ TEST_CASE("when every subscriber leaves, the upstream stream is cancelled", "[de
   CHECK(again->completed());
 }
 
-TEST_CASE("an error answer is shared with the followers and never cached",
-          "[dedup][concurrency]") {
+TEST_CASE("an error answer is shared with the followers and never cached", "[dedup][concurrency]") {
   testing::ManualClock clock;
   Deduplicator dedup(options_with(64u << 20, 1024, 60s), clock);
   Gate produce_gate;
@@ -534,8 +525,7 @@ TEST_CASE("an error answer is shared with the followers and never cached",
   for (int i = 1; i < 3; ++i) {
     auto sub = dedup.subscribe("k", produce);
     CHECK(sub->role() == DedupRole::Follower);
-    threads.emplace_back(
-        [&, i, s = std::move(sub)]() mutable { read_into(std::move(s), seen[i]); });
+    threads.emplace_back([&, i, s = std::move(sub)]() mutable { read_into(std::move(s), seen[i]); });
   }
   produce_gate.release();
   for (auto& t : threads) {
@@ -557,7 +547,7 @@ TEST_CASE("an error answer is shared with the followers and never cached",
 TEST_CASE("a producer that throws becomes a 500 for every subscriber", "[dedup]") {
   testing::ManualClock clock;
   Deduplicator dedup(options_with(64u << 20, 1024, 60s), clock);
-  auto s = dedup.subscribe("k", [] () -> Response { throw std::runtime_error("boom"); });
+  auto s = dedup.subscribe("k", []() -> Response { throw std::runtime_error("boom"); });
   CHECK(s->role() == DedupRole::Leader);
   CHECK(s->status() == 500);
   CHECK_FALSE(s->streaming());
@@ -565,8 +555,7 @@ TEST_CASE("a producer that throws becomes a 500 for every subscriber", "[dedup]"
   CHECK(dedup.stats().cache_entries == 0);
 }
 
-TEST_CASE("past the byte cap a flight takes no followers and drops what everyone read",
-          "[dedup]") {
+TEST_CASE("past the byte cap a flight takes no followers and drops what everyone read", "[dedup]") {
   testing::ManualClock clock;
   const std::vector<std::string> chunks = {"aaaaaaaa", "bbbbbbbb", "cccccccc", "dddddddd"};
   Deduplicator dedup(options_with(10, 1024, 60s), clock);
@@ -629,8 +618,7 @@ TEST_CASE("past the byte cap a flight takes no followers and drops what everyone
   CHECK(probes[1]->violations == 0);
 }
 
-TEST_CASE("past the byte cap a subscriber that falls too far behind is cut, not buffered for",
-          "[dedup]") {
+TEST_CASE("past the byte cap a subscriber that falls too far behind is cut, not buffered for", "[dedup]") {
   testing::ManualClock clock;
   std::vector<std::string> chunks;
   for (int i = 0; i < 20; ++i) {
@@ -704,8 +692,7 @@ TEST_CASE("the cache serves completed 2xx answers within the TTL", "[dedup]") {
       auto s = dedup.subscribe("k", body_producer("two"));
       CHECK(s->role() == DedupRole::Cache);
       CHECK(s->status() == 200);
-      CHECK(find_header(s->headers(), "content-type") ==
-            std::optional<std::string_view>("application/json"));
+      CHECK(find_header(s->headers(), "content-type") == std::optional<std::string_view>("application/json"));
       CHECK_FALSE(s->streaming());
       CHECK(read_all(*s) == "one");
       CHECK(s->completed());
@@ -730,7 +717,7 @@ TEST_CASE("the cache serves completed 2xx answers within the TTL", "[dedup]") {
     dedup.subscribe("a", body_producer("A"));
     dedup.subscribe("b", body_producer("B"));
     CHECK(dedup.subscribe("a", body_producer("x"))->role() == DedupRole::Cache);  // touch a
-    dedup.subscribe("c", body_producer("C"));  // evicts b
+    dedup.subscribe("c", body_producer("C"));                                     // evicts b
     CHECK(dedup.stats().cache_entries == 2);
     CHECK(dedup.subscribe("a", body_producer("x"))->role() == DedupRole::Cache);
     CHECK(dedup.subscribe("c", body_producer("x"))->role() == DedupRole::Cache);
@@ -875,9 +862,8 @@ TEST_CASE("flights outlive the Deduplicator", "[dedup]") {
   auto dedup = std::make_unique<Deduplicator>(options_with(64u << 20, 1024, 60s), clock);
   auto probe = std::make_shared<StreamProbe>();
   Gate gate;
-  auto leader = dedup->subscribe("k", [&] {
-    return stream_result(std::make_unique<FakeStream>(kEvents, &gate, probe));
-  });
+  auto leader =
+      dedup->subscribe("k", [&] { return stream_result(std::make_unique<FakeStream>(kEvents, &gate, probe)); });
   auto follower = dedup->subscribe("k", [] { return body_result(200, ""); });
   dedup.reset();
   gate.open();
@@ -936,8 +922,7 @@ TEST_CASE("many threads subscribe, read and leave at random points", "[dedup][co
             // The probe outlives the stream only through this shared_ptr; violations are
             // counted into the test's counter when the stream is destroyed.
             struct Checked final : BodySource {
-              Checked(std::vector<std::string> e, std::shared_ptr<StreamProbe> p,
-                      std::atomic<int>& v)
+              Checked(std::vector<std::string> e, std::shared_ptr<StreamProbe> p, std::atomic<int>& v)
                   : inner(std::move(e), nullptr, p, true, true), probe(std::move(p)), out(v) {}
               ~Checked() override { out += probe->violations.load(); }
               bool next(std::string& o) override { return inner.next(o); }
@@ -952,8 +937,7 @@ TEST_CASE("many threads subscribe, read and leave at random points", "[dedup][co
           const bool bypass = rng() % 5 == 0;
           auto sub = dedup.subscribe("key" + std::to_string(k), produce, bypass);
           // Half the readers read to the end, the others leave after a random number of reads.
-          const int leave_after = rng() % 2 == 0 ? 1 << 20
-                                                 : static_cast<int>(rng() % (events.size() + 1));
+          const int leave_after = rng() % 2 == 0 ? 1 << 20 : static_cast<int>(rng() % (events.size() + 1));
           std::string got;
           std::string chunk;
           bool ended = false;

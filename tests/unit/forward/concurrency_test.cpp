@@ -5,10 +5,10 @@
 #include <thread>
 #include <vector>
 
-#include "forward/forwarder.h"
 #include <balancer/testing/fake_transport.h>
 #include <balancer/testing/manual_clock.h>
 #include <balancer/testing/scripted_random.h>
+#include "forward/forwarder.h"
 
 using namespace balancer;
 using balancer::testing::FakeResponse;
@@ -35,8 +35,8 @@ TEST_CASE("Forwarder, Router and ProviderStats serve many threads at once", "[un
     if (fail) {
       return FakeResponse::json(529, "{}");
     }
-    return FakeResponse::sse({"event: message_start\ndata: {}\n\n",
-                              "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"});
+    return FakeResponse::sse(
+        {"event: message_start\ndata: {}\n\n", "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"});
   });
   AlwaysHealthy health;
   testing::ScriptedRandom random{1, 2, 3};

@@ -8,16 +8,16 @@
 
 #include <nlohmann/json.hpp>
 
-#include "forward/forwarder.h"
 #include <balancer/health_tracker.h>
 #include <balancer/oauth_client.h>
-#include "report/status_report.h"
 #include <balancer/testing/fake_transport.h>
 #include <balancer/testing/manual_clock.h>
 #include <balancer/testing/scripted_random.h>
+#include "forward/forwarder.h"
+#include "report/status_report.h"
 
-#include "routing/account_choice.h"
 #include "forward/upstream_credentials.h"
+#include "routing/account_choice.h"
 
 using namespace balancer;
 using balancer::testing::FakeResponse;
@@ -63,8 +63,7 @@ ProviderConfig key_provider(std::string name) {
 // token "at-<email>-0", valid for an hour); a fake transport that answers the token endpoint
 // with "at-<n>" / "rt-<n>" and every provider with `upstream`.
 struct Fixture {
-  Fixture(std::vector<ProviderConfig> providers, std::vector<std::string> accounts,
-          FakeTransport::Handler upstream)
+  Fixture(std::vector<ProviderConfig> providers, std::vector<std::string> accounts, FakeTransport::Handler upstream)
       : transport([this, upstream = std::move(upstream)](const HttpRequest& r) {
           if (r.url == kTokenUrl) {
             if (token_status != 200) {
@@ -115,8 +114,9 @@ struct Fixture {
   }
 
   ForwardResult post(Headers headers = {{"anthropic-version", "2023-06-01"}}) {
-    return forwarder->forward({"/v1/messages", "", std::move(headers),
-                               R"({"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}]})"});
+    return forwarder->forward(
+        {"/v1/messages", "", std::move(headers),
+         R"({"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}]})"});
   }
 
   std::vector<HttpRequest> upstream_requests() const {
@@ -145,13 +145,9 @@ std::string header(const Headers& h, std::string_view name) {
   return std::string(find_header(h, name).value_or("<absent>"));
 }
 
-std::string host_of(const HttpRequest& r) {
-  return r.url.substr(8, r.url.find('.') - 8);
-}
+std::string host_of(const HttpRequest& r) { return r.url.substr(8, r.url.find('.') - 8); }
 
-FakeResponse ok() {
-  return FakeResponse::json(200, R"({"id":"msg_1","type":"message","content":[]})");
-}
+FakeResponse ok() { return FakeResponse::json(200, R"({"id":"msg_1","type":"message","content":[]})"); }
 
 }  // namespace
 
@@ -239,8 +235,7 @@ TEST_CASE("Forwarder OAuth: an account without a login fails over without a heal
   }
 }
 
-TEST_CASE("Forwarder OAuth: an unbound provider keeps each conversation on one account",
-          "[unit][forwarder][oauth]") {
+TEST_CASE("Forwarder OAuth: an unbound provider keeps each conversation on one account", "[unit][forwarder][oauth]") {
   Fixture f({oauth_provider("U")}, {"one@x.io", "two@x.io", "three@x.io"}, [](const HttpRequest&) { return ok(); });
   std::set<std::string> used;
   for (int conversation = 0; conversation < 24; ++conversation) {
@@ -290,8 +285,7 @@ TEST_CASE("merge_anthropic_beta folds every anthropic-beta header into one, flag
   CHECK(none == Headers{{"anthropic-beta", "oauth-2025-04-20"}});
 }
 
-TEST_CASE("rank_accounts is deterministic and moves few conversations when an account is added",
-          "[unit][oauth]") {
+TEST_CASE("rank_accounts is deterministic and moves few conversations when an account is added", "[unit][oauth]") {
   const std::vector<std::string> three{"a@x", "b@x", "c@x"};
   CHECK(detail::rank_accounts("conv", three) == detail::rank_accounts("conv", {"c@x", "a@x", "b@x"}));
   CHECK(detail::rank_accounts("conv", {}).empty());
@@ -305,12 +299,13 @@ TEST_CASE("rank_accounts is deterministic and moves few conversations when an ac
       ++moved;
     }
   }
-  CHECK(moved > 30);   // about a quarter
+  CHECK(moved > 30);  // about a quarter
   CHECK(moved < 120);
 }
 
-TEST_CASE("Forwarder OAuth: an unbound provider whose every account cools down is still tried when nothing else is left",
-          "[unit][forwarder][oauth]") {
+TEST_CASE(
+    "Forwarder OAuth: an unbound provider whose every account cools down is still tried when nothing else is left",
+    "[unit][forwarder][oauth]") {
   Fixture f({oauth_provider("U"), key_provider("K")}, {"one@x.io"}, [](const HttpRequest&) {
     return FakeResponse::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"busy"}})");
   });
@@ -381,7 +376,8 @@ TEST_CASE("status reports: an OAuth provider is usable only through a logged-in 
           "[unit][oauth]") {
   Fixture f({oauth_provider("Bound", "one@x.io"), oauth_provider("Gone", "gone@x.io"), oauth_provider("U")},
             {"one@x.io"}, [](const HttpRequest&) {
-              return FakeResponse::json(529, R"({"type":"error","error":{"type":"overloaded_error","message":"busy"}})");
+              return FakeResponse::json(529,
+                                        R"({"type":"error","error":{"type":"overloaded_error","message":"busy"}})");
             });
   auto status_of = [&f](std::string_view name) {
     const nlohmann::json report = providers_report(*f.config, f.health, f.stats, f.oauth.get());

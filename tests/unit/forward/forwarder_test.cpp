@@ -2,10 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "forward/forwarder.h"
 #include <balancer/testing/fake_transport.h>
 #include <balancer/testing/manual_clock.h>
 #include <balancer/testing/scripted_random.h>
+#include "forward/forwarder.h"
 
 using namespace balancer;
 using balancer::testing::FakeResponse;
@@ -13,8 +13,7 @@ using balancer::testing::FakeTransport;
 
 namespace {
 
-ProviderConfig provider(std::string name, AuthType auth_type = AuthType::ApiKey,
-                        std::string auth_value = "") {
+ProviderConfig provider(std::string name, AuthType auth_type = AuthType::ApiKey, std::string auth_value = "") {
   ProviderConfig p;
   p.base_url = "https://" + name + ".example";
   p.auth_type = auth_type;
@@ -29,9 +28,8 @@ struct Fixture {
                    AuthSettings auth_settings = {})
       : transport(std::move(handler)), auth(auth_settings) {
     auto c = std::make_shared<BalancerConfig>();
-    c->providers = providers.empty()
-                       ? std::vector<ProviderConfig>{provider("A"), provider("B"), provider("C")}
-                       : std::move(providers);
+    c->providers = providers.empty() ? std::vector<ProviderConfig>{provider("A"), provider("B"), provider("C")}
+                                     : std::move(providers);
     ModelRoute route{"*", {}};
     int priority = 1;
     for (const auto& p : c->providers) {
@@ -67,9 +65,7 @@ struct Fixture {
   std::unique_ptr<Forwarder> forwarder;
 };
 
-std::string host_of(const HttpRequest& r) {
-  return r.url.substr(8, r.url.find('.') - 8);
-}
+std::string host_of(const HttpRequest& r) { return r.url.substr(8, r.url.find('.') - 8); }
 
 std::string header(const Headers& h, std::string_view name) {
   return std::string(find_header(h, name).value_or("<absent>"));
@@ -84,7 +80,8 @@ std::string drain(ResponseStream& stream) {
   return all;
 }
 
-const std::string kBody = R"({"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":"hé"}]})";
+const std::string kBody =
+    R"({"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":"hé"}]})";
 const std::string kOk = R"({"id":"msg_1","type":"message","content":[]})";
 
 }  // namespace
@@ -96,8 +93,7 @@ TEST_CASE("Forwarder: success on the first provider keeps body and response byte
     r.headers.emplace_back("content-length", "999");
     return r;
   });
-  auto result = f.post(kBody, {{"anthropic-version", "2023-06-01"}, {"x-api-key", "client-key"}},
-                       "beta=true");
+  auto result = f.post(kBody, {{"anthropic-version", "2023-06-01"}, {"x-api-key", "client-key"}}, "beta=true");
   CHECK(result.status == 200);
   CHECK(result.body == kOk);
   CHECK(result.provider == "A");
@@ -126,8 +122,7 @@ TEST_CASE("Forwarder: credentials per auth_type and extra headers", "[unit][forw
   CHECK(header(sent[0].headers, "anthropic-version") == "2099-01-01");
 }
 
-TEST_CASE("Forwarder: passthrough forwards the client's credential but never a balancer key",
-          "[unit][forwarder]") {
+TEST_CASE("Forwarder: passthrough forwards the client's credential but never a balancer key", "[unit][forwarder]") {
   AuthSettings auth;
   auth.enabled = true;
   auth.api_keys = {"balancer-key"};
@@ -143,9 +138,12 @@ TEST_CASE("Forwarder: passthrough forwards the client's credential but never a b
 }
 
 TEST_CASE("Forwarder: passthrough 401 is the client's answer, not a failover", "[unit][forwarder]") {
-  Fixture f([](const HttpRequest&) {
-    return FakeResponse::json(401, R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})");
-  }, {provider("P", AuthType::ApiKey, "passthrough"), provider("Q", AuthType::ApiKey, "passthrough")});
+  Fixture f(
+      [](const HttpRequest&) {
+        return FakeResponse::json(
+            401, R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})");
+      },
+      {provider("P", AuthType::ApiKey, "passthrough"), provider("Q", AuthType::ApiKey, "passthrough")});
   auto result = f.post(kBody, {{"x-api-key", "bad"}});
   CHECK(result.status == 401);
   CHECK(f.transport.call_count() == 1);
@@ -167,8 +165,9 @@ TEST_CASE("Forwarder: fails over on unhealthy statuses and transport errors", "[
   const int first_status = GENERATE(500, 502, 529, 429, 0);
   Fixture f([first_status](const HttpRequest& r) {
     if (host_of(r) == "A") {
-      return first_status == 0 ? FakeResponse::failure(ErrorCode::UpstreamConnect, "Connection refused")
-                               : FakeResponse::json(first_status, R"({"type":"error","error":{"type":"x","message":"down"}})");
+      return first_status == 0
+                 ? FakeResponse::failure(ErrorCode::UpstreamConnect, "Connection refused")
+                 : FakeResponse::json(first_status, R"({"type":"error","error":{"type":"x","message":"down"}})");
     }
     return FakeResponse::json(200, kOk);
   });
@@ -212,7 +211,8 @@ TEST_CASE("Forwarder: a client error goes back unchanged without failover", "[un
 TEST_CASE("Forwarder: every provider failing gives one Anthropic error", "[unit][forwarder]") {
   SECTION("all rate limited -> 429 with the smallest Retry-After") {
     Fixture f([](const HttpRequest& r) {
-      auto resp = FakeResponse::json(429, R"({"type":"error","error":{"type":"rate_limit_error","message":"slow down"}})");
+      auto resp =
+          FakeResponse::json(429, R"({"type":"error","error":{"type":"rate_limit_error","message":"slow down"}})");
       resp.headers.emplace_back("retry-after", host_of(r) == "B" ? "7" : "30");
       return resp;
     });
@@ -222,9 +222,7 @@ TEST_CASE("Forwarder: every provider failing gives one Anthropic error", "[unit]
     CHECK(nlohmann::json::parse(result.body)["error"]["type"] == "rate_limit_error");
   }
   SECTION("last one overloaded -> 529") {
-    Fixture f([](const HttpRequest& r) {
-      return FakeResponse::json(host_of(r) == "C" ? 529 : 500, "{}");
-    });
+    Fixture f([](const HttpRequest& r) { return FakeResponse::json(host_of(r) == "C" ? 529 : 500, "{}"); });
     auto result = f.post(kBody);
     CHECK(result.status == 529);
     CHECK(nlohmann::json::parse(result.body)["error"]["type"] == "overloaded_error");
@@ -261,11 +259,10 @@ TEST_CASE("Forwarder: bad requests are answered locally", "[unit][forwarder]") {
 }
 
 TEST_CASE("Forwarder: SSE is relayed event by event, byte for byte", "[unit][forwarder][sse]") {
-  const std::vector<std::string> chunks = {
-      "event: message_start\ndata: {\"type\":\"message_start\"}\n\n",
-      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",",
-      "\"delta\":{\"text\":\"hi\"}}\n\n",
-      "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"};
+  const std::vector<std::string> chunks = {"event: message_start\ndata: {\"type\":\"message_start\"}\n\n",
+                                           "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",",
+                                           "\"delta\":{\"text\":\"hi\"}}\n\n",
+                                           "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"};
   Fixture f([&](const HttpRequest&) { return FakeResponse::sse(chunks); });
   auto result = f.post(kBody);
   REQUIRE(result.stream);
@@ -338,7 +335,8 @@ TEST_CASE("Forwarder: a stream dropped after the first byte ends with an error e
     CHECK_FALSE(result.stream->completed());
   }
   SECTION("an upstream error event is relayed as the end") {
-    const std::string err = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"x\"}}\n\n";
+    const std::string err =
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"x\"}}\n\n";
     Fixture f([&](const HttpRequest&) { return FakeResponse::sse({start, err}); });
     auto result = f.post(kBody);
     REQUIRE(result.stream);

@@ -7,15 +7,14 @@ using namespace balancer::detail;
 
 TEST_CASE("request headers: end-to-end forwarded, credentials and hop-by-hop dropped", "[unit][headers]") {
   for (const char* name : {"anthropic-version", "anthropic-beta", "user-agent", "x-stainless-lang",
-                           "X-Stainless-Retry-Count", "x-claude-code-session-id", "x-app",
-                           "content-type", "accept"}) {
+                           "X-Stainless-Retry-Count", "x-claude-code-session-id", "x-app", "content-type", "accept"}) {
     INFO(name);
     CHECK(is_forwardable_request_header(name));
   }
-  for (const char* name : {"x-api-key", "X-Api-Key", "authorization", "Authorization", "cookie", "host",
-                           "content-length", "connection", "keep-alive", "transfer-encoding", "te",
-                           "upgrade", "proxy-authorization", "expect", "accept-encoding",
-                           "REMOTE_ADDR", "REMOTE_PORT", "LOCAL_ADDR", "LOCAL_PORT"}) {
+  for (const char* name :
+       {"x-api-key", "X-Api-Key", "authorization", "Authorization", "cookie", "host", "content-length", "connection",
+        "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-authorization", "expect", "accept-encoding",
+        "REMOTE_ADDR", "REMOTE_PORT", "LOCAL_ADDR", "LOCAL_PORT"}) {
     INFO(name);
     CHECK_FALSE(is_forwardable_request_header(name));
   }
@@ -33,8 +32,8 @@ TEST_CASE("request headers named by Connection are dropped", "[unit][headers]") 
 }
 
 TEST_CASE("response headers: end-to-end relayed, framing dropped", "[unit][headers]") {
-  for (const char* name : {"request-id", "retry-after", "anthropic-ratelimit-requests-remaining",
-                           "content-type", "content-encoding", "x-custom"}) {
+  for (const char* name : {"request-id", "retry-after", "anthropic-ratelimit-requests-remaining", "content-type",
+                           "content-encoding", "x-custom"}) {
     INFO(name);
     CHECK(is_forwardable_response_header(name));
   }

@@ -51,7 +51,7 @@ TEST_CASE("unsigned thinking: empty or missing signatures are removed", "[unsign
 
 TEST_CASE("unsigned thinking: a body that is not a request is left alone", "[unsigned_thinking]") {
   for (const std::string& body : {std::string(R"({"signature":""})"), std::string(R"([{"signature":""}])"),
-                                 std::string(R"({"signature":"", broken)")}) {
+                                  std::string(R"({"signature":"", broken)")}) {
     CHECK(strip_unsigned_thinking(body) == body);
   }
 }

@@ -61,16 +61,19 @@ model_routes:
     - {provider: backup, priority: 2}
 )";
 
-const std::string kMessage = R"({"model":"claude-sonnet-4-5","max_tokens":8,"messages":[{"role":"user","content":"Hi"}]})";
+const std::string kMessage =
+    R"({"model":"claude-sonnet-4-5","max_tokens":8,"messages":[{"role":"user","content":"Hi"}]})";
 
 struct GatewayFixture {
   explicit GatewayFixture(const std::string& yaml = kTwoProviders)
       : upstream([this](const HttpRequest& r) {
           std::lock_guard lock(mutex);
           if (r.url.starts_with("https://primary.example") && primary_status != 200) {
-            return FakeResponse::json(primary_status, R"({"type":"error","error":{"type":"overloaded_error","message":"o"}})");
+            return FakeResponse::json(primary_status,
+                                      R"({"type":"error","error":{"type":"overloaded_error","message":"o"}})");
           }
-          return FakeResponse::json(200, R"({"type":"message","content":[],"usage":{"input_tokens":1,"output_tokens":1}})");
+          return FakeResponse::json(200,
+                                    R"({"type":"message","content":[],"usage":{"input_tokens":1,"output_tokens":1}})");
         }) {
     GatewayOptions options;
     options.config = config_of(yaml);
@@ -132,7 +135,8 @@ TEST_CASE("Gateway::admit refuses on the request head alone, before any body is 
     CHECK(body["type"] == "error");
     CHECK(body["error"]["message"].is_string());
   }
-  CHECK_FALSE(f.gateway->admit(head("POST", "/v1/messages", {{"x-api-key", "client-key"}, {"content-length", "1000"}})));
+  CHECK_FALSE(
+      f.gateway->admit(head("POST", "/v1/messages", {{"x-api-key", "client-key"}, {"content-length", "1000"}})));
   CHECK_FALSE(f.gateway->admit(head("POST", "/providers/reload", {{"x-api-key", "admin-key"}})));
   CHECK_FALSE(f.gateway->admit(head("GET", "/health", {})));  // no key needed
   CHECK(f.gateway->body_limit("/v1/messages") == 1000);

@@ -11,17 +11,17 @@
 #include <thread>
 #include <vector>
 
-#include "health/balance_monitor.h"
 #include <balancer/health_tracker.h>
 #include <balancer/testing/manual_clock.h>
+#include "health/balance_monitor.h"
 
 using namespace balancer;
 using namespace std::chrono_literals;
 
 namespace {
 
-ProviderConfig provider(std::string name, std::string command, Duration interval = 60s,
-                        double threshold = 5.0, bool enabled = true) {
+ProviderConfig provider(std::string name, std::string command, Duration interval = 60s, double threshold = 5.0,
+                        bool enabled = true) {
   ProviderConfig p;
   p.name = std::move(name);
   p.base_url = "https://example.invalid";
@@ -44,13 +44,12 @@ Result<double> failed(std::string message = "balance check exited with status 3"
 
 std::vector<std::string> names(const std::vector<BalanceCheckJob>& jobs) {
   std::vector<std::string> out;
-  for (const auto& j : jobs) out.push_back(j.provider);
+  for (const auto& j : jobs)
+    out.push_back(j.provider);
   return out;
 }
 
-bool is_low(const HealthTracker& t, std::string_view p) {
-  return t.snapshot(p).status == "low_balance";
-}
+bool is_low(const HealthTracker& t, std::string_view p) { return t.snapshot(p).status == "low_balance"; }
 
 struct Fixture {
   testing::ManualClock clock;
@@ -63,9 +62,9 @@ struct Fixture {
 TEST_CASE("Only enabled providers with a balance_check are checked; the first check is due at once",
           "[unit][balance]") {
   Fixture f;
-  f.monitor.set_config(config_of({provider("a", "echo 12.5"), provider("b", ""),
-                                  provider("c", "echo 1", 60s, 5.0, /*enabled=*/false),
-                                  provider("d", "curl -s x | jq .balance", 300s)}));
+  f.monitor.set_config(
+      config_of({provider("a", "echo 12.5"), provider("b", ""), provider("c", "echo 1", 60s, 5.0, /*enabled=*/false),
+                 provider("d", "curl -s x | jq .balance", 300s)}));
   const auto jobs = f.monitor.due();
   REQUIRE(jobs.size() == 2);
   CHECK(jobs[0].provider == "a");
@@ -94,8 +93,7 @@ TEST_CASE("The check timeout given to the monitor is in every job", "[unit][bala
   CHECK(jobs[0].timeout == 1500ms);
 }
 
-TEST_CASE("The next check is due exactly one interval after the previous one finished",
-          "[unit][balance]") {
+TEST_CASE("The next check is due exactly one interval after the previous one finished", "[unit][balance]") {
   Fixture f;
   f.monitor.set_config(config_of({provider("a", "echo 12.5", 60s)}));
   REQUIRE(names(f.monitor.due()) == std::vector<std::string>{"a"});
@@ -155,7 +153,8 @@ TEST_CASE("No check is handed out twice while it is in progress", "[unit][balanc
 TEST_CASE("Concurrent callers of due() get each check exactly once", "[unit][balance]") {
   Fixture f;
   std::vector<ProviderConfig> providers;
-  for (int i = 0; i < 16; ++i) providers.push_back(provider("p" + std::to_string(i), "echo 1"));
+  for (int i = 0; i < 16; ++i)
+    providers.push_back(provider("p" + std::to_string(i), "echo 1"));
   f.monitor.set_config(config_of(providers));
   constexpr int kThreads = 8;
   std::latch start(kThreads);
@@ -166,23 +165,23 @@ TEST_CASE("Concurrent callers of due() get each check exactly once", "[unit][bal
       start.arrive_and_wait();
       for (int k = 0; k < 4; ++k) {
         auto jobs = f.monitor.due();
-        got[static_cast<std::size_t>(t)].insert(got[static_cast<std::size_t>(t)].end(),
-                                                jobs.begin(), jobs.end());
+        got[static_cast<std::size_t>(t)].insert(got[static_cast<std::size_t>(t)].end(), jobs.begin(), jobs.end());
       }
     });
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   std::vector<std::string> all;
   for (const auto& jobs : got) {
-    for (const auto& j : jobs) all.push_back(j.provider);
+    for (const auto& j : jobs)
+      all.push_back(j.provider);
   }
   std::sort(all.begin(), all.end());
   CHECK(all.size() == 16);
   CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());
 }
 
-TEST_CASE("A reading at or below the threshold marks the provider low; above clears it",
-          "[unit][balance]") {
+TEST_CASE("A reading at or below the threshold marks the provider low; above clears it", "[unit][balance]") {
   Fixture f;
   f.monitor.set_config(config_of({provider("a", "echo", 1s, /*threshold=*/5.0)}));
   CHECK_FALSE(is_low(f.tracker, "a"));
@@ -226,8 +225,7 @@ TEST_CASE("A reading at or below the threshold marks the provider low; above cle
   CHECK(s->last_error.empty());
 }
 
-TEST_CASE("A failed check leaves the low mark as it was and keeps the last reading",
-          "[unit][balance]") {
+TEST_CASE("A failed check leaves the low mark as it was and keeps the last reading", "[unit][balance]") {
   Fixture f;
   f.monitor.set_config(config_of({provider("a", "echo", 1s, 5.0), provider("b", "echo", 1s, 5.0)}));
   REQUIRE(f.monitor.due().size() == 2);
@@ -266,8 +264,7 @@ TEST_CASE("A failed check leaves the low mark as it was and keeps the last readi
   CHECK_FALSE(is_low(f.tracker, "a"));
 }
 
-TEST_CASE("An error without a message is reported by its code; a non-finite reading is an error",
-          "[unit][balance]") {
+TEST_CASE("An error without a message is reported by its code; a non-finite reading is an error", "[unit][balance]") {
   Fixture f;
   f.monitor.set_config(config_of({provider("a", "echo", 1s, 5.0)}));
   REQUIRE(f.monitor.due().size() == 1);
@@ -304,12 +301,13 @@ TEST_CASE("A reload keeps readings and schedules, and clears the mark of provide
   f.monitor.record("b", 1.0);
   f.monitor.record("c", 1.0);
   f.monitor.record("d", 1.0);
-  for (const char* p : {"a", "b", "c", "d"}) REQUIRE(is_low(f.tracker, p));
+  for (const char* p : {"a", "b", "c", "d"})
+    REQUIRE(is_low(f.tracker, p));
   f.clock.advance(10s);
 
   // a: unchanged; b: lost its check; c: disabled; d: removed; e: new.
-  f.monitor.set_config(config_of({provider("e", "echo e"), provider("a", "echo a", 60s, 5.0),
-                                  provider("b", ""), provider("c", "echo c", 60s, 5.0, false)}));
+  f.monitor.set_config(config_of({provider("e", "echo e"), provider("a", "echo a", 60s, 5.0), provider("b", ""),
+                                  provider("c", "echo c", 60s, 5.0, false)}));
   CHECK(is_low(f.tracker, "a"));
   CHECK_FALSE(is_low(f.tracker, "b"));
   CHECK_FALSE(is_low(f.tracker, "c"));
@@ -329,8 +327,7 @@ TEST_CASE("A reload keeps readings and schedules, and clears the mark of provide
   CHECK(names(f.monitor.due()) == std::vector<std::string>{"a"});
 }
 
-TEST_CASE("A reload applies a new threshold and interval to the last reading at once",
-          "[unit][balance]") {
+TEST_CASE("A reload applies a new threshold and interval to the last reading at once", "[unit][balance]") {
   Fixture f;
   f.monitor.set_config(config_of({provider("a", "echo a", 60s, 5.0)}));
   REQUIRE(f.monitor.due().size() == 1);
@@ -398,8 +395,7 @@ TEST_CASE("parse_balance takes the first number of the output", "[unit][balance]
       {"1,234,567", 1234567.0},
       {"12345,678", 12345.0},
       {"{\"balance\": 4.2}", 4.2},
-      {"{\"is_available\":true,\"balance_infos\":[{\"currency\":\"CNY\",\"total_balance\":\"110.00\"}]}",
-       110.0},
+      {"{\"is_available\":true,\"balance_infos\":[{\"currency\":\"CNY\",\"total_balance\":\"110.00\"}]}", 110.0},
       {"api03 key has 17 credits", 17.0},
       {"v2.5 balance 10", 10.0},
       {"sk-123 left: 8", 8.0},
@@ -421,8 +417,7 @@ TEST_CASE("parse_balance takes the first number of the output", "[unit][balance]
 }
 
 TEST_CASE("parse_balance fails without a number", "[unit][balance]") {
-  for (const char* output : {"", "\n", "no balance", "inf", "nan", "sk-ant-api03", "-", ".", "$",
-                             "v2", "1e999"}) {
+  for (const char* output : {"", "\n", "no balance", "inf", "nan", "sk-ant-api03", "-", ".", "$", "v2", "1e999"}) {
     CAPTURE(output);
     const Result<double> r = parse_balance(output);
     REQUIRE_FALSE(r.has_value());

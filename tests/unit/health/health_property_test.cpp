@@ -35,10 +35,10 @@
 
 #include <balancer/health_tracker.h>
 
-#include "health/upstream_health.h"
 #include <balancer/random.h>
 #include <balancer/router.h>
 #include <balancer/testing/manual_clock.h>
+#include "health/upstream_health.h"
 
 using namespace balancer;
 using Permit = detail::UpstreamHealth::Permit;
@@ -107,9 +107,8 @@ const std::vector<ModelCase> kModels = {
     {"gpt-4o", {2}},
 };
 
-const std::vector<std::string> kFailureClasses = {"http_status",  "connection_error", "timeout_error",
-                                                  "ssl_error",    "error_payload",    "stream_error",
-                                                  "empty_body",   "html_body"};
+const std::vector<std::string> kFailureClasses = {"http_status",   "connection_error", "timeout_error", "ssl_error",
+                                                  "error_payload", "stream_error",     "empty_body",    "html_body"};
 const std::vector<int> kStatuses = {429, 500, 502, 503, 529, 401, 403, 408, 200};
 
 // Deliberate faults, for checking that the checker is not vacuous.
@@ -278,9 +277,8 @@ class Sequence {
       return Outcome::ok();
     }
     const std::string& error_class = kFailureClasses[draws_.below(kFailureClasses.size())];
-    const int status = error_class == "http_status" || error_class == "error_payload"
-                           ? kStatuses[draws_.below(kStatuses.size())]
-                           : 0;
+    const int status =
+        error_class == "http_status" || error_class == "error_payload" ? kStatuses[draws_.below(kStatuses.size())] : 0;
     std::optional<Duration> retry_after;
     if ((status == 429 || status == 503 || status == 529) && draws_.percent(50)) {
       retry_after = milliseconds(draws_.between(0, 900) * 1000);
@@ -313,9 +311,7 @@ class Sequence {
     }
   }
 
-  const std::string& random_provider() {
-    return config_->providers[draws_.below(config_->providers.size())].name;
-  }
+  const std::string& random_provider() { return config_->providers[draws_.below(config_->providers.size())].name; }
 
   // ------------------------------------------------------------------------------- actions
 
@@ -345,7 +341,7 @@ class Sequence {
     const auto until_before = tracker_->unavailable_until(provider);
     const bool probe_before = probe_out_[provider];
     tracker_->record(provider, outcome);
-    probe_out_[provider] = false;  // any outcome ends a probe
+    probe_out_[provider] = false;          // any outcome ends a probe
     if (fault_ != Fault::ProbeFlagLost) {  // that fault falsifies probe_before on purpose
       check_outcome(provider, outcome, before, until_before, probe_before);
     }
@@ -484,7 +480,7 @@ class Sequence {
     const std::uint64_t draws_before = router_random_.count;
     auto decision = router_->route(request);
     TRACE("route {}{} -> {}", model.model, preferred ? " preferred=" + *preferred : "",
-                    decision ? describe(decision->candidates) : "error: " + decision.error().message);
+          decision ? describe(decision->candidates) : "error: " + decision.error().message);
 
     // The expected route: the first matching one with a healthy usable candidate, else the
     // first with any usable candidate.
@@ -550,8 +546,8 @@ class Sequence {
         return fail("a candidate without a provider");
       }
       if (c.route_pattern != route.pattern) {
-        return fail(fmt::format("candidate {} comes from route {}, expected {}", c.provider->name,
-                                c.route_pattern, route.pattern));
+        return fail(fmt::format("candidate {} comes from route {}, expected {}", c.provider->name, c.route_pattern,
+                                route.pattern));
       }
       const ProviderConfig* configured = config_->find_provider(c.provider->name);
       if (configured == nullptr || !configured->enabled) {
@@ -562,8 +558,8 @@ class Sequence {
     std::sort(names.begin(), names.end());
     std::sort(expected_names.begin(), expected_names.end());
     if (names != expected_names) {
-      return fail(fmt::format("candidates {} are not the usable entries of route {}", describe(candidates),
-                              route.pattern));
+      return fail(
+          fmt::format("candidates {} are not the usable entries of route {}", describe(candidates), route.pattern));
     }
     // Cooldowns as the tracker sees them now; healthy first, then earliest cooldown end first.
     std::size_t healthy_count = 0;
@@ -606,7 +602,8 @@ class Sequence {
     });
     const std::string& first = candidates.front().provider->name;
     const auto chosen = static_cast<std::size_t>(
-        std::find_if(base.begin(), base.end(), [&](const RouteEntry* e) { return e->provider == first; }) - base.begin());
+        std::find_if(base.begin(), base.end(), [&](const RouteEntry* e) { return e->provider == first; }) -
+        base.begin());
     if (chosen == base.size()) {
       return fail(fmt::format("first candidate {} is not a healthy usable entry", first));
     }
@@ -618,8 +615,9 @@ class Sequence {
       }
     }
     // Who goes first: a healthy preferred provider, else the strategy.
-    const bool preferred_healthy =
-        preferred && std::any_of(base.begin(), base.end(), [&](const RouteEntry* e) { return e->provider == *preferred; });
+    const bool preferred_healthy = preferred && std::any_of(base.begin(), base.end(), [&](const RouteEntry* e) {
+                                     return e->provider == *preferred;
+                                   });
     if (preferred_healthy) {
       ++coverage_.preferred_first;
       if (first != *preferred) {
@@ -753,8 +751,8 @@ class Sequence {
                                 std::chrono::duration_cast<milliseconds>(*until - now).count(), cap.count()));
       }
       if (snapshot.failure_count < 0 || snapshot.threshold != health_config_.unhealthy_threshold) {
-        return fail(fmt::format("{}: snapshot count {} threshold {}", p.name, snapshot.failure_count,
-                                snapshot.threshold));
+        return fail(
+            fmt::format("{}: snapshot count {} threshold {}", p.name, snapshot.failure_count, snapshot.threshold));
       }
     }
   }
@@ -771,9 +769,9 @@ class Sequence {
   std::unique_ptr<HealthTracker> tracker_;
   std::unique_ptr<Router> router_;
 
-  std::map<std::string, bool> probe_out_;                               // GrantedProbe with no outcome/release yet
-  std::vector<InFlight> in_flight_;                                     // permits held by "concurrent" requests
-  std::map<std::string, std::uint64_t> rr_next_;                        // by route pattern
+  std::map<std::string, bool> probe_out_;                                // GrantedProbe with no outcome/release yet
+  std::vector<InFlight> in_flight_;                                      // permits held by "concurrent" requests
+  std::map<std::string, std::uint64_t> rr_next_;                         // by route pattern
   std::map<std::string, std::map<std::string, long long>> wrr_current_;  // by route, provider
   std::vector<std::string> trace_;
   std::string violation_;
@@ -796,9 +794,9 @@ RunResult run_property(std::uint64_t seed, int sequences, int steps, Fault fault
     if (!violation.empty()) {
       Sequence replay(sequence_seed, fault, /*tracing=*/true);
       const std::string replayed = replay.run(steps);
-      result.violation = fmt::format("seed {} sequence {} (sequence seed {}): {}\n{}{}", seed, s, sequence_seed,
-                                     violation, replay.report(),
-                                     replayed == violation ? "" : "(the replay did not reproduce it: " + replayed + ")\n");
+      result.violation = fmt::format(
+          "seed {} sequence {} (sequence seed {}): {}\n{}{}", seed, s, sequence_seed, violation, replay.report(),
+          replayed == violation ? "" : "(the replay did not reproduce it: " + replayed + ")\n");
       return result;
     }
   }
@@ -818,12 +816,11 @@ TEST_CASE("property: HealthTracker + Router invariants hold over random action s
     total.add(result.coverage);
   }
   // The generator reaches the interesting states (the test is not vacuous).
-  INFO("steps " << total.steps << ", routes " << total.routes << ", forced " << total.forced_routes
-                << ", skips " << total.skips << ", probes " << total.probes << ", forced probes "
-                << total.forced_probes << ", preferred first " << total.preferred_first << ", fallback routes "
-                << total.fallback_routes << ", not found " << total.not_found << ", cooldown orderings "
-                << total.cooldown_candidates_ordered << ", rr " << total.rr_checked << ", wrr "
-                << total.wrr_checked << ", random " << total.random_checked);
+  INFO("steps " << total.steps << ", routes " << total.routes << ", forced " << total.forced_routes << ", skips "
+                << total.skips << ", probes " << total.probes << ", forced probes " << total.forced_probes
+                << ", preferred first " << total.preferred_first << ", fallback routes " << total.fallback_routes
+                << ", not found " << total.not_found << ", cooldown orderings " << total.cooldown_candidates_ordered
+                << ", rr " << total.rr_checked << ", wrr " << total.wrr_checked << ", random " << total.random_checked);
   CHECK(total.steps == 8u * 250u * 40u);
   CHECK(total.forced_routes > 100);
   CHECK(total.skips > 1000);

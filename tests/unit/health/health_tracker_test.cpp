@@ -12,8 +12,8 @@
 
 #include <balancer/health_tracker.h>
 
-#include "health/upstream_health.h"
 #include <balancer/testing/manual_clock.h>
+#include "health/upstream_health.h"
 
 using namespace balancer;
 using namespace std::chrono_literals;
@@ -35,8 +35,7 @@ HealthConfig make_config(int threshold = 2, Duration cooldown = 180s, bool reset
 Outcome fail500() { return Outcome::failure("http_status", 500); }
 
 // Seconds until the provider is usable again (0 when usable now).
-double seconds_unavailable(const HealthTracker& t, const testing::ManualClock& clock,
-                           std::string_view p) {
+double seconds_unavailable(const HealthTracker& t, const testing::ManualClock& clock, std::string_view p) {
   const auto until = t.unavailable_until(p);
   return until ? std::chrono::duration<double>(*until - clock.now()).count() : 0.0;
 }
@@ -75,8 +74,7 @@ TEST_CASE("An unknown provider is healthy", "[unit][health]") {
   CHECK(t.snapshot("nobody").healthy);
 }
 
-TEST_CASE("The provider stays available until exactly the threshold-th failure",
-          "[unit][health]") {
+TEST_CASE("The provider stays available until exactly the threshold-th failure", "[unit][health]") {
   const int threshold = GENERATE(1, 2, 3);
   CAPTURE(threshold);
   testing::ManualClock clock;
@@ -232,8 +230,7 @@ TEST_CASE("The cooldown ends to the second: usable when now >= cooldown end", "[
   CHECK(t.acquire("A", false) == Permit::GrantedProbe);
 }
 
-TEST_CASE("After the cooldown exactly one of 8 concurrent callers probes",
-          "[unit][health][concurrency]") {
+TEST_CASE("After the cooldown exactly one of 8 concurrent callers probes", "[unit][health][concurrency]") {
   testing::ManualClock clock;
   HealthTracker t(make_config(1, 10s), clock);
   t.record("A", fail500());
@@ -293,8 +290,8 @@ TEST_CASE("Failed probes double the cooldown up to 10x failure_cooldown", "[unit
   int ejections = 1;
   for (double want : expected) {
     CAPTURE(want);
-    clock.advance(std::chrono::duration_cast<Duration>(
-        std::chrono::duration<double>(seconds_unavailable(t, clock, "A"))));
+    clock.advance(
+        std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds_unavailable(t, clock, "A"))));
     REQUIRE(t.acquire("A", false) == Permit::GrantedProbe);
     t.record("A", Outcome::failure("connection_error"));
     ++ejections;
@@ -310,8 +307,8 @@ TEST_CASE("A successful probe resets everything", "[unit][health]") {
   t.record("A", fail500());
   t.record("A", fail500());
   for (int i = 0; i < 3; ++i) {  // three failed probes: 20, 40, 80 s
-    clock.advance(std::chrono::duration_cast<Duration>(
-        std::chrono::duration<double>(seconds_unavailable(t, clock, "A"))));
+    clock.advance(
+        std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds_unavailable(t, clock, "A"))));
     REQUIRE(t.acquire("A", false) == Permit::GrantedProbe);
     t.record("A", fail500());
   }
@@ -334,8 +331,7 @@ TEST_CASE("A successful probe resets everything", "[unit][health]") {
   CHECK(seconds_unavailable(t, clock, "A") == Approx(10.0));
 }
 
-TEST_CASE("Retry-After: longer is used, shorter ignored, huge capped, never summed",
-          "[unit][health]") {
+TEST_CASE("Retry-After: longer is used, shorter ignored, huge capped, never summed", "[unit][health]") {
   testing::ManualClock clock;
   HealthTracker t(make_config(1, 60s), clock);
   SECTION("longer than the cooldown") {
@@ -367,8 +363,7 @@ TEST_CASE("Retry-After: longer is used, shorter ignored, huge capped, never summ
   }
 }
 
-TEST_CASE("Retry-After below the threshold does not make the provider unavailable",
-          "[unit][health]") {
+TEST_CASE("Retry-After below the threshold does not make the provider unavailable", "[unit][health]") {
   testing::ManualClock clock;
   HealthTracker t(make_config(2, 60s), clock);
   t.record("A", Outcome::failure("http_status", 429, 120s));
@@ -405,8 +400,7 @@ TEST_CASE("A forced acquire tries a provider in cooldown", "[unit][health]") {
   }
 }
 
-TEST_CASE("A late failure of a request granted before the cooldown does not extend it",
-          "[unit][health]") {
+TEST_CASE("A late failure of a request granted before the cooldown does not extend it", "[unit][health]") {
   testing::ManualClock clock;
   HealthTracker t(make_config(2, 60s), clock);
   const SteadyTime start = clock.now();
@@ -435,7 +429,7 @@ TEST_CASE("Low balance makes a provider unavailable until cleared", "[unit][heal
   CHECK_FALSE(s.healthy);
   CHECK(s.status == "low_balance");
   CHECK(t.snapshot("B").status == "healthy");  // others unaffected
-  t.set_low_balance("A", true);                  // idempotent
+  t.set_low_balance("A", true);                // idempotent
   t.set_low_balance("A", false);
   CHECK(t.acquire("A", false) == Permit::Granted);
   CHECK_FALSE(t.unavailable_until("A").has_value());
@@ -521,9 +515,9 @@ namespace {
 enum class Op { Fail, Ok, Acquire, Force, Release };
 
 struct Step {
-  int at_s;          // seconds after T0
+  int at_s;  // seconds after T0
   Op op;
-  int retry_after_s;  // failures: Retry-After in seconds, -1 for none
+  int retry_after_s;             // failures: Retry-After in seconds, -1 for none
   std::optional<Permit> permit;  // Acquire/Force: the expected answer
   int until_s;                   // expected unavailable_until after the step, -1 for nullopt
   const char* status;            // expected snapshot status after the step
@@ -579,8 +573,7 @@ TEST_CASE("UpstreamHealth transitions (table)", "[unit][health]") {
         {0, F, -1, kNone, 10, "unhealthy", 2},
         {15, F, -1, kNone, 35, "unhealthy", 3}}},
       {"partial count kept at exactly the reset timeout",
-       {{0, F, -1, kNone, -1, "healthy", 1},
-        {30, F, -1, kNone, 40, "unhealthy", 2}}},
+       {{0, F, -1, kNone, -1, "healthy", 1}, {30, F, -1, kNone, 40, "unhealthy", 2}}},
       {"partial count forgotten just after the reset timeout",
        {{0, F, -1, kNone, -1, "healthy", 1},
         {31, A, -1, G, -1, "healthy", 0},
@@ -622,8 +615,7 @@ TEST_CASE("UpstreamHealth transitions (table)", "[unit][health]") {
         {3, Op::Force, -1, P, 10, "unhealthy", 2},
         {4, F, -1, kNone, 24, "unhealthy", 3}}},
       {"forcing a healthy provider is a plain grant",
-       {{0, Op::Force, -1, G, -1, "healthy", 0},
-        {0, Op::Ok, -1, kNone, -1, "healthy", 0}}},
+       {{0, Op::Force, -1, G, -1, "healthy", 0}, {0, Op::Ok, -1, kNone, -1, "healthy", 0}}},
   }));
 
   SECTION(scenario.name) {
@@ -641,9 +633,7 @@ TEST_CASE("UpstreamHealth transitions (table)", "[unit][health]") {
           h.on_outcome(config, Outcome::failure("http_status", 529, ra), now);
           break;
         }
-        case Op::Ok:
-          h.on_outcome(config, Outcome::ok(), now);
-          break;
+        case Op::Ok: h.on_outcome(config, Outcome::ok(), now); break;
         case Op::Acquire:
         case Op::Force: {
           const Permit got = h.acquire(config, now, step.op == Op::Force);
@@ -651,9 +641,7 @@ TEST_CASE("UpstreamHealth transitions (table)", "[unit][health]") {
           CHECK(static_cast<int>(got) == static_cast<int>(*step.permit));
           break;
         }
-        case Op::Release:
-          h.release_probe();
-          break;
+        case Op::Release: h.release_probe(); break;
       }
       const auto until = h.unavailable_until(config, now);
       if (step.until_s < 0) {
@@ -671,8 +659,7 @@ TEST_CASE("UpstreamHealth transitions (table)", "[unit][health]") {
 
 // ---------------------------------------------------------------------------------------------
 
-TEST_CASE("HealthTracker under 16 threads of mixed outcomes, acquires and snapshots",
-          "[unit][health][concurrency]") {
+TEST_CASE("HealthTracker under 16 threads of mixed outcomes, acquires and snapshots", "[unit][health][concurrency]") {
   testing::ManualClock clock;
   HealthTracker t(make_config(2, 5s, true, Duration::zero()), clock);
   constexpr int kThreads = 16;
@@ -701,15 +688,9 @@ TEST_CASE("HealthTracker under 16 threads of mixed outcomes, acquires and snapsh
             }
             break;
           }
-          case 2:
-            t.record(p, Outcome::failure("http_status", 429, std::chrono::seconds(i % 20)));
-            break;
-          case 3:
-            t.record(p, Outcome::failure("connection_error"));
-            break;
-          case 4:
-            t.record(p, Outcome::ok());
-            break;
+          case 2: t.record(p, Outcome::failure("http_status", 429, std::chrono::seconds(i % 20))); break;
+          case 3: t.record(p, Outcome::failure("connection_error")); break;
+          case 4: t.record(p, Outcome::ok()); break;
           case 5: {
             const HealthSnapshot s = t.snapshot(p);
             // Catch2 assertions are not thread-safe: collect, assert after the join.
@@ -722,14 +703,11 @@ TEST_CASE("HealthTracker under 16 threads of mixed outcomes, acquires and snapsh
               bad_snapshots.fetch_add(1);
             }
             for (double seen = max_remaining.load();
-                 s.cooldown_remaining_s > seen &&
-                 !max_remaining.compare_exchange_weak(seen, s.cooldown_remaining_s);) {
+                 s.cooldown_remaining_s > seen && !max_remaining.compare_exchange_weak(seen, s.cooldown_remaining_s);) {
             }
             break;
           }
-          case 6:
-            (void)t.unavailable_until(p);
-            break;
+          case 6: (void)t.unavailable_until(p); break;
           case 7:
             if (id == 0) {
               clock.advance(1s);
@@ -743,9 +721,7 @@ TEST_CASE("HealthTracker under 16 threads of mixed outcomes, acquires and snapsh
               tally_failures.fetch_add(1);
             }
             break;
-          default:
-            (void)t.snapshot("tally");
-            break;
+          default: (void)t.snapshot("tally"); break;
         }
       }
     });

@@ -87,8 +87,8 @@ bool same_outcome(const Result<MessageRequestInfo>& a, const Result<MessageReque
     return false;
   }
   if (a) {
-    return a->model == b->model && a->pinned_provider == b->pinned_provider &&
-           a->stream == b->stream && a->user_id == b->user_id;
+    return a->model == b->model && a->pinned_provider == b->pinned_provider && a->stream == b->stream &&
+           a->user_id == b->user_id;
   }
   if (a.error().code != b.error().code) {
     return false;
@@ -115,12 +115,12 @@ const char* const kSourceFile =
     "}\n";
 
 const char* const kUnicodeText =
-    "Réponse: naïve café — 日本語のテキスト, 中文, Ελληνικά, עברית, العربية; emoji 😀🚀👍🏽; "
+    "Réponse: naïve café — 日本語のテキスト, 中文, Ελληνικά, עברית, العربية; emoji "
+    "😀🚀👍🏽; "
     "math ∑∫√∞ ≤ ≥; box ┌─┐; zero-width\u200Bjoiner; bell\a tab\t nul-free \x7F del.";
 
 nlohmann::ordered_json tool(const std::string& name, const std::string& description,
-                            const nlohmann::ordered_json& properties,
-                            const std::vector<std::string>& required) {
+                            const nlohmann::ordered_json& properties, const std::vector<std::string>& required) {
   return {{"name", name},
           {"description", description},
           {"input_schema",
@@ -138,14 +138,14 @@ nlohmann::ordered_json claude_code_request(std::size_t target_bytes) {
   body["model"] = "claude-sonnet-4-5-20250929";
   body["max_tokens"] = 32000;
   body["temperature"] = 1;
-  body["system"] = ordered_json::array(
-      {{{"type", "text"},
-        {"text", "You are Claude Code, Anthropic's official CLI for Claude."},
-        {"cache_control", {{"type", "ephemeral"}}}},
-       {{"type", "text"},
-        {"text", std::string("You are an interactive CLI tool that helps users with software "
-                             "engineering tasks.\n\n# Tone and style\n- Be concise.\n") +
-                     kUnicodeText}}});
+  body["system"] =
+      ordered_json::array({{{"type", "text"},
+                            {"text", "You are Claude Code, Anthropic's official CLI for Claude."},
+                            {"cache_control", {{"type", "ephemeral"}}}},
+                           {{"type", "text"},
+                            {"text", std::string("You are an interactive CLI tool that helps users with software "
+                                                 "engineering tasks.\n\n# Tone and style\n- Be concise.\n") +
+                                         kUnicodeText}}});
   ordered_json tools = ordered_json::array();
   tools.push_back(tool("Read", "Reads a file from the local filesystem.\n- The file_path must be absolute.",
                        {{"file_path", {{"type", "string"}, {"description", "The absolute path"}}},
@@ -187,15 +187,14 @@ nlohmann::ordered_json claude_code_request(std::size_t target_bytes) {
   std::size_t turn = 0;
   while (body.dump().size() < target_bytes) {
     const std::string id = "toolu_01Turn" + std::to_string(turn) + "XyZ";
-    messages.push_back(
-        {{"role", "user"},
-         {"content",
-          {{{"type", "text"},
-            {"text", "<system-reminder>Context for turn " + std::to_string(turn) +
-                         ": the project uses CMake.</system-reminder>"}},
-           {{"type", "text"},
-            {"text", "Why does the handler reject status 17? \"Quote\" and back\\slash. " +
-                         std::string(kUnicodeText)}}}}});
+    messages.push_back({{"role", "user"},
+                        {"content",
+                         {{{"type", "text"},
+                           {"text", "<system-reminder>Context for turn " + std::to_string(turn) +
+                                        ": the project uses CMake.</system-reminder>"}},
+                          {{"type", "text"},
+                           {"text", "Why does the handler reject status 17? \"Quote\" and back\\slash. " +
+                                        std::string(kUnicodeText)}}}}});
     messages.push_back(
         {{"role", "assistant"},
          {"content",
@@ -203,19 +202,16 @@ nlohmann::ordered_json claude_code_request(std::size_t target_bytes) {
            {{"type", "tool_use"},
             {"id", id},
             {"name", turn % 2 == 0 ? "Read" : "Bash"},
-            {"input",
-             turn % 2 == 0
-                 ? ordered_json{{"file_path", "/home/dev/project/src/handlers.c"}, {"limit", 2000}}
-                 : ordered_json{{"command", "grep -rn \"status == 17\" src/ | head -n 20"},
-                                {"timeout", 120000},
-                                {"ratio", -1.25e-7}}}}}}});
-    messages.push_back({{"role", "user"},
-                        {"content",
-                         ordered_json::array(
-                             {{{"type", "tool_result"},
-                               {"tool_use_id", id},
-                               {"content", std::string(kSourceFile) + "\x01\x1F control bytes\n"},
-                               {"is_error", turn % 3 == 0}}})}});
+            {"input", turn % 2 == 0 ? ordered_json{{"file_path", "/home/dev/project/src/handlers.c"}, {"limit", 2000}}
+                                    : ordered_json{{"command", "grep -rn \"status == 17\" src/ | head -n 20"},
+                                                   {"timeout", 120000},
+                                                   {"ratio", -1.25e-7}}}}}}});
+    messages.push_back(
+        {{"role", "user"},
+         {"content", ordered_json::array({{{"type", "tool_result"},
+                                           {"tool_use_id", id},
+                                           {"content", std::string(kSourceFile) + "\x01\x1F control bytes\n"},
+                                           {"is_error", turn % 3 == 0}}})}});
     ++turn;
   }
   return body;
@@ -262,20 +258,55 @@ std::vector<std::string> routing_bodies() {
 
 const std::vector<std::string_view>& interesting_tokens() {
   static const std::vector<std::string_view> tokens = {
-      "\\u", "\\ud83d", "\\ude00", "\\ud83d\\ude00", "\\ud83d\\u0041", "\\u00e9", "\\x", "\\",
-      "1e400", "-1e-400", "01", "1.", ".5", "-", "1e", "1E+5", "-0", "\xEF\xBB\xBF", "null",
-      "true", "fals", ",", "\"\":", "{}", "[]", "\xC3\x28", "\xC0\x80", "\xE0\x80\x80",
-      "\xF4\x90\x80\x80", "\xED\xA0\x80", "\xF0\x9F\x98\x80", "\"model\":1,", "\"provider\":null,",
-      "\"stream\":false,", "\"model\":\"x\",", "\"provider\":\"p\",",
-      "\"metadata\":{\"user_id\":\"u\"},", "\"", "\":", "]", "}", std::string_view("\0", 1),
+      "\\u",
+      "\\ud83d",
+      "\\ude00",
+      "\\ud83d\\ude00",
+      "\\ud83d\\u0041",
+      "\\u00e9",
+      "\\x",
+      "\\",
+      "1e400",
+      "-1e-400",
+      "01",
+      "1.",
+      ".5",
+      "-",
+      "1e",
+      "1E+5",
+      "-0",
+      "\xEF\xBB\xBF",
+      "null",
+      "true",
+      "fals",
+      ",",
+      "\"\":",
+      "{}",
+      "[]",
+      "\xC3\x28",
+      "\xC0\x80",
+      "\xE0\x80\x80",
+      "\xF4\x90\x80\x80",
+      "\xED\xA0\x80",
+      "\xF0\x9F\x98\x80",
+      "\"model\":1,",
+      "\"provider\":null,",
+      "\"stream\":false,",
+      "\"model\":\"x\",",
+      "\"provider\":\"p\",",
+      "\"metadata\":{\"user_id\":\"u\"},",
+      "\"",
+      "\":",
+      "]",
+      "}",
+      std::string_view("\0", 1),
   };
   return tokens;
 }
 
-const unsigned char kInterestingBytes[] = {
-    '"', '\\', '{', '}', '[', ']', ',', ':', '0', '1', '9', 'e', 'E', '-', '+', '.', 'u', 't',
-    'n', ' ', '\n', 0x00, 0x01, 0x1F, 0x7F, 0x80, 0xBF, 0xC0, 0xC2, 0xE0, 0xED, 0xEF, 0xF0,
-    0xF4, 0xF5, 0xFF};
+const unsigned char kInterestingBytes[] = {'"',  '\\', '{',  '}',  '[',  ']',  ',',  ':',  '0',  '1',  '9',  'e',
+                                           'E',  '-',  '+',  '.',  'u',  't',  'n',  ' ',  '\n', 0x00, 0x01, 0x1F,
+                                           0x7F, 0x80, 0xBF, 0xC0, 0xC2, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF};
 
 std::string mutate(const std::string& in, Prng& rng) {
   std::string s = in;
@@ -332,8 +363,7 @@ std::string check_agreement(const std::string& text) {
   const auto error = find_json_error(text);
   if (error.has_value() == accepted) {
     return "find_json_error=" + (error ? std::to_string(*error) : std::string("valid")) +
-           " but nlohmann::json::accept=" + (accepted ? "true" : "false") + " for: " +
-           printable(text);
+           " but nlohmann::json::accept=" + (accepted ? "true" : "false") + " for: " + printable(text);
   }
   if (error && *error > text.size()) {
     return "error offset past the end for: " + printable(text);
@@ -378,12 +408,12 @@ TEST_CASE("find_json_error agrees with nlohmann on a table of edge cases", "[uni
       {"{}x", false},
       {"{},", false},
       {"[1] ]", false},
-      {"\xEF\xBB\xBF{}", true},     // UTF-8 BOM at the start
-      {" \xEF\xBB\xBF{}", false},   // ... but only there
+      {"\xEF\xBB\xBF{}", true},    // UTF-8 BOM at the start
+      {" \xEF\xBB\xBF{}", false},  // ... but only there
       {"\xEF\xBB{}", false},
       {"\xEF\xBB\xBF", false},
       {"\xEF\xBB\xBF\xEF\xBB\xBF{}", false},
-      {"{}\0"s, true},              // a NUL ends the input for nlohmann
+      {"{}\0"s, true},  // a NUL ends the input for nlohmann
       {"{}\0garbage"s, true},
       {"{} \0 [[["s, true},
       {"1\0x"s, true},
@@ -420,9 +450,9 @@ TEST_CASE("find_json_error agrees with nlohmann on a table of edge cases", "[uni
       {"-Infinity", false},
       {"[1,]", false},
       {"[1 2]", false},
-      {"1e400", false},   // overflows to infinity: nlohmann rejects it
+      {"1e400", false},  // overflows to infinity: nlohmann rejects it
       {"-1e400", false},
-      {"1e-400", true},   // underflows to zero: accepted
+      {"1e-400", true},  // underflows to zero: accepted
       {"0e99999999999999999999", true},
       {"1e99999999999999999999", false},
       {"0.0000001e314", true},
@@ -430,7 +460,7 @@ TEST_CASE("find_json_error agrees with nlohmann on a table of edge cases", "[uni
       {"1" + std::string(308, '0'), true},
       {"1" + std::string(309, '0'), false},
       {"1" + std::string(307, '0') + ".5e1", true},
-      {"1.7976931348623157e308", true},   // DBL_MAX
+      {"1.7976931348623157e308", true},  // DBL_MAX
       {"1.7976931348623157e+308", true},
       {"1.7976931348623158e308", true},   // rounds to DBL_MAX
       {"1.7976931348623159e308", false},  // rounds to infinity
@@ -443,8 +473,8 @@ TEST_CASE("find_json_error agrees with nlohmann on a table of edge cases", "[uni
       {"\"\\u00E9\"", true},
       {"\"\\ud83d\\ude00\"", true},
       {"\"\\uD83D\\uDE00\"", true},
-      {"\"\\ud83d\"", false},            // lone high surrogate
-      {"\"\\ude00\"", false},            // lone low surrogate
+      {"\"\\ud83d\"", false},  // lone high surrogate
+      {"\"\\ude00\"", false},  // lone low surrogate
       {"\"\\ud83d\\u0041\"", false},
       {"\"\\ud83d\\ud83d\"", false},
       {"\"\\ud83dx\"", false},
@@ -459,29 +489,29 @@ TEST_CASE("find_json_error agrees with nlohmann on a table of edge cases", "[uni
       {"\"\\\"", false},
       {"\"abc", false},
       {"'abc'", false},
-      {"\"tab\there\"", false},     // raw control characters
+      {"\"tab\there\"", false},  // raw control characters
       {"\"line\nbreak\"", false},
       {"\"nul\0byte\""s, false},
       {"\"\x1F\"", false},
-      {"\"\x7F\"", true},           // DEL is not a control character for JSON
+      {"\"\x7F\"", true},  // DEL is not a control character for JSON
       {"\"é ✓ 😀\"", true},
-      {"\"\xC3\x28\"", false},      // bad continuation
+      {"\"\xC3\x28\"", false},  // bad continuation
       {"\"\xC3\"", false},
-      {"\"\xC0\x80\"", false},      // overlong NUL
-      {"\"\xC1\xBF\"", false},      // overlong
-      {"\"\xE0\x80\xAF\"", false},  // overlong '/'
-      {"\"\xE0\xA0\x80\"", true},   // U+0800
-      {"\"\xED\x9F\xBF\"", true},   // U+D7FF
-      {"\"\xED\xA0\x80\"", false},  // encoded surrogate U+D800
-      {"\"\xEF\xBF\xBE\"", true},   // U+FFFE, a noncharacter, is accepted
+      {"\"\xC0\x80\"", false},          // overlong NUL
+      {"\"\xC1\xBF\"", false},          // overlong
+      {"\"\xE0\x80\xAF\"", false},      // overlong '/'
+      {"\"\xE0\xA0\x80\"", true},       // U+0800
+      {"\"\xED\x9F\xBF\"", true},       // U+D7FF
+      {"\"\xED\xA0\x80\"", false},      // encoded surrogate U+D800
+      {"\"\xEF\xBF\xBE\"", true},       // U+FFFE, a noncharacter, is accepted
       {"\"\xF0\x8F\xBF\xBF\"", false},  // overlong
       {"\"\xF0\x90\x80\x80\"", true},   // U+10000
       {"\"\xF4\x8F\xBF\xBF\"", true},   // U+10FFFF
       {"\"\xF4\x90\x80\x80\"", false},  // above U+10FFFF
       {"\"\xF5\x80\x80\x80\"", false},
-      {"\"\x80\"", false},          // lone continuation byte
+      {"\"\x80\"", false},  // lone continuation byte
       {"\"\xFF\"", false},
-      {"\"\xE2\x9C\"", false},      // truncated sequence
+      {"\"\xE2\x9C\"", false},  // truncated sequence
       {"\"0123456789abcdef0123456789abcdef\xC3\xA9\"", true},
       {"\"0123456789abcdef0123456789abcde\x01\"", false},
       // objects and arrays
@@ -588,8 +618,7 @@ TEST_CASE("every strict prefix of a request errors exactly at its end", "[unit][
   }
 }
 
-TEST_CASE("find_json_error and inspect_request_body agree with nlohmann and the old parser",
-          "[unit][json][request]") {
+TEST_CASE("find_json_error and inspect_request_body agree with nlohmann and the old parser", "[unit][json][request]") {
   std::vector<Corpus> corpora;
   const auto big = claude_code_request(100 * 1024);
   corpora.push_back({"100 KB compact", big.dump(), 150});
@@ -634,17 +663,30 @@ TEST_CASE("find_json_error and inspect_request_body agree with nlohmann and the 
   CHECK(valid_mutants > 500);  // the valid side is exercised too
 }
 
-TEST_CASE("inspect_request_body agrees with the old parser on random routing fields",
-          "[unit][json][request]") {
-  const char* const keys[] = {"model", "provider", "stream", "metadata", "messages",
-                              "mod\\u0065l", "pro\\u0076ider", "x", "Model", "stream "};
-  const char* const values[] = {
-      "\"claude\"", "\"cl\\u00e9\\\"x\"", "\"\"", "\"\xF0\x9F\x98\x80\"", "42", "-1.5e3", "null",
-      "true", "false", "{\"a\":[1]}", "[\"m\"]", "[]", "{}",
-      "{\"user_id\":\"u1\"}", "{\"user_id\":5,\"user_id\":\"u2\"}",
-      "{\"user_id\":\"a\",\"user_id\":null}", "{\"nested\":{\"user_id\":\"no\"}}",
-      "{\"user_\\u0069d\":\"esc\"}", "{\"user_id\":[\"x\"]}", "[{\"user_id\":\"arr\"}]",
-      "[{\"role\":\"user\",\"content\":\"hi\",\"model\":\"inner\"}]"};
+TEST_CASE("inspect_request_body agrees with the old parser on random routing fields", "[unit][json][request]") {
+  const char* const keys[] = {"model",       "provider",       "stream", "metadata", "messages",
+                              "mod\\u0065l", "pro\\u0076ider", "x",      "Model",    "stream "};
+  const char* const values[] = {"\"claude\"",
+                                "\"cl\\u00e9\\\"x\"",
+                                "\"\"",
+                                "\"\xF0\x9F\x98\x80\"",
+                                "42",
+                                "-1.5e3",
+                                "null",
+                                "true",
+                                "false",
+                                "{\"a\":[1]}",
+                                "[\"m\"]",
+                                "[]",
+                                "{}",
+                                "{\"user_id\":\"u1\"}",
+                                "{\"user_id\":5,\"user_id\":\"u2\"}",
+                                "{\"user_id\":\"a\",\"user_id\":null}",
+                                "{\"nested\":{\"user_id\":\"no\"}}",
+                                "{\"user_\\u0069d\":\"esc\"}",
+                                "{\"user_id\":[\"x\"]}",
+                                "[{\"user_id\":\"arr\"}]",
+                                "[{\"role\":\"user\",\"content\":\"hi\",\"model\":\"inner\"}]"};
   const char* const spaces[] = {"", " ", "\n  ", "\t"};
   Prng rng(99);
   for (int i = 0; i < 3000; ++i) {

@@ -20,15 +20,14 @@ TEST_CASE("base64url follows RFC 4648 without padding", "[unit][oauth]") {
   CHECK(base64url("foob") == "Zm9vYg");
   CHECK(base64url("fooba") == "Zm9vYmE");
   CHECK(base64url("foobar") == "Zm9vYmFy");
-  CHECK(base64url(std::string("\xfb\xff", 2)) == "-_8");     // '+' and '/' in plain base64
+  CHECK(base64url(std::string("\xfb\xff", 2)) == "-_8");  // '+' and '/' in plain base64
   CHECK(base64url(std::string("\x00\x00\x00", 3)) == "AAAA");
 }
 
 TEST_CASE("the PKCE S256 challenge matches RFC 7636 appendix B", "[unit][oauth]") {
   // The appendix's 32 random octets encode to its code_verifier ...
-  const unsigned char octets[] = {116, 24,  223, 180, 151, 153, 224, 37,  79,  250, 96,
-                                  125, 216, 173, 187, 186, 22,  212, 37,  77,  105, 214,
-                                  191, 240, 91,  88,  5,   88,  83,  132, 141, 121};
+  const unsigned char octets[] = {116, 24,  223, 180, 151, 153, 224, 37,  79, 250, 96, 125, 216, 173, 187, 186,
+                                  22,  212, 37,  77,  105, 214, 191, 240, 91, 88,  5,  88,  83,  132, 141, 121};
   const std::string verifier = base64url(std::string_view(reinterpret_cast<const char*>(octets), sizeof octets));
   CHECK(verifier == "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
   // ... whose S256 challenge is:
@@ -37,8 +36,7 @@ TEST_CASE("the PKCE S256 challenge matches RFC 7636 appendix B", "[unit][oauth]"
         "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
 }
 
-TEST_CASE("random_url_token gives 43 URL-safe characters for 32 bytes, never repeating",
-          "[unit][oauth]") {
+TEST_CASE("random_url_token gives 43 URL-safe characters for 32 bytes, never repeating", "[unit][oauth]") {
   std::set<std::string> seen;
   for (int i = 0; i < 100; ++i) {
     const auto got = random_url_token();
@@ -46,8 +44,8 @@ TEST_CASE("random_url_token gives 43 URL-safe characters for 32 bytes, never rep
     const std::string& token = *got;
     REQUIRE(token.size() == 43);
     for (const char c : token) {
-      const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '_';
+      const bool ok =
+          (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
       REQUIRE(ok);
     }
     seen.insert(token);
@@ -72,8 +70,7 @@ TEST_CASE("account emails are trimmed and lower-cased", "[unit][oauth]") {
   CHECK(normalize_account_email(" \r\n ").empty());
 }
 
-TEST_CASE("the authorize URL carries exactly the PKCE parameters, in order, percent-encoded",
-          "[unit][oauth]") {
+TEST_CASE("the authorize URL carries exactly the PKCE parameters, in order, percent-encoded", "[unit][oauth]") {
   Fixture f;
   const auto flow = f.client->begin_login("Someone@Example.com");
   CHECK(flow.account_email == "someone@example.com");
@@ -87,9 +84,8 @@ TEST_CASE("the authorize URL carries exactly the PKCE parameters, in order, perc
   for (const auto& [name, value] : query) {
     names.push_back(name);
   }
-  CHECK(names == std::vector<std::string>{"code", "client_id", "response_type", "redirect_uri",
-                                          "scope", "code_challenge", "code_challenge_method",
-                                          "state"});
+  CHECK(names == std::vector<std::string>{"code", "client_id", "response_type", "redirect_uri", "scope",
+                                          "code_challenge", "code_challenge_method", "state"});
   CHECK(query.at(0).second == "true");
   CHECK(query.at(1).second == "client-123");
   CHECK(query.at(2).second == "code");
@@ -159,8 +155,7 @@ TEST_CASE("the code exchange sends exactly the documented request", "[unit][oaut
   CHECK_FALSE(saved->needs_login);
 }
 
-TEST_CASE("the account email comes from the argument, else the flow, else the token response",
-          "[unit][oauth]") {
+TEST_CASE("the account email comes from the argument, else the flow, else the token response", "[unit][oauth]") {
   Fixture f;
   f.set_respond([](const HttpRequest&) {
     return FakeResponse::json(200, grant_body("A", "R", 3600, "", "Reported@Example.com"));
@@ -189,8 +184,7 @@ TEST_CASE("the account email comes from the argument, else the flow, else the to
   }
 }
 
-TEST_CASE("two logins in flight complete in either order, each with its own verifier",
-          "[unit][oauth]") {
+TEST_CASE("two logins in flight complete in either order, each with its own verifier", "[unit][oauth]") {
   Fixture f;
   const auto first = f.client->begin_login("first@example.com");
   const auto second = f.client->begin_login("second@example.com");
@@ -212,10 +206,8 @@ TEST_CASE("two logins in flight complete in either order, each with its own veri
   CHECK(b2.at("state") == second.state);
   CHECK(b1.at("state") == first.state);
   CHECK(b1.at("code_verifier") != b2.at("code_verifier"));
-  CHECK(pkce_challenge_s256(b1.at("code_verifier").get<std::string>()) ==
-        query_value(first.url, "code_challenge"));
-  CHECK(pkce_challenge_s256(b2.at("code_verifier").get<std::string>()) ==
-        query_value(second.url, "code_challenge"));
+  CHECK(pkce_challenge_s256(b1.at("code_verifier").get<std::string>()) == query_value(first.url, "code_challenge"));
+  CHECK(pkce_challenge_s256(b2.at("code_verifier").get<std::string>()) == query_value(second.url, "code_challenge"));
   CHECK(str(f.client->access_token("first@example.com")) == "access-code1");
   CHECK(str(f.client->access_token("second@example.com")) == "access-code2");
 }
@@ -247,8 +239,7 @@ TEST_CASE("the state is taken from the paste or the argument and must agree", "[
   CHECK(f.client->pending_flows() == 1);
 }
 
-TEST_CASE("without a state the only pending flow is used; with several the paste must carry it",
-          "[unit][oauth]") {
+TEST_CASE("without a state the only pending flow is used; with several the paste must carry it", "[unit][oauth]") {
   Fixture f;
   f.set_respond([](const HttpRequest&) { return grant("A", "R"); });
 
@@ -302,13 +293,10 @@ TEST_CASE("at most 64 logins are pending; the oldest makes room", "[unit][oauth]
   CHECK(r.error().code == ErrorCode::InvalidRequest);
 }
 
-TEST_CASE("a refused code exchange is InvalidRequest with the endpoint's error and keeps the flow",
-          "[unit][oauth]") {
+TEST_CASE("a refused code exchange is InvalidRequest with the endpoint's error and keeps the flow", "[unit][oauth]") {
   Fixture f;
   const auto flow = f.client->begin_login();
-  f.set_respond([](const HttpRequest&) {
-    return oauth_error(400, "invalid_grant", "Invalid 'code' in request.");
-  });
+  f.set_respond([](const HttpRequest&) { return oauth_error(400, "invalid_grant", "Invalid 'code' in request."); });
   const auto r = f.client->exchange_code("secret-code-123#" + flow.state, "a@example.com");
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().code == ErrorCode::InvalidRequest);
@@ -337,8 +325,7 @@ TEST_CASE("an exchange the endpoint fails is an upstream error and stores nothin
   }
   SECTION("HTTP 429 with an Anthropic error body") {
     f.set_respond([](const HttpRequest&) {
-      return FakeResponse::json(
-          429, R"({"type":"error","error":{"type":"rate_limit_error","message":"Slow down"}})");
+      return FakeResponse::json(429, R"({"type":"error","error":{"type":"rate_limit_error","message":"Slow down"}})");
     });
     const auto r = f.client->exchange_code("c#" + flow.state, "a@example.com");
     REQUIRE_FALSE(r.has_value());
@@ -346,9 +333,8 @@ TEST_CASE("an exchange the endpoint fails is an upstream error and stores nothin
     CHECK_THAT(r.error().message, Catch::Contains("HTTP 429 (rate_limit_error: Slow down)"));
   }
   SECTION("transport failure") {
-    f.set_respond([](const HttpRequest&) {
-      return FakeResponse::failure(ErrorCode::UpstreamTimeout, "no headers within 30 s");
-    });
+    f.set_respond(
+        [](const HttpRequest&) { return FakeResponse::failure(ErrorCode::UpstreamTimeout, "no headers within 30 s"); });
     const auto r = f.client->exchange_code("c#" + flow.state, "a@example.com");
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == ErrorCode::UpstreamTimeout);
@@ -370,8 +356,7 @@ TEST_CASE("an exchange the endpoint fails is an upstream error and stores nothin
   CHECK(f.client->pending_flows() == 1);
 }
 
-TEST_CASE("the endpoint echoing the code or verifier does not put them in the message",
-          "[unit][oauth]") {
+TEST_CASE("the endpoint echoing the code or verifier does not put them in the message", "[unit][oauth]") {
   Fixture f;
   const auto flow = f.client->begin_login();
   f.set_respond([](const HttpRequest& r) {

@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "test_sync.h"
 #include "oauth_test_support.h"
+#include "test_sync.h"
 
 using namespace balancer;
 using namespace oauth_test;
@@ -42,8 +42,7 @@ OAuthAccountStatus status_of(const OAuthClient& client, const std::string& email
 
 }  // namespace
 
-TEST_CASE("a token is refreshed at exactly expires_at - skew, not a millisecond before",
-          "[unit][oauth]") {
+TEST_CASE("a token is refreshed at exactly expires_at - skew, not a millisecond before", "[unit][oauth]") {
   Fixture f;
   f.login(kEmail, "A1", "R1");
   f.set_respond([](const HttpRequest&) { return grant("A2", "R2"); });
@@ -76,8 +75,7 @@ TEST_CASE("a token is refreshed at exactly expires_at - skew, not a millisecond 
   CHECK(f.refresh_calls() == 1);
 }
 
-TEST_CASE("a refreshed token shorter than the skew serves half its lifetime before the next refresh",
-          "[unit][oauth]") {
+TEST_CASE("a refreshed token shorter than the skew serves half its lifetime before the next refresh", "[unit][oauth]") {
   Fixture f;  // skew 300 s
   f.login(kEmail, "A1", "R1");
   f.set_respond([](const HttpRequest&) { return grant("A2", "R2", 120); });
@@ -122,9 +120,10 @@ TEST_CASE("a rotated refresh token is stored, persisted and sent next; none in t
   CHECK(status_of(*f.client).requests == 1);  // refresh() hands out nothing
 }
 
-TEST_CASE("refresh_after_rejection refreshes the rejected token once; a stale rejection gets the "
-          "current token",
-          "[unit][oauth]") {
+TEST_CASE(
+    "refresh_after_rejection refreshes the rejected token once; a stale rejection gets the "
+    "current token",
+    "[unit][oauth]") {
   Fixture f;
   f.login(kEmail, "A1", "R1");
   f.set_respond([](const HttpRequest&) { return grant("A2", "R2"); });
@@ -140,8 +139,7 @@ TEST_CASE("refresh_after_rejection refreshes the rejected token once; a stale re
   CHECK(f.refresh_calls() == 2);
 }
 
-TEST_CASE("a stale rejection of a token that is itself within the skew still refreshes",
-          "[unit][oauth]") {
+TEST_CASE("a stale rejection of a token that is itself within the skew still refreshes", "[unit][oauth]") {
   Fixture f;
   f.login(kEmail, "A1", "R1");
   f.clock.advance(3600s - 100s);
@@ -150,8 +148,7 @@ TEST_CASE("a stale rejection of a token that is itself within the skew still ref
   CHECK(f.refresh_calls() == 1);
 }
 
-TEST_CASE("429 with Retry-After on an expired token: errors without calls until it has passed",
-          "[unit][oauth]") {
+TEST_CASE("429 with Retry-After on an expired token: errors without calls until it has passed", "[unit][oauth]") {
   Fixture f;
   f.login(kEmail, "A1", "R1");
   f.clock.advance(3600s);
@@ -188,8 +185,7 @@ TEST_CASE("429 with Retry-After on an expired token: errors without calls until 
   CHECK(s.last_error.empty());
 }
 
-TEST_CASE("429 on a token within the skew but unexpired: the old token is served meanwhile",
-          "[unit][oauth]") {
+TEST_CASE("429 on a token within the skew but unexpired: the old token is served meanwhile", "[unit][oauth]") {
   Fixture f;
   f.login(kEmail, "A1", "R1");
   f.clock.advance(3600s - 100s);
@@ -248,15 +244,13 @@ TEST_CASE("without Retry-After the backoff doubles from 30 s up to 900 s", "[uni
   CHECK(status_of(*f.client).backoff_remaining_s == Approx(30.0));
 }
 
-TEST_CASE("transport failures and unusable 2xx bodies back off and keep their error code",
-          "[unit][oauth]") {
+TEST_CASE("transport failures and unusable 2xx bodies back off and keep their error code", "[unit][oauth]") {
   Fixture f;
   f.login(kEmail, "A1", "R1");
   f.clock.advance(3600s);
   SECTION("connect failure") {
-    f.set_respond([](const HttpRequest&) {
-      return FakeResponse::failure(ErrorCode::UpstreamConnect, "connection refused");
-    });
+    f.set_respond(
+        [](const HttpRequest&) { return FakeResponse::failure(ErrorCode::UpstreamConnect, "connection refused"); });
     const auto r = f.client->access_token(kEmail);
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == ErrorCode::UpstreamConnect);
@@ -286,8 +280,7 @@ TEST_CASE("transport failures and unusable 2xx bodies back off and keep their er
   CHECK(status_of(*f.client).expires_in_s == Approx(0.0).margin(1e-9));
 }
 
-TEST_CASE("invalid_grant marks the account as needing a login until a new exchange",
-          "[unit][oauth]") {
+TEST_CASE("invalid_grant marks the account as needing a login until a new exchange", "[unit][oauth]") {
   const int status = GENERATE(400, 401);
   CAPTURE(status);
   Fixture f;
@@ -325,8 +318,7 @@ TEST_CASE("invalid_grant marks the account as needing a login until a new exchan
   CHECK(f.client->usable_accounts() == std::vector<std::string>{kEmail});
 }
 
-TEST_CASE("an account without a refresh token needs a login once its token is due",
-          "[unit][oauth]") {
+TEST_CASE("an account without a refresh token needs a login once its token is due", "[unit][oauth]") {
   Fixture f;
   f.login(kEmail, "A1", "");
   CHECK_FALSE(status_of(*f.client).has_refresh_token);
@@ -351,8 +343,7 @@ TEST_CASE("unknown accounts are NotFound; remove and remove_all persist at once"
   f.login("b@example.com", "B1", "S1");
   f.login(kEmail, "A1", "R1");
   f.login("c@example.com", "C1", "T1");
-  CHECK(f.client->usable_accounts() ==
-        std::vector<std::string>{"a@example.com", "b@example.com", "c@example.com"});
+  CHECK(f.client->usable_accounts() == std::vector<std::string>{"a@example.com", "b@example.com", "c@example.com"});
   CHECK(f.client->remove(" B@Example.com"));
   CHECK_FALSE(f.client->remove("b@example.com"));
   CHECK(f.store->saved().size() == 2);
@@ -462,8 +453,7 @@ TEST_CASE("16 threads needing an expired token cause exactly one refresh and all
   CHECK(f.store->saved_for(kEmail)->refresh_token == "R2");
 }
 
-TEST_CASE("16 threads and a failing refresh: one call, everyone gets the error",
-          "[unit][oauth][concurrency]") {
+TEST_CASE("16 threads and a failing refresh: one call, everyone gets the error", "[unit][oauth][concurrency]") {
   Fixture f;
   f.login(kEmail, "OLD", "R1");
   f.clock.advance(3600s);
@@ -504,8 +494,7 @@ TEST_CASE("16 threads and a failing refresh: one call, everyone gets the error",
   }
 }
 
-TEST_CASE("concurrent refreshes of different accounts run independently",
-          "[unit][oauth][concurrency]") {
+TEST_CASE("concurrent refreshes of different accounts run independently", "[unit][oauth][concurrency]") {
   Fixture f;
   const std::vector<std::string> emails{"a@example.com", "b@example.com", "c@example.com", "d@example.com"};
   for (const auto& e : emails) {

@@ -30,7 +30,8 @@ TEST_CASE("optional fields of a token response may be absent", "[unit][oauth]") 
   CHECK(g->refresh_token.empty());
   CHECK(g->scopes.empty());
   CHECK(g->account_email.empty());
-  const auto null_refresh = parse_token_response(R"({"access_token":"at","expires_in":60,"refresh_token":null,"account":5})");
+  const auto null_refresh =
+      parse_token_response(R"({"access_token":"at","expires_in":60,"refresh_token":null,"account":5})");
   REQUIRE(null_refresh.has_value());
   CHECK(null_refresh->refresh_token.empty());
   CHECK(null_refresh->account_email.empty());

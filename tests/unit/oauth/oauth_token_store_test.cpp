@@ -143,8 +143,7 @@ TEST_CASE("the file store writes 0600 files atomically, creating parents 0700", 
   CHECK(make_file_token_store(path.string())->load()->size() == 2);
 }
 
-TEST_CASE("a save that cannot complete reports the file and leaves no temporary file",
-          "[unit][oauth]") {
+TEST_CASE("a save that cannot complete reports the file and leaves no temporary file", "[unit][oauth]") {
   TempDir dir;
   SECTION("the target is a directory: the rename fails") {
     const fs::path path = dir.path / "tokens.json";
@@ -174,8 +173,7 @@ TEST_CASE("a save that cannot complete reports the file and leaves no temporary 
 TEST_CASE("a malformed store is an error naming the file, never quoting it", "[unit][oauth]") {
   TempDir dir;
   const fs::path path = dir.path / "tokens.json";
-  const std::string content = GENERATE(std::string("{\"tokens\": [sk-ant-SECRET"),
-                                       std::string("[\"sk-ant-SECRET\"]"),
+  const std::string content = GENERATE(std::string("{\"tokens\": [sk-ant-SECRET"), std::string("[\"sk-ant-SECRET\"]"),
                                        std::string("{\"version\":2,\"tokens\":[],\"x\":\"sk-ant-SECRET\"}"),
                                        std::string("{\"version\":1,\"tokens\":\"sk-ant-SECRET\"}"));
   CAPTURE(content);
@@ -231,8 +229,7 @@ TEST_CASE("stored entries with unusable fields are skipped, the rest load", "[un
   CHECK(r->at(1).needs_login);  // nothing to use or refresh
 }
 
-TEST_CASE("a restarted client serves the stored token without calling the endpoint",
-          "[unit][oauth]") {
+TEST_CASE("a restarted client serves the stored token without calling the endpoint", "[unit][oauth]") {
   TempDir dir;
   const fs::path path = dir.path / "sub" / "tokens.json";
   Fixture f;

@@ -6,8 +6,8 @@
 #include <set>
 #include <sstream>
 
-#include "report/metrics_report.h"
 #include <balancer/testing/manual_clock.h>
+#include "report/metrics_report.h"
 
 using namespace balancer;
 
@@ -68,10 +68,15 @@ TEST_CASE("metrics: per-provider series, dedup counters, server samples and OAut
   account.expires_in_s = 1234.5;
   account.state = "valid";
   account.requests = 3;
-  const std::string text = prometheus_metrics(
-      {config, health, stats, dedup, {account}, {{"connections_busy", "Client connections being served.", 4, false, "", ""},
-                                        {"responses_total", "Answers by status class.", 9, true, "code", "2xx"},
-                                        {"responses_total", "Answers by status class.", 1, true, "code", "5xx"}}});
+  const std::string text =
+      prometheus_metrics({config,
+                          health,
+                          stats,
+                          dedup,
+                          {account},
+                          {{"connections_busy", "Client connections being served.", 4, false, "", ""},
+                           {"responses_total", "Answers by status class.", 9, true, "code", "2xx"},
+                           {"responses_total", "Answers by status class.", 1, true, "code", "5xx"}}});
   const auto s = samples_of(text);
   CHECK(s.at(R"(balancer_provider_requests_total{provider="main"})") == "2");
   CHECK(s.at(R"(balancer_provider_failures_total{provider="main"})") == "1");

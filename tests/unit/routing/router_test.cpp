@@ -43,8 +43,7 @@ std::shared_ptr<const BalancerConfig> make_config() {
   c->providers = {provider("A"), provider("B", 5), provider("C", 1), provider("Off", 1, false)};
   c->model_routes = {
       {"claude-sonnet-4-5", {entry("C", "passthrough", 1)}},
-      {"*sonnet*", {entry("A", "passthrough", 2), entry("B", "glm-4.6", 1), entry("C", "x", 2),
-                    entry("Off", "y", 0)}},
+      {"*sonnet*", {entry("A", "passthrough", 2), entry("B", "glm-4.6", 1), entry("C", "x", 2), entry("Off", "y", 0)}},
       {"*SONNET*", {entry("C", "late", 1)}},
       {"*haiku*", {entry("Off", "h", 1)}},
       {"*", {entry("A", "passthrough", 1)}},

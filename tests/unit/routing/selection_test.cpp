@@ -4,10 +4,10 @@
 #include <string>
 #include <vector>
 
-#include "routing/conversation_affinity.h"
 #include <balancer/router.h>
 #include <balancer/testing/manual_clock.h>
 #include <balancer/testing/scripted_random.h>
+#include "routing/conversation_affinity.h"
 
 #include "routing/selection.h"
 
@@ -177,10 +177,10 @@ TEST_CASE("ConversationAffinity: kept, expired, replaced, bounded", "[unit][affi
   affinity.put("conv-1", "A", t0 + std::chrono::seconds(300));
   affinity.put("conv-1", "B", t0 + std::chrono::seconds(300));  // failover moved it
   CHECK(affinity.get("conv-1", t0) == std::optional<std::string>("B"));
-  CHECK_FALSE(affinity.get("conv-2", t0));                         // other conversations untouched
+  CHECK_FALSE(affinity.get("conv-2", t0));  // other conversations untouched
   affinity.put("conv-2", "C", t0 + std::chrono::seconds(300));
-  CHECK(affinity.get("conv-1", t0));                               // conv-1 is now most recent
-  affinity.put("conv-3", "A", t0 + std::chrono::seconds(300));     // evicts conv-2
+  CHECK(affinity.get("conv-1", t0));                            // conv-1 is now most recent
+  affinity.put("conv-3", "A", t0 + std::chrono::seconds(300));  // evicts conv-2
   CHECK(affinity.size() == 2);
   CHECK_FALSE(affinity.get("conv-2", t0));
   CHECK(affinity.get("conv-1", t0) == std::optional<std::string>("B"));

@@ -105,8 +105,7 @@ std::string chunk(const std::string& delta, const std::string& finish_reason = "
 
 std::string text_chunk(const std::string& text) { return chunk(json{{"content", text}}.dump()); }
 
-std::string tool_chunk(int index, const std::string& id, const std::string& name,
-                       const std::string& arguments) {
+std::string tool_chunk(int index, const std::string& id, const std::string& name, const std::string& arguments) {
   json call = {{"index", index}, {"function", {{"arguments", arguments}}}};
   if (!id.empty()) {
     call["id"] = id;
@@ -185,10 +184,9 @@ const std::string kPing = ev({{"type", "ping"}});
 // The grammar checker
 
 TEST_CASE("Anthropic stream grammar: valid streams and how they ended", "[stream_translator]") {
-  const std::string complete = kStart + kPing + text_start(0) + text_delta(0) + block_stop(0) +
-                               tool_start(1) + json_delta(1, R"({"command")") +
-                               json_delta(1, R"(:"ls"})") + block_stop(1) + tool_start(2) +
-                               block_stop(2) + message_delta("tool_use") + kMessageStop;
+  const std::string complete = kStart + kPing + text_start(0) + text_delta(0) + block_stop(0) + tool_start(1) +
+                               json_delta(1, R"({"command")") + json_delta(1, R"(:"ls"})") + block_stop(1) +
+                               tool_start(2) + block_stop(2) + message_delta("tool_use") + kMessageStop;
   auto check = check_anthropic_stream(complete);
   INFO(check.violation);
   CHECK(check.ok());
@@ -204,11 +202,10 @@ TEST_CASE("Anthropic stream grammar: valid streams and how they ended", "[stream
   CHECK(check.ok());
   CHECK(check.errored);
 
-  const std::string thinking =
-      kStart + block_start(0, {{"type", "thinking"}, {"thinking", ""}, {"signature", ""}}) +
-      delta(0, {{"type", "thinking_delta"}, {"thinking", "hmm"}}) +
-      delta(0, {{"type", "signature_delta"}, {"signature", "sig"}}) + block_stop(0) +
-      message_delta() + kMessageStop;
+  const std::string thinking = kStart + block_start(0, {{"type", "thinking"}, {"thinking", ""}, {"signature", ""}}) +
+                               delta(0, {{"type", "thinking_delta"}, {"thinking", "hmm"}}) +
+                               delta(0, {{"type", "signature_delta"}, {"signature", "sig"}}) + block_stop(0) +
+                               message_delta() + kMessageStop;
   CHECK(check_anthropic_stream(thinking).ok());
 }
 
@@ -227,31 +224,60 @@ TEST_CASE("Anthropic stream grammar: every rule can fail", "[stream_translator]"
       {"framing: data not JSON", raw_ev("ping", "{"), "data is not JSON"},
       {"framing: name differs from type", raw_ev("ping", R"({"type":"message_stop"})"), "not the event name"},
       {"empty stream", "", "the stream is empty"},
-      {"message_start first", text_start(0) + kStart, "event #0 (content_block_start): the first event must be message_start"},
+      {"message_start first", text_start(0) + kStart,
+       "event #0 (content_block_start): the first event must be message_start"},
       {"ping only after message_start", kPing + kStart, "event #0 (ping): the first event"},
       {"message_start once", kStart + kStart + end, "event #1 (message_start): message_start after"},
-      {"message id prefix", ev(json::parse(R"({"type":"message_start","message":{"id":"chatcmpl-1","type":"message","role":"assistant","model":"m","content":[],"usage":{}}})")), "msg_"},
-      {"model non-empty", ev(json::parse(R"({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"","content":[],"usage":{}}})")), "model is empty"},
-      {"content empty", ev(json::parse(R"({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":""}],"usage":{}}})")), "content is not []"},
-      {"usage present", ev(json::parse(R"({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[]}})")), "usage is missing"},
+      {"message id prefix",
+       ev(json::parse(
+           R"({"type":"message_start","message":{"id":"chatcmpl-1","type":"message","role":"assistant","model":"m","content":[],"usage":{}}})")),
+       "msg_"},
+      {"model non-empty",
+       ev(json::parse(
+           R"({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"","content":[],"usage":{}}})")),
+       "model is empty"},
+      {"content empty",
+       ev(json::parse(
+           R"({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":""}],"usage":{}}})")),
+       "content is not []"},
+      {"usage present",
+       ev(json::parse(
+           R"({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[]}})")),
+       "usage is missing"},
       {"indices start at 0", kStart + text_start(1) + text_delta(1) + block_stop(1) + end, "index is not 0"},
       {"indices consecutive", kStart + body + text_start(2) + block_stop(2) + end, "index is not 1"},
-      {"no overlap", kStart + text_start(0) + text_start(1) + block_stop(1) + block_stop(0) + end, "while block 0 is open"},
-      {"delta kind matches block", kStart + tool_start(0) + text_delta(0) + block_stop(0) + end, "text_delta in a tool_use block"},
-      {"thinking delta not in text", kStart + text_start(0) + delta(0, {{"type", "thinking_delta"}, {"thinking", "x"}}) + block_stop(0) + end, "thinking_delta in a text block"},
-      {"delta field present", kStart + text_start(0) + delta(0, {{"type", "text_delta"}}) + block_stop(0) + end, "without a text string"},
+      {"no overlap", kStart + text_start(0) + text_start(1) + block_stop(1) + block_stop(0) + end,
+       "while block 0 is open"},
+      {"delta kind matches block", kStart + tool_start(0) + text_delta(0) + block_stop(0) + end,
+       "text_delta in a tool_use block"},
+      {"thinking delta not in text",
+       kStart + text_start(0) + delta(0, {{"type", "thinking_delta"}, {"thinking", "x"}}) + block_stop(0) + end,
+       "thinking_delta in a text block"},
+      {"delta field present", kStart + text_start(0) + delta(0, {{"type", "text_delta"}}) + block_stop(0) + end,
+       "without a text string"},
       {"delta for the open index", kStart + text_start(0) + text_delta(1) + block_stop(0) + end, "not open"},
-      {"stop for the open index", kStart + text_start(0) + block_stop(1) + end, "content_block_stop for a block that is not open"},
+      {"stop for the open index", kStart + text_start(0) + block_stop(1) + end,
+       "content_block_stop for a block that is not open"},
       {"no block left open", kStart + text_start(0) + end, "message_delta while block 0 is open"},
       {"tool_use input is {}", kStart + tool_start(0, "Bash", {{"a", 1}}) + block_stop(0) + end, "input is not {}"},
       {"tool_use name non-empty", kStart + tool_start(0, "") + block_stop(0) + end, "non-empty id and name"},
-      {"tool arguments form an object", kStart + tool_start(0) + json_delta(0, R"({"a":)") + block_stop(0) + end, "is not a JSON object"},
-      {"tool arguments not an array", kStart + tool_start(0) + json_delta(0, "[1]") + block_stop(0) + end, "is not a JSON object"},
-      {"known block types", kStart + block_start(0, {{"type", "image"}}) + block_stop(0) + end, "unknown content block type"},
+      {"tool arguments form an object", kStart + tool_start(0) + json_delta(0, R"({"a":)") + block_stop(0) + end,
+       "is not a JSON object"},
+      {"tool arguments not an array", kStart + tool_start(0) + json_delta(0, "[1]") + block_stop(0) + end,
+       "is not a JSON object"},
+      {"known block types", kStart + block_start(0, {{"type", "image"}}) + block_stop(0) + end,
+       "unknown content block type"},
       {"known stop reasons", kStart + body + message_delta("stop") + kMessageStop, "stop_reason 'stop'"},
-      {"usage.output_tokens integer", kStart + body + ev({{"type", "message_delta"}, {"delta", {{"stop_reason", "end_turn"}}}, {"usage", {{"output_tokens", "3"}}}}) + kMessageStop, "output_tokens"},
+      {"usage.output_tokens integer",
+       kStart + body +
+           ev({{"type", "message_delta"},
+               {"delta", {{"stop_reason", "end_turn"}}},
+               {"usage", {{"output_tokens", "3"}}}}) +
+           kMessageStop,
+       "output_tokens"},
       {"one message_delta", kStart + body + message_delta() + message_delta() + kMessageStop, "a second message_delta"},
-      {"no block after message_delta", kStart + message_delta() + text_start(0) + block_stop(0) + kMessageStop, "after message_delta"},
+      {"no block after message_delta", kStart + message_delta() + text_start(0) + block_stop(0) + kMessageStop,
+       "after message_delta"},
       {"message_stop after message_delta", kStart + body + kMessageStop, "message_stop before message_delta"},
       {"nothing after message_stop", kStart + body + end + kPing, "event after message_stop"},
       {"nothing after error", kStart + kError + kPing, "event after error"},
@@ -346,7 +372,8 @@ TEST_CASE("StreamTranslator: fixture details", "[stream_translator]") {
     CHECK(json::parse(arguments[2]) == json{{"file_path", "/src/util.h"}, {"limit", 200}});
     const json& message_delta = events[events.size() - 2];
     CHECK(message_delta["delta"]["stop_reason"] == "tool_use");
-    CHECK(message_delta["usage"] == json{{"input_tokens", 307}, {"cache_read_input_tokens", 1536}, {"output_tokens", 64}});
+    CHECK(message_delta["usage"] ==
+          json{{"input_tokens", 307}, {"cache_read_input_tokens", 1536}, {"output_tokens", 64}});
     REQUIRE(translator.usage());
     CHECK(translator.usage()->input_tokens == 307);
     CHECK(translator.usage()->cache_read_input_tokens == 1536);
@@ -432,37 +459,35 @@ TEST_CASE("StreamTranslator: output does not depend on how the input is split", 
 TEST_CASE("StreamTranslator: a tool name that arrives after the id", "[stream_translator]") {
   StreamTranslator translator(kModel);
   std::string out;
-  translator.feed(chunk(R"({"role":"assistant","content":null})") +
-                      tool_chunk(0, "call_late", "", R"({"com)"),
-                  out);
+  translator.feed(chunk(R"({"role":"assistant","content":null})") + tool_chunk(0, "call_late", "", R"({"com)"), out);
   CHECK(shape_of(out) == std::vector<std::string>{"message_start"});
   translator.feed(tool_chunk(0, "", "", R"(mand")"), out);  // still no name: still buffered
   CHECK(shape_of(out) == std::vector<std::string>{"message_start"});
-  translator.feed(tool_chunk(0, "", "Bash", R"(:"ls")") + tool_chunk(0, "", "", "}") +
-                      chunk("{}", R"("tool_calls")") + kDone,
-                  out);
-  CHECK(shape_of(out) == std::vector<std::string>{
-                             "message_start", "content_block_start:tool_use",
-                             "content_block_delta:input_json_delta", "content_block_delta:input_json_delta",
-                             "content_block_stop", "message_delta", "message_stop"});
+  translator.feed(
+      tool_chunk(0, "", "Bash", R"(:"ls")") + tool_chunk(0, "", "", "}") + chunk("{}", R"("tool_calls")") + kDone, out);
+  CHECK(shape_of(out) == std::vector<std::string>{"message_start", "content_block_start:tool_use",
+                                                  "content_block_delta:input_json_delta",
+                                                  "content_block_delta:input_json_delta", "content_block_stop",
+                                                  "message_delta", "message_stop"});
   const auto events = events_of(out);
-  CHECK(events.at(1).at("content_block") == json{{"type", "tool_use"}, {"id", "call_late"}, {"name", "Bash"}, {"input", json::object()}});
+  CHECK(events.at(1).at("content_block") ==
+        json{{"type", "tool_use"}, {"id", "call_late"}, {"name", "Bash"}, {"input", json::object()}});
   CHECK(events.at(2).at("delta").at("partial_json") == R"({"command":"ls")");  // the buffer, at once
   CHECK(events.at(3).at("delta").at("partial_json") == "}");
   CHECK(check_anthropic_stream(out).completed);
 }
 
 TEST_CASE("StreamTranslator: an index reused with a new id is a new tool call", "[stream_translator]") {
-  const std::string out = translate(tool_chunk(0, "call_a", "Read", R"({"file_path":"a"})") +
-                                    tool_chunk(0, "call_a", "", "") +  // repeated id: same call
-                                    tool_chunk(0, "call_b", "Read", R"({"file_path":"b"})") +
-                                    chunk("{}", R"("stop")") + kDone);
+  const std::string out =
+      translate(tool_chunk(0, "call_a", "Read", R"({"file_path":"a"})") +
+                tool_chunk(0, "call_a", "", "") +  // repeated id: same call
+                tool_chunk(0, "call_b", "Read", R"({"file_path":"b"})") + chunk("{}", R"("stop")") + kDone);
   const auto events = events_of(out);
-  CHECK(shape_of(out) == std::vector<std::string>{
-                             "message_start", "content_block_start:tool_use",
-                             "content_block_delta:input_json_delta", "content_block_stop",
-                             "content_block_start:tool_use", "content_block_delta:input_json_delta",
-                             "content_block_stop", "message_delta", "message_stop"});
+  CHECK(shape_of(out) == std::vector<std::string>{"message_start", "content_block_start:tool_use",
+                                                  "content_block_delta:input_json_delta", "content_block_stop",
+                                                  "content_block_start:tool_use",
+                                                  "content_block_delta:input_json_delta", "content_block_stop",
+                                                  "message_delta", "message_stop"});
   CHECK(events[1]["content_block"]["id"] == "call_a");
   CHECK(events[4]["content_block"]["id"] == "call_b");
   CHECK(events[4]["index"] == 1);
@@ -483,9 +508,8 @@ TEST_CASE("StreamTranslator: interleaved tool arguments end the stream with an e
   const auto check = check_anthropic_stream(out);
   CHECK(check.ok());
   CHECK(check.errored);
-  CHECK(shape_of(out) == std::vector<std::string>{
-                             "message_start", "content_block_start:tool_use",
-                             "content_block_delta:input_json_delta", "error"});
+  CHECK(shape_of(out) == std::vector<std::string>{"message_start", "content_block_start:tool_use",
+                                                  "content_block_delta:input_json_delta", "error"});
   CHECK(out.find("never sent") == std::string::npos);
   CHECK(translator.started());
   CHECK(translator.done());
@@ -494,12 +518,12 @@ TEST_CASE("StreamTranslator: interleaved tool arguments end the stream with an e
   CHECK(translator.upstream_error().empty());
 }
 
-TEST_CASE("StreamTranslator: more arguments for a call whose block was closed complete end the stream", "[stream_translator]") {
+TEST_CASE("StreamTranslator: more arguments for a call whose block was closed complete end the stream",
+          "[stream_translator]") {
   StreamTranslator translator(kModel);
   std::string out;
   translator.feed(tool_chunk(0, "call_a", "Read", R"({"file_path":"a"})") +
-                      tool_chunk(1, "call_b", "Read", R"({"file_path":"b"})") +
-                      tool_chunk(0, "", "", R"(  )") + kDone,
+                      tool_chunk(1, "call_b", "Read", R"({"file_path":"b"})") + tool_chunk(0, "", "", R"(  )") + kDone,
                   out);
   const auto check = check_anthropic_stream(out);
   CHECK(check.ok());
@@ -507,7 +531,8 @@ TEST_CASE("StreamTranslator: more arguments for a call whose block was closed co
   CHECK_THAT(translator.failure(), Catch::Contains("interleaved"));
 }
 
-TEST_CASE("StreamTranslator: tool arguments that are not a JSON object end the stream with an error", "[stream_translator]") {
+TEST_CASE("StreamTranslator: tool arguments that are not a JSON object end the stream with an error",
+          "[stream_translator]") {
   for (const char* arguments : {R"({"file_path":)", R"([1,2])", R"("text")", R"({"a":1}})"}) {
     StreamTranslator translator(kModel);
     std::string out;
@@ -572,9 +597,10 @@ TEST_CASE("StreamTranslator: fail() mid-stream", "[stream_translator]") {
   translator.feed(text_chunk("Hello") + text_chunk(" wor"), out);
   translator.fail("connection_error: reset by peer", out);
   const auto events = events_of(out);
-  CHECK(events.back() == json{{"type", "error"},
-                              {"error", {{"type", "api_error"},
-                                         {"message", "the upstream stream failed: connection_error: reset by peer"}}}});
+  CHECK(events.back() ==
+        json{{"type", "error"},
+             {"error",
+              {{"type", "api_error"}, {"message", "the upstream stream failed: connection_error: reset by peer"}}}});
   CHECK(check_anthropic_stream(out).errored);
   CHECK(translator.started());
   CHECK(translator.done());
@@ -615,9 +641,10 @@ TEST_CASE("StreamTranslator: observers before, during and after a stream", "[str
   CHECK(translator.started());
   CHECK_FALSE(translator.done());
   translator.feed(chunk("{}", R"("stop")"), out);
-  translator.feed(R"(data: {"id":"chatcmpl-T3st","choices":[],"usage":{"prompt_tokens":100,"completion_tokens":7,"prompt_cache_hit_tokens":60}})"
-                  "\n\n",
-                  out);
+  translator.feed(
+      R"(data: {"id":"chatcmpl-T3st","choices":[],"usage":{"prompt_tokens":100,"completion_tokens":7,"prompt_cache_hit_tokens":60}})"
+      "\n\n",
+      out);
   REQUIRE(translator.usage());
   CHECK(translator.usage()->input_tokens == 40);  // DeepSeek's cache-hit count, without details
   CHECK(translator.usage()->cache_read_input_tokens == 60);
@@ -625,7 +652,8 @@ TEST_CASE("StreamTranslator: observers before, during and after a stream", "[str
   translator.feed(kDone, out);
   CHECK(translator.done());
   CHECK(translator.completed());
-  CHECK(events_of(out).at(1)["usage"] == json{{"input_tokens", 40}, {"cache_read_input_tokens", 60}, {"output_tokens", 7}});
+  CHECK(events_of(out).at(1)["usage"] ==
+        json{{"input_tokens", 40}, {"cache_read_input_tokens", 60}, {"output_tokens", 7}});
 }
 
 TEST_CASE("StreamTranslator: upstream error events", "[stream_translator]") {
@@ -637,13 +665,16 @@ TEST_CASE("StreamTranslator: upstream error events", "[stream_translator]") {
     CHECK_FALSE(translator.started());
     CHECK_FALSE(translator.failure().empty());
     CHECK(translator.upstream_error() == R"({"error":{"message":"too many","code":429}})");
-    CHECK(out == "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\","
-                 "\"message\":\"upstream error: too many\"}}\n\n");
+    CHECK(out ==
+          "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\","
+          "\"message\":\"upstream error: too many\"}}\n\n");
   }
   SECTION("an error chunk after message_start closes nothing") {
     StreamTranslator translator(kModel);
     std::string out;
-    translator.feed(text_chunk("Hi") + R"(data: {"error":{"message":"overloaded","type":"server_error"}})" "\n\n", out);
+    translator.feed(text_chunk("Hi") + R"(data: {"error":{"message":"overloaded","type":"server_error"}})"
+                                       "\n\n",
+                    out);
     CHECK(shape_of(out) == std::vector<std::string>{"message_start", "content_block_start:text",
                                                     "content_block_delta:text_delta", "error"});
     CHECK(events_of(out).back()["error"]["type"] == "api_error");
@@ -660,41 +691,42 @@ TEST_CASE("StreamTranslator: upstream error events", "[stream_translator]") {
 }
 
 TEST_CASE("StreamTranslator: noise is ignored", "[stream_translator]") {
-  const std::string noise = ": OPENROUTER PROCESSING\n\ndata:\n\nevent: ping\ndata: {}\n\n"
-                            "data: {\"id\":\"x\",\"choices\":[],\"usage\":null}\n\n";
+  const std::string noise =
+      ": OPENROUTER PROCESSING\n\ndata:\n\nevent: ping\ndata: {}\n\n"
+      "data: {\"id\":\"x\",\"choices\":[],\"usage\":null}\n\n";
   StreamTranslator translator(kModel);
   std::string out;
   translator.feed(noise, out);
   CHECK(out.empty());
   CHECK_FALSE(translator.started());
   translator.feed(text_chunk("Hi") + noise + text_chunk("!") + kDone, out);
-  CHECK(shape_of(out) == std::vector<std::string>{
-                             "message_start", "content_block_start:text", "content_block_delta:text_delta",
-                             "content_block_delta:text_delta", "content_block_stop", "message_delta",
-                             "message_stop"});
+  CHECK(shape_of(out) == std::vector<std::string>{"message_start", "content_block_start:text",
+                                                  "content_block_delta:text_delta", "content_block_delta:text_delta",
+                                                  "content_block_stop", "message_delta", "message_stop"});
   CHECK(events_of(out)[0]["message"]["id"] == "msg_chatcmplT3st");
 }
 
 TEST_CASE("StreamTranslator: kinds alternate into new blocks", "[stream_translator]") {
-  const std::string out = translate(
-      chunk(R"({"reasoning_content":"think","reasoning":"think"})") +  // both: sent once
-      text_chunk("a") + tool_chunk(0, "call_a", "Bash", "{}") + text_chunk("b") +
-      chunk(R"({"reasoning":"again"})") + chunk("{}", R"("stop")") + kDone);
-  CHECK(shape_of(out) == std::vector<std::string>{
-                             "message_start",
-                             "content_block_start:thinking", "content_block_delta:thinking_delta", "content_block_stop",
-                             "content_block_start:text", "content_block_delta:text_delta", "content_block_stop",
-                             "content_block_start:tool_use", "content_block_delta:input_json_delta", "content_block_stop",
-                             "content_block_start:text", "content_block_delta:text_delta", "content_block_stop",
-                             "content_block_start:thinking", "content_block_delta:thinking_delta", "content_block_stop",
-                             "message_delta", "message_stop"});
+  const std::string out = translate(chunk(R"({"reasoning_content":"think","reasoning":"think"})") +  // both: sent once
+                                    text_chunk("a") + tool_chunk(0, "call_a", "Bash", "{}") + text_chunk("b") +
+                                    chunk(R"({"reasoning":"again"})") + chunk("{}", R"("stop")") + kDone);
+  CHECK(shape_of(out) ==
+        std::vector<std::string>{"message_start", "content_block_start:thinking", "content_block_delta:thinking_delta",
+                                 "content_block_stop", "content_block_start:text", "content_block_delta:text_delta",
+                                 "content_block_stop", "content_block_start:tool_use",
+                                 "content_block_delta:input_json_delta", "content_block_stop",
+                                 "content_block_start:text", "content_block_delta:text_delta", "content_block_stop",
+                                 "content_block_start:thinking", "content_block_delta:thinking_delta",
+                                 "content_block_stop", "message_delta", "message_stop"});
   CHECK(events_of(out)[2]["delta"]["thinking"] == "think");
   CHECK(check_anthropic_stream(out).completed);
 }
 
 TEST_CASE("StreamTranslator: ids when the upstream sends none", "[stream_translator]") {
   const std::string out = translate(
-      "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"function\":{\"name\":\"Bash\",\"arguments\":{\"command\":\"ls\"}}}]}}]}\n\n" +
+      "data: "
+      "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"function\":{\"name\":\"Bash\",\"arguments\":{\"command\":\"ls\"}}}]"
+      "}}]}\n\n" +
       kDone);
   const auto events = events_of(out);
   CHECK(events[0]["message"]["id"] == "msg_openai");
@@ -704,25 +736,29 @@ TEST_CASE("StreamTranslator: ids when the upstream sends none", "[stream_transla
 }
 
 TEST_CASE("StreamTranslator: the legacy function_call delta", "[stream_translator]") {
-  const std::string out = translate(chunk(R"({"function_call":{"name":"Read","arguments":""}})") +
-                                    chunk(R"({"function_call":{"arguments":"{}"}})") +
-                                    chunk("{}", R"("function_call")") + kDone);
+  const std::string out =
+      translate(chunk(R"({"function_call":{"name":"Read","arguments":""}})") +
+                chunk(R"({"function_call":{"arguments":"{}"}})") + chunk("{}", R"("function_call")") + kDone);
   CHECK(shape_of(out)[1] == "content_block_start:tool_use");
   CHECK(events_of(out)[4]["delta"]["stop_reason"] == "tool_use");
 }
 
 TEST_CASE("StreamTranslator: finish_reason to stop_reason", "[stream_translator]") {
   const std::vector<std::pair<std::string, std::string>> table = {
-      {R"("stop")", "end_turn"},         {R"("length")", "max_tokens"},
-      {R"("tool_calls")", "tool_use"},   {R"("function_call")", "tool_use"},
-      {R"("content_filter")", "refusal"}, {R"("other")", "end_turn"},
+      {R"("stop")", "end_turn"},
+      {R"("length")", "max_tokens"},
+      {R"("tool_calls")", "tool_use"},
+      {R"("function_call")", "tool_use"},
+      {R"("content_filter")", "refusal"},
+      {R"("other")", "end_turn"},
       {"null", "end_turn"},
   };
   for (const auto& [finish_reason, stop_reason] : table) {
     const auto events = events_of(translate(text_chunk("x") + chunk("{}", finish_reason) + kDone));
     INFO(finish_reason);
     CHECK(events[events.size() - 2]["delta"]["stop_reason"] == stop_reason);
-    CHECK(events[events.size() - 2]["usage"] == json{{"input_tokens", 0}, {"cache_read_input_tokens", 0}, {"output_tokens", 0}});
+    CHECK(events[events.size() - 2]["usage"] ==
+          json{{"input_tokens", 0}, {"cache_read_input_tokens", 0}, {"output_tokens", 0}});
   }
 }
 
@@ -735,7 +771,8 @@ TEST_CASE("StreamTranslator: [DONE] alone, and [DONE] without its blank line", "
   const std::string role_only = translate(chunk(R"({"role":"assistant","content":""})") + kDone);
   CHECK(check_anthropic_stream(role_only).errored);
   // An empty answer the upstream finished on purpose is a (valid, empty) message.
-  const std::string finished_empty = translate(chunk(R"({"role":"assistant","content":""})") + chunk("{}", R"("length")") + kDone);
+  const std::string finished_empty =
+      translate(chunk(R"({"role":"assistant","content":""})") + chunk("{}", R"("length")") + kDone);
   CHECK(check_anthropic_stream(finished_empty).completed);
 
   StreamTranslator translator(kModel);
@@ -868,9 +905,9 @@ std::string compare_with_oracle(const std::string& data) {
   if (kind != ChunkKind::Chunk) {
     return "";
   }
-  if (got.id != expected.id || got.has_choice != expected.has_choice ||
-      got.reasoning != expected.reasoning || got.content != expected.content ||
-      got.finish_reason != expected.finish_reason || got.has_usage != expected.has_usage) {
+  if (got.id != expected.id || got.has_choice != expected.has_choice || got.reasoning != expected.reasoning ||
+      got.content != expected.content || got.finish_reason != expected.finish_reason ||
+      got.has_usage != expected.has_usage) {
     return "fields differ";
   }
   if (got.usage.input_tokens != expected.usage.input_tokens ||
@@ -969,18 +1006,19 @@ std::string utf8(std::uint32_t code_point) {
 
 TEST_CASE("Chunk reader: any string nlohmann writes reads back", "[stream_translator]") {
   std::mt19937 random(7);
-  const std::vector<std::uint32_t> code_points = {0x01, 0x1F, '"', '\\', '/', 'a', 0x7F, 0xE9, 0x7FF,
-                                                  0x800, 0xFFFD, 0xFFFF, 0x10000, 0x1F600, 0x10FFFF};
+  const std::vector<std::uint32_t> code_points = {0x01,  0x1F,  '"',    '\\',   '/',     'a',     0x7F,    0xE9,
+                                                  0x7FF, 0x800, 0xFFFD, 0xFFFF, 0x10000, 0x1F600, 0x10FFFF};
   for (int run = 0; run < 500; ++run) {
     std::string text;
     const int length = std::uniform_int_distribution<int>(0, 12)(random);
     for (int i = 0; i < length; ++i) {
-      const std::uint32_t code_point = code_points[std::uniform_int_distribution<std::size_t>(0, code_points.size() - 1)(random)];
+      const std::uint32_t code_point =
+          code_points[std::uniform_int_distribution<std::size_t>(0, code_points.size() - 1)(random)];
       text += utf8(code_point);
     }
     for (const bool ensure_ascii : {false, true}) {
-      const std::string data = "{\"choices\":[{\"delta\":{\"content\":" +
-                               json(text).dump(-1, ' ', ensure_ascii) + "}}]}";
+      const std::string data =
+          "{\"choices\":[{\"delta\":{\"content\":" + json(text).dump(-1, ' ', ensure_ascii) + "}}]}";
       const auto parsed = parse_openai_chunk(data);
       REQUIRE(parsed.kind == ChunkKind::Chunk);
       CHECK(parsed.chunk.content == text);
@@ -1045,7 +1083,8 @@ void walk(balancer::detail::JsonCursor& cursor, int& budget) {
 
 TEST_CASE("JsonCursor stays inside any text, even invalid", "[stream_translator]") {
   std::mt19937 random(5);
-  std::vector<std::string> texts = {"", "{", "[", "\"", "\"\\", "\"\\u12", "{\"a\"", "{\"a\":", "[1,", "{,}", "}]", "\"\\ud83d\\u"};
+  std::vector<std::string> texts = {"",       "{",       "[",   "\"",  "\"\\", "\"\\u12",
+                                    "{\"a\"", "{\"a\":", "[1,", "{,}", "}]",   "\"\\ud83d\\u"};
   for (const std::string& chunk : fixture_chunks()) {
     for (int run = 0; run < 20; ++run) {
       texts.push_back(chunk.substr(0, std::uniform_int_distribution<std::size_t>(0, chunk.size())(random)));

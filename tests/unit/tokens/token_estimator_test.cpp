@@ -61,14 +61,14 @@ std::string prose_of_length(std::size_t length) {
       "The balancer forwards each request to the healthiest provider and retries another one "
       "when the first answer is a rate limit or an overload. ";
   std::string text;
-  while (text.size() < length) text += sentence;
+  while (text.size() < length)
+    text += sentence;
   text.resize(length);
   return text;
 }
 
 std::string base64_encode(const std::vector<std::uint8_t>& bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   for (std::size_t i = 0; i < bytes.size(); i += 3) {
     const std::uint32_t chunk = (std::uint32_t{bytes[i]} << 16) |
@@ -89,7 +89,8 @@ void append_big_endian(std::vector<std::uint8_t>& bytes, std::uint32_t value, in
 }
 
 void append_little_endian(std::vector<std::uint8_t>& bytes, std::uint32_t value, int length) {
-  for (int i = 0; i < length; ++i) bytes.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
+  for (int i = 0; i < length; ++i)
+    bytes.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
 }
 
 void append_text(std::vector<std::uint8_t>& bytes, std::string_view text) {
@@ -166,8 +167,7 @@ std::string webp_extended_base64(std::uint32_t width, std::uint32_t height) {
 }
 
 json base64_image(const std::string& media_type, const std::string& data) {
-  return {{"type", "image"},
-          {"source", {{"type", "base64"}, {"media_type", media_type}, {"data", data}}}};
+  return {{"type", "image"}, {"source", {{"type", "base64"}, {"media_type", media_type}, {"data", data}}}};
 }
 
 json request_with_blocks(json blocks) {
@@ -184,8 +184,10 @@ std::int64_t added_by(const json& block) {
 }
 
 std::string minimal_pdf_base64(int pages) {
-  std::string pdf = "%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-                    "2 0 obj\n<< /Type /Pages /Count " + std::to_string(pages) + " >>\nendobj\n";
+  std::string pdf =
+      "%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+      "2 0 obj\n<< /Type /Pages /Count " +
+      std::to_string(pages) + " >>\nendobj\n";
   for (int page = 0; page < pages; ++page) {
     pdf += std::to_string(page + 3) + " 0 obj\n<< /Type /Page /Parent 2 0 R >>\nendobj\n";
   }
@@ -197,8 +199,7 @@ std::string minimal_pdf_base64(int pages) {
 
 // ---- Accuracy against the reference tokenizer ---------------------------------------------------
 
-TEST_CASE("every fixture is estimated within -5 % .. +15 % of its cl100k count",
-          "[token_estimator]") {
+TEST_CASE("every fixture is estimated within -5 % .. +15 % of its cl100k count", "[token_estimator]") {
   const json references = read_fixture("reference_counts.json");
   REQUIRE(references.size() >= 7);
   for (const auto& [name, counts] : references.items()) {
@@ -207,16 +208,14 @@ TEST_CASE("every fixture is estimated within -5 % .. +15 % of its cl100k count",
     const auto cl100k = counts.at("cl100k").get<std::int64_t>();
     const double ratio = ratio_to(request, cl100k);
     std::printf("token_estimator %-24s estimate %6lld cl100k %6lld (%+5.1f %%)", name.c_str(),
-                static_cast<long long>(estimate), static_cast<long long>(cl100k),
-                (ratio - 1.0) * 100.0);
+                static_cast<long long>(estimate), static_cast<long long>(cl100k), (ratio - 1.0) * 100.0);
     INFO(name << ": estimate " << estimate << ", cl100k " << cl100k);
     CHECK(ratio >= kLowestRatio);
     CHECK(ratio <= kHighestRatio);
     if (counts.contains("claude")) {
       const auto claude = counts.at("claude").get<std::int64_t>();
       const double claude_ratio = ratio_to(request, claude);
-      std::printf(" claude %6lld (%+5.1f %%)", static_cast<long long>(claude),
-                  (claude_ratio - 1.0) * 100.0);
+      std::printf(" claude %6lld (%+5.1f %%)", static_cast<long long>(claude), (claude_ratio - 1.0) * 100.0);
       CHECK(claude_ratio >= kLowestRatio);
       CHECK(claude_ratio <= kHighestClaudeRatio);
     }
@@ -227,8 +226,7 @@ TEST_CASE("every fixture is estimated within -5 % .. +15 % of its cl100k count",
 TEST_CASE("text estimate follows the character classes", "[token_estimator]") {
   CHECK(detail::estimate_text_tokens("") == 0.0);
   // Common English words: about one token each.
-  CHECK(detail::estimate_text_tokens(" the quick brown fox jumps over the lazy dog") ==
-        Approx(9 * 1.05).epsilon(0.05));
+  CHECK(detail::estimate_text_tokens(" the quick brown fox jumps over the lazy dog") == Approx(9 * 1.05).epsilon(0.05));
   // Digits in groups of three.
   CHECK(detail::estimate_text_tokens("123456789") == Approx(3 * 1.05));
   // Han characters cost about one token each; a long run never collapses.
@@ -249,7 +247,8 @@ TEST_CASE("tool definitions alone are counted, in proportion to their size", "[t
   CHECK(all_tools > 1000);
 
   json doubled = tools;
-  for (const json& tool : tools) doubled.push_back(tool);
+  for (const json& tool : tools)
+    doubled.push_back(tool);
   request["tools"] = doubled;
   const std::int64_t twice = estimate_input_tokens(request);
   CHECK(static_cast<double>(twice) == Approx(2.0 * static_cast<double>(all_tools)).epsilon(0.02));
@@ -264,9 +263,8 @@ TEST_CASE("a tool_result of N characters adds about N/4 tokens", "[token_estimat
   for (const std::size_t length : {400u, 4000u, 40000u}) {
     const std::string text = prose_of_length(length);
     const json as_string = {{"type", "tool_result"}, {"tool_use_id", "toolu_1"}, {"content", text}};
-    const json as_blocks = {{"type", "tool_result"},
-                            {"tool_use_id", "toolu_1"},
-                            {"content", json::array({text_block(text)})}};
+    const json as_blocks = {
+        {"type", "tool_result"}, {"tool_use_id", "toolu_1"}, {"content", json::array({text_block(text)})}};
     const auto added = static_cast<double>(added_by(as_string));
     INFO("length " << length << " added " << added);
     CHECK(added >= static_cast<double>(length) / 5.5);
@@ -276,16 +274,16 @@ TEST_CASE("a tool_result of N characters adds about N/4 tokens", "[token_estimat
 }
 
 TEST_CASE("tool_use counts its name and JSON input", "[token_estimator]") {
-  const json small = {{"type", "tool_use"}, {"id", "toolu_1"}, {"name", "Bash"},
-                      {"input", {{"command", "ls"}}}};
-  const json large = {{"type", "tool_use"}, {"id", "toolu_1"}, {"name", "Write"},
+  const json small = {{"type", "tool_use"}, {"id", "toolu_1"}, {"name", "Bash"}, {"input", {{"command", "ls"}}}};
+  const json large = {{"type", "tool_use"},
+                      {"id", "toolu_1"},
+                      {"name", "Write"},
                       {"input", {{"file_path", "/tmp/a.txt"}, {"content", prose_of_length(4000)}}}};
   CHECK(added_by(small) >= 5);
   CHECK(added_by(large) >= 4000 / 5);
 }
 
-TEST_CASE("system, thinking, redacted thinking, documents and tool_choice count",
-          "[token_estimator]") {
+TEST_CASE("system, thinking, redacted thinking, documents and tool_choice count", "[token_estimator]") {
   const std::string text = prose_of_length(2000);
   const json base = user_text_request("hi");
   json with_system = base;
@@ -298,10 +296,11 @@ TEST_CASE("system, thinking, redacted thinking, documents and tool_choice count"
   CHECK(added_by({{"type", "thinking"}, {"thinking", text}, {"signature", "abc"}}) >= 2000 / 6);
   CHECK(added_by({{"type", "redacted_thinking"}, {"data", std::string(4000, 'A')}}) >= 1000);
   CHECK(added_by({{"type", "document"},
-                  {"source", {{"type", "text"}, {"media_type", "text/plain"}, {"data", text}}}}) >=
-        2000 / 6);
-  CHECK(added_by({{"type", "search_result"}, {"source", "https://example.com"},
-                  {"title", "Example"}, {"content", json::array({text_block(text)})}}) >= 2000 / 6);
+                  {"source", {{"type", "text"}, {"media_type", "text/plain"}, {"data", text}}}}) >= 2000 / 6);
+  CHECK(added_by({{"type", "search_result"},
+                  {"source", "https://example.com"},
+                  {"title", "Example"},
+                  {"content", json::array({text_block(text)})}}) >= 2000 / 6);
 
   json with_choice = base;
   with_choice["tool_choice"] = {{"type", "tool"}, {"name", "get_weather"}};
@@ -336,8 +335,8 @@ TEST_CASE("image tokens follow width x height / 750 after scaling", "[token_esti
   CHECK(detail::image_tokens({1000, 500}) == 667);
   CHECK(detail::image_tokens({200, 200}) == 54);
   CHECK(detail::image_tokens({1568, 700}) == 1464);
-  CHECK(detail::image_tokens({4000, 3000}) == 1600);   // long edge → 1568, then the cap
-  CHECK(detail::image_tokens({10000, 100}) == 33);     // 1568 × 15.68
+  CHECK(detail::image_tokens({4000, 3000}) == 1600);  // long edge → 1568, then the cap
+  CHECK(detail::image_tokens({10000, 100}) == 33);    // 1568 × 15.68
   CHECK(detail::image_tokens({1, 1}) == 1);
 
   CHECK(added_by(base64_image("image/png", png_base64(1000, 500))) == 667);
@@ -345,12 +344,10 @@ TEST_CASE("image tokens follow width x height / 750 after scaling", "[token_esti
   CHECK(added_by(base64_image("image/gif", gif_base64(640, 480))) == 410);
   CHECK(added_by(base64_image("image/webp", webp_lossy_base64(800, 600))) == 640);
   CHECK(added_by(base64_image("image/bmp", base64_encode({'B', 'M', 1, 2, 3, 4}))) == 1600);
-  CHECK(added_by({{"type", "image"}, {"source", {{"type", "url"}, {"url", "https://x/y.png"}}}}) ==
-        1600);
-  const json result_with_image = {
-      {"type", "tool_result"},
-      {"tool_use_id", "toolu_1"},
-      {"content", json::array({base64_image("image/png", png_base64(1000, 500))})}};
+  CHECK(added_by({{"type", "image"}, {"source", {{"type", "url"}, {"url", "https://x/y.png"}}}}) == 1600);
+  const json result_with_image = {{"type", "tool_result"},
+                                  {"tool_use_id", "toolu_1"},
+                                  {"content", json::array({base64_image("image/png", png_base64(1000, 500))})}};
   CHECK(added_by(result_with_image) >= 667);
 }
 
@@ -413,8 +410,7 @@ TEST_CASE("malformed parts are ignored without throwing", "[token_estimator]") {
   }
   // Invalid UTF-8 can live in a json built in code (not parsed): still priced, no throw.
   json invalid = user_text_request(std::string("caf\xc3 \xff\xfe ok"));
-  invalid["tools"] =
-      json::array({{{"name", std::string("t\xff")}, {"input_schema", json::object()}}});
+  invalid["tools"] = json::array({{{"name", std::string("t\xff")}, {"input_schema", json::object()}}});
   std::int64_t tokens = 0;
   CHECK_NOTHROW(tokens = estimate_input_tokens(invalid));
   CHECK(tokens > 5);
@@ -427,7 +423,8 @@ TEST_CASE("a large request is the sum of its parts", "[token_estimator]") {
   json request = fixture;
   const std::size_t copies = 2'000'000 / fixture.dump().size();
   for (std::size_t copy = 0; copy < copies; ++copy) {
-    for (const json& message : fixture["messages"]) request["messages"].push_back(message);
+    for (const json& message : fixture["messages"])
+      request["messages"].push_back(message);
   }
   json no_messages = fixture;
   no_messages["messages"] = json::array();
@@ -436,5 +433,6 @@ TEST_CASE("a large request is the sum of its parts", "[token_estimator]") {
   const std::int64_t tokens = estimate_input_tokens(request);
   CHECK(tokens > 400000);
   // Equal up to the rounding of the final scale factor.
-  CHECK(static_cast<double>(tokens - fixed) == Approx(static_cast<double>(copies + 1) * static_cast<double>(one)).epsilon(0.001));
+  CHECK(static_cast<double>(tokens - fixed) ==
+        Approx(static_cast<double>(copies + 1) * static_cast<double>(one)).epsilon(0.001));
 }

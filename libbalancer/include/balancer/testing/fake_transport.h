@@ -15,9 +15,9 @@ namespace balancer::testing {
 struct FakeResponse {
   int status = 200;
   Headers headers;
-  std::vector<std::string> chunks;       // body, delivered one chunk per read()
-  std::optional<Error> head_error;       // fail in head() (connection refused, timeout, ...)
-  std::optional<Error> error_after_body; // fail in read() after the chunks (a drop)
+  std::vector<std::string> chunks;        // body, delivered one chunk per read()
+  std::optional<Error> head_error;        // fail in head() (connection refused, timeout, ...)
+  std::optional<Error> error_after_body;  // fail in read() after the chunks (a drop)
 
   static FakeResponse json(int status, std::string body);
   static FakeResponse sse(std::vector<std::string> events);

@@ -15,8 +15,7 @@ class ManualClock final : public Clock {
 
   SteadyTime now() const override { return SteadyTime(std::chrono::nanoseconds(offset_ns_.load())); }
   WallTime wall_now() const override {
-    return WallTime(std::chrono::duration_cast<WallTime::duration>(
-               std::chrono::nanoseconds(offset_ns_.load()))) +
+    return WallTime(std::chrono::duration_cast<WallTime::duration>(std::chrono::nanoseconds(offset_ns_.load()))) +
            std::chrono::hours(24 * 365 * 56);  // around 2026, far from the epoch
   }
   void advance(std::chrono::nanoseconds d) { offset_ns_ += d.count(); }
