@@ -70,9 +70,7 @@ void App::configure_server(const Settings& settings) {
   server_->new_task_queue = [this, max_connections] {
     // Headroom above max_connections so that excess connections are answered with 503
     // overloaded_error instead of waiting unseen in the queue.
-    auto* queue = new GrowingTaskQueue(8, max_connections + 64);
-    queue_ = queue;
-    return queue;
+    return new GrowingTaskQueue(8, max_connections + 64, busy_connections_);
   };
   server_->set_tcp_nodelay(true);
   server_->set_keep_alive_max_count(100000);

@@ -48,10 +48,7 @@ class App {
   LogSink& log() { return gateway_->log(); }
   const std::string& token_store_path() const { return gateway_->token_store_path(); }
   // Connections being served right now (GET /metrics, the overload check).
-  std::size_t busy_connections() const {
-    auto* queue = queue_.load();
-    return queue != nullptr ? queue->busy() : 0;
-  }
+  std::size_t busy_connections() const { return busy_connections_->load(); }
 
  private:
   App() = default;
@@ -61,7 +58,8 @@ class App {
 
   std::unique_ptr<Gateway> gateway_;
   std::unique_ptr<httplib::Server> server_;
-  std::atomic<GrowingTaskQueue*> queue_{nullptr};  // owned by server_
+  // Kept up to date by the server's GrowingTaskQueue (which httplib owns and deletes).
+  std::shared_ptr<std::atomic<std::size_t>> busy_connections_ = std::make_shared<std::atomic<std::size_t>>(0);
   int listen_fd_ = -1;
   std::jthread ticker_;  // last: stopped and joined before the gateway goes away
 };

@@ -2,8 +2,9 @@
 
 namespace balancer::server {
 
-GrowingTaskQueue::GrowingTaskQueue(std::size_t initial_threads, std::size_t max_threads)
-    : max_threads_(max_threads < 1 ? 1 : max_threads) {
+GrowingTaskQueue::GrowingTaskQueue(std::size_t initial_threads, std::size_t max_threads,
+                                   std::shared_ptr<std::atomic<std::size_t>> busy_gauge)
+    : max_threads_(max_threads < 1 ? 1 : max_threads), busy_gauge_(std::move(busy_gauge)) {
   std::lock_guard lock(mutex_);
   for (std::size_t i = 0; i < initial_threads && i < max_threads_; ++i) {
     start_worker();
@@ -67,11 +68,17 @@ void GrowingTaskQueue::work() {
       tasks_.pop_front();
       --idle_;
       ++busy_;
+      if (busy_gauge_) {
+        busy_gauge_->store(busy_);
+      }
     }
     task();
     std::lock_guard lock(mutex_);
     --busy_;
     ++idle_;
+    if (busy_gauge_) {
+      busy_gauge_->store(busy_);
+    }
   }
 }
 

@@ -3,10 +3,12 @@
 // holds its worker for minutes, so a fixed small pool would serialise Claude Code sessions.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -18,9 +20,12 @@ namespace balancer::server {
 // Starts a new worker whenever a task arrives and no worker is idle, up to `max_threads`;
 // beyond that tasks wait in FIFO order. Workers live until shutdown (the peak is bounded by
 // max_threads). enqueue() is called by httplib's accept thread; busy() from any thread.
+// `busy_gauge` (optional) mirrors busy() for an owner that outlives the queue: httplib deletes
+// the queue when it stops listening, and the gauge stays readable after that.
 class GrowingTaskQueue final : public httplib::TaskQueue {
  public:
-  GrowingTaskQueue(std::size_t initial_threads, std::size_t max_threads);
+  GrowingTaskQueue(std::size_t initial_threads, std::size_t max_threads,
+                   std::shared_ptr<std::atomic<std::size_t>> busy_gauge = nullptr);
   ~GrowingTaskQueue() override;
 
   void enqueue(std::function<void()> fn) override;
@@ -42,6 +47,7 @@ class GrowingTaskQueue final : public httplib::TaskQueue {
   std::size_t idle_ = 0;
   std::size_t busy_ = 0;
   bool shutting_down_ = false;
+  const std::shared_ptr<std::atomic<std::size_t>> busy_gauge_;
 };
 
 }  // namespace balancer::server

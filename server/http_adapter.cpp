@@ -76,7 +76,9 @@ void send(httplib::Response& res, Response answer) {
     }
   }
   if (!answer.stream) {
-    res.set_content(answer.body, content_type);
+    // What set_content does, without copying a body of up to 64 MiB (0.11.4 has no && overload).
+    res.body = std::move(answer.body);
+    res.set_header("Content-Type", content_type);
     if (answer.on_finish) {
       answer.on_finish(true);
     }
@@ -136,6 +138,9 @@ void install_routes(httplib::Server& server, App& app) {
   // would refuse it anyway (over the limit, no key, unknown endpoint).
   server.set_expect_100_continue_handler([&app](const httplib::Request& req, httplib::Response& res) {
     if (auto refused = app.gateway().admit(head_of(req))) {
+      // The client was told not to send the body; should it send it anyway, it must not be read
+      // as a next request.
+      res.set_header("Connection", "close");
       const int status = refused->status;
       send(res, std::move(*refused));
       return status;

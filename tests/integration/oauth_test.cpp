@@ -336,6 +336,16 @@ void check_no_token_text(const std::string& text, const std::vector<std::string>
   CHECK(text.find("FAKEREFRESH") == std::string::npos);
 }
 
+// An OAuth provider "Pool" that binds no account, for `providers:`.
+std::string pool_provider_yaml(const std::string& api_url) {
+  return fmt::format(
+      "  - name: \"Pool\"\n"
+      "    type: \"anthropic\"\n"
+      "    base_url: \"{}\"\n"
+      "    auth_type: \"oauth\"\n",
+      api_url);
+}
+
 const json* find_account(const json& status, std::string_view email) {
   for (const json& account : status["accounts"]) {
     if (account.value("account_email", "") == email) {
@@ -679,12 +689,7 @@ TEST_CASE("oauth: unbound oauth providers list every account, with health per pr
   TempDir dir;
   FakeTokenEndpoint tokens;
   FakeUpstream api([&](const RecordedRequest& r) { return subscription_api(tokens, r); });
-  const std::string pool = fmt::format(
-      "  - name: \"Pool\"\n"
-      "    type: \"anthropic\"\n"
-      "    base_url: \"{}\"\n"
-      "    auth_type: \"oauth\"\n",
-      api.url());
+  const std::string pool = pool_provider_yaml(api.url());
   TestBalancer balancer(oauth_config({.api_url = api.url(),
                                       .token_url = tokens.token_url(),
                                       .dir = dir.path(),
@@ -716,12 +721,7 @@ TEST_CASE("oauth: a provider bound by route entries counts only those accounts, 
   TempDir dir;
   FakeTokenEndpoint tokens;
   FakeUpstream api([&](const RecordedRequest& r) { return subscription_api(tokens, r); });
-  const std::string pool = fmt::format(
-      "  - name: \"Pool\"\n"
-      "    type: \"anthropic\"\n"
-      "    base_url: \"{}\"\n"
-      "    auth_type: \"oauth\"\n",
-      api.url());
+  const std::string pool = pool_provider_yaml(api.url());
   TestBalancer balancer(oauth_config({.api_url = api.url(),
                                       .token_url = tokens.token_url(),
                                       .dir = dir.path(),

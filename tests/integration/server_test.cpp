@@ -74,6 +74,20 @@ TEST_CASE("client auth rejects missing and wrong keys without touching the upstr
   CHECK(get(balancer.url("/providers")).status == 401);
   CHECK(upstream.request_count() == 0);
 
+  // The key is checked on the request head: a large unauthenticated upload announced with
+  // Expect: 100-continue is refused before its body is sent.
+  std::string big = R"({"model":"m","pad":")";
+  big.append(8u << 20, 'a');
+  big += "\"}";
+  ClientRequest upload = request("POST", balancer.url("/v1/messages"), big);
+  upload.headers.emplace_back("Content-Type", "application/json");
+  upload.headers.emplace_back("Expect", "100-continue");
+  const ClientResponse refused_upload = perform(upload);
+  CHECK(refused_upload.status == 401);
+  CHECK(anthropic_error_type(refused_upload.body) == "authentication_error");
+  CHECK(refused_upload.uploaded_bytes < big.size() / 8);
+  CHECK(upstream.request_count() == 0);
+
   const ClientResponse health = get(balancer.url("/health"));
   CHECK(health.status == 200);
   CHECK(nlohmann::json::parse(health.body)["status"] == "healthy");

@@ -71,15 +71,7 @@ class ResettingServer {
       if (client < 0) {
         return;
       }
-      std::string request;
-      char buf[4096];
-      while (request.find("\r\n\r\n") == std::string::npos) {
-        const ssize_t n = ::recv(client, buf, sizeof(buf), 0);
-        if (n <= 0) {
-          break;
-        }
-        request.append(buf, static_cast<std::size_t>(n));
-      }
+      (void)balancer::test::read_request_head(client);
       linger reset{1, 0};
       ::setsockopt(client, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
       ::close(client);

@@ -71,6 +71,9 @@ class Transfer {
   ClientResponse finish(CURLcode code) {
     response_.finished = SteadyClock::now();
     response_.curl_code = static_cast<int>(code);
+    curl_off_t uploaded = 0;
+    curl_easy_getinfo(easy_, CURLINFO_SIZE_UPLOAD_T, &uploaded);
+    response_.uploaded_bytes = static_cast<std::size_t>(uploaded);
     if (code != CURLE_OK) {
       response_.error = error_[0] != '\0' ? std::string(error_) : curl_easy_strerror(code);
     }

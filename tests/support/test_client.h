@@ -40,6 +40,7 @@ struct ClientResponse {
   HeaderList headers;  // of the final response (interim 100 Continue dropped)
   std::string body;
   std::vector<ReceivedChunk> chunks;
+  std::size_t uploaded_bytes = 0;  // request body bytes libcurl sent
   SteadyClock::time_point started;
   SteadyClock::time_point finished;
 

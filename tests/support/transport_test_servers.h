@@ -31,6 +31,20 @@ namespace balancer::test {
 using namespace std::chrono_literals;
 
 // A self-signed certificate and key for 127.0.0.1, made in memory. Owns both.
+// Reads from `client` until the end of the request head (or the peer stops sending).
+inline std::string read_request_head(int client) {
+  std::string request;
+  char buf[4096];
+  while (request.find("\r\n\r\n") == std::string::npos) {
+    const ssize_t n = ::recv(client, buf, sizeof(buf), 0);
+    if (n <= 0) {
+      break;
+    }
+    request.append(buf, static_cast<std::size_t>(n));
+  }
+  return request;
+}
+
 class TlsIdentity {
  public:
   TlsIdentity() {
@@ -158,22 +172,15 @@ class RawServer {
       if (client < 0) {
         return;
       }
-      std::string request;
-      char buf[4096];
-      while (request.find("\r\n\r\n") == std::string::npos) {
-        const ssize_t n = ::recv(client, buf, sizeof(buf), 0);
-        if (n <= 0) {
-          break;
-        }
-        request.append(buf, static_cast<std::size_t>(n));
-      }
+      const std::string request = read_request_head(client);
       {
         std::lock_guard lock(mutex_);
         last_request_ = request;
       }
       (void)::send(client, response_.data(), response_.size(), MSG_NOSIGNAL);
       ::shutdown(client, SHUT_WR);
-      while (::recv(client, buf, sizeof(buf), 0) > 0) {
+      char drain[4096];
+      while (::recv(client, drain, sizeof(drain), 0) > 0) {
       }
       ::close(client);
     }

@@ -41,7 +41,7 @@ namespace balancer {
 // One client request as a front end received it. Value type.
 struct ClientRequest {
   std::string method;  // "GET", "POST", ...
-  std::string path;    // without the query string, e.g. "/v1/messages"
+  std::string path;    // percent-decoded, without the query string, e.g. "/v1/messages"
   std::string query;   // raw, without '?'; may be empty
   Headers headers;
   std::string body;

@@ -175,6 +175,8 @@ std::shared_ptr<const Runtime> Gateway::Impl::runtime() const {
 }
 
 Result<ReloadSummary> Gateway::Impl::reload_file() {
+  // Parse and swap under one lock: two reloads racing a file edit never leave the older file.
+  std::lock_guard reload_lock(reload_mutex_);
   if (options_.config_path.empty()) {
     return make_error(ErrorCode::InvalidConfig, "no config file to reload (started without --config)");
   }
@@ -183,14 +185,18 @@ Result<ReloadSummary> Gateway::Impl::reload_file() {
     log_->write(LogLevel::Error, "reload rejected", {{"error", parsed.error().message}});
     return tl::unexpected(parsed.error());
   }
-  return reload(std::make_shared<const BalancerConfig>(std::move(*parsed)));
+  return reload_locked(std::make_shared<const BalancerConfig>(std::move(*parsed)));
 }
 
 Result<ReloadSummary> Gateway::Impl::reload(std::shared_ptr<const BalancerConfig> config) {
+  std::lock_guard reload_lock(reload_mutex_);
+  return reload_locked(std::move(config));
+}
+
+Result<ReloadSummary> Gateway::Impl::reload_locked(std::shared_ptr<const BalancerConfig> config) {
   if (!config) {
     return make_error(ErrorCode::InvalidConfig, "no configuration given");
   }
-  std::lock_guard reload_lock(reload_mutex_);
   auto next = std::make_shared<const Runtime>(config, health_, affinity_, endpoint_support_, random_, transport_,
                                               clock_, stats_, *oauth_);
   oauth_->set_settings(config->oauth);

@@ -72,6 +72,7 @@ class Gateway::Impl {
   const std::string& token_store_path() const { return token_store_path_; }
 
  private:
+  Result<ReloadSummary> reload_locked(std::shared_ptr<const BalancerConfig> config);  // reload_mutex_ held
   void start_oauth();
   void start_balance_checks();
 
@@ -107,7 +108,8 @@ class Gateway::Impl {
 // The endpoint handlers (one file each group). `request` is complete (body read).
 namespace endpoints {
 
-Response messages(Gateway::Impl& gateway, const ClientRequest& request);
+// Takes the body out of `request`.
+Response messages(Gateway::Impl& gateway, ClientRequest& request);
 Response health(Gateway::Impl& gateway);
 Response providers(Gateway::Impl& gateway, const ClientRequest& request);
 Response metrics(Gateway::Impl& gateway, const ClientRequest& request);

@@ -105,11 +105,11 @@ void log_request(Gateway::Impl& gateway, const std::string& id, const std::strin
 
 namespace endpoints {
 
-Response messages(Gateway::Impl& gateway, const ClientRequest& request) {
+Response messages(Gateway::Impl& gateway, ClientRequest& request) {
   const SteadyTime started = gateway.clock().now();
   const std::string id = gateway.next_request_id();
   auto runtime = gateway.runtime();  // this request's snapshot, whatever reloads happen meanwhile
-  ForwardRequest forward{request.path, request.query, request.headers, request.body};
+  ForwardRequest forward{request.path, request.query, request.headers, std::move(request.body)};
   Response out;
   std::string role;
   if (request.path != "/v1/messages" || !runtime->config->settings.deduplication.enabled) {

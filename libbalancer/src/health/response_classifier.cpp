@@ -104,7 +104,8 @@ Classification classify_transport_error(ErrorCode code, const Settings& settings
   }
   const auto& types = settings.unhealthy_error_types;
   const bool listed = std::find(types.begin(), types.end(), to_string(error_class)) != types.end();
-  return failure(error_class, listed);
+  // The balancer's own set-up failure never counts against a provider, whatever is listed.
+  return failure(error_class, listed && error_class != FailureClass::InternalError);
 }
 
 }  // namespace balancer::detail
