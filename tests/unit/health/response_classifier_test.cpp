@@ -103,6 +103,9 @@ TEST_CASE("classify_transport_error: every kind fails over; only listed kinds pe
   CHECK(classify_transport_error(ErrorCode::Internal, settings).failure());
   CHECK(to_string(classify_transport_error(ErrorCode::Internal, settings).error_class) == "internal_error");
   CHECK_FALSE(classify_transport_error(ErrorCode::Internal, settings).penalize);
+  settings.unhealthy_error_types.push_back("internal_error");  // listing it changes nothing
+  CHECK(classify_transport_error(ErrorCode::Internal, settings).failure());
+  CHECK_FALSE(classify_transport_error(ErrorCode::Internal, settings).penalize);
   settings.unhealthy_error_types = {"connection_error"};
   CHECK(classify_transport_error(ErrorCode::UpstreamTimeout, settings).failure());
   CHECK_FALSE(classify_transport_error(ErrorCode::UpstreamTimeout, settings).penalize);
