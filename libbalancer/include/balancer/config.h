@@ -145,4 +145,8 @@ Result<BalancerConfig> parse_config(std::string_view yaml, const EnvLookup& env)
 // Reads `path` and parses it; the message of a read failure names the file.
 Result<BalancerConfig> load_config(const std::string& path, const EnvLookup& env);
 
+// Lower-cases and trims an account email: the key OAuth accounts are stored, bound and tracked
+// under (provider and route-entry `account_email`, the token store, health keys).
+std::string normalize_account_email(std::string_view email);
+
 }  // namespace balancer

@@ -185,7 +185,4 @@ class OAuthClient {
   std::string store_refused_;
 };
 
-// Lower-cases and trims an account email, the key accounts are stored under.
-std::string normalize_account_email(std::string_view email);
-
 }  // namespace balancer

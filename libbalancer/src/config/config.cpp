@@ -798,4 +798,8 @@ Result<BalancerConfig> load_config(const std::string& path, const EnvLookup& env
   return cfg;
 }
 
+std::string normalize_account_email(std::string_view email) {
+  return detail::to_lower(detail::trim(email, detail::kAsciiWhitespace));
+}
+
 }  // namespace balancer

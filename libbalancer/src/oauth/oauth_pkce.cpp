@@ -8,7 +8,6 @@
 #include <openssl/rand.h>
 
 #include "core/sha256.h"
-#include "core/text.h"
 
 namespace balancer {
 
@@ -64,10 +63,6 @@ Result<std::string> random_url_token(std::size_t bytes) noexcept {
     // Short enough for the small-string buffer: building this error allocates nothing.
     return tl::unexpected(Error{ErrorCode::Internal, "out of memory"});
   }
-}
-
-std::string normalize_account_email(std::string_view email) {
-  return detail::to_lower(detail::trim(email, detail::kAsciiWhitespace));
 }
 
 }  // namespace balancer

@@ -5,8 +5,6 @@
 #include <cstdint>
 #include <utility>
 
-#include <balancer/oauth_client.h>
-
 namespace balancer::detail {
 namespace {
 

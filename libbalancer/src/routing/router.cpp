@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include <balancer/oauth_client.h>
-
 #include "core/glob.h"
 #include "routing/account_choice.h"
 #include "routing/selection.h"
