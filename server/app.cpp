@@ -14,8 +14,6 @@ namespace {
 
 constexpr std::chrono::seconds kTickInterval{1};
 
-bool is_loopback(const std::string& host) { return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0; }
-
 }  // namespace
 
 Result<std::unique_ptr<App>> App::create(AppOptions options) {
@@ -88,12 +86,8 @@ void App::configure_server(const Settings& settings) {
 }
 
 Result<int> App::bind(const std::string& host, int port) {
-  const auto config = gateway_->config();
-  if (!is_loopback(host) && !config->auth.enabled && !config->settings.allow_unauthenticated_remote) {
-    return make_error(ErrorCode::InvalidConfig,
-                      fmt::format("settings.host: refusing to listen on {} without client auth "
-                                  "(set auth.enabled, or settings.allow_unauthenticated_remote)",
-                                  host));
+  if (auto safe = check_listen_safety(*gateway_->config(), host); !safe) {
+    return tl::unexpected(safe.error());
   }
   if (!server_->is_valid()) {
     return make_error(ErrorCode::InvalidConfig,
@@ -112,6 +106,7 @@ Result<int> App::bind(const std::string& host, int port) {
   if (listen_fd_ >= 0) {
     ::listen(listen_fd_, 1024);
   }
+  gateway_->set_listen_host(host);  // a reload must keep it safe too
   gateway_->log().write(LogLevel::Info, "listening", {{"host", host}, {"port", bound}});
   return bound;
 }

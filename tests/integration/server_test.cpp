@@ -371,6 +371,16 @@ TEST_CASE("GET /providers lists the providers without secrets and GET /health is
   }
   CHECK(names == std::vector<std::string>{"alpha", "beta", "gamma"});
 
+  // Credentials embedded in a base_url (userinfo, query) are not shown either.
+  TestBalancer embedded("providers:\n" +
+                        provider_yaml("delta", "http://user:pw-in-url-77@127.0.0.1:1/v1?key=key-in-query-88") +
+                        "model_routes:\n  \"*\": [{provider: \"delta\"}]\n" + test_settings_yaml());
+  const ClientResponse report = get(embedded.url("/providers"));
+  REQUIRE(report.status == 200);
+  CHECK(report.body.find("pw-in-url-77") == std::string::npos);
+  CHECK(report.body.find("key-in-query-88") == std::string::npos);
+  CHECK(nlohmann::json::parse(report.body)["providers"][0]["base_url"] == "http://127.0.0.1:1/v1");
+
   const ClientResponse health = get(balancer.url("/health"));
   CHECK(health.status == 200);
   CHECK(nlohmann::json::parse(health.body)["status"] == "healthy");

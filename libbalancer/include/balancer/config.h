@@ -145,6 +145,13 @@ Result<BalancerConfig> parse_config(std::string_view yaml, const EnvLookup& env)
 // Reads `path` and parses it; the message of a read failure names the file.
 Result<BalancerConfig> load_config(const std::string& path, const EnvLookup& env);
 
+// Whether `host` names this machine only: "localhost", "::1" or an IPv4 address 127.x.y.z.
+bool is_loopback_host(std::string_view host);
+// The rule for listening on `host`, at start-up and again on every reload: a host other than
+// loopback needs client auth (auth.enabled) or settings.allow_unauthenticated_remote. The error
+// (InvalidConfig) names the host and how to allow it.
+Result<void> check_listen_safety(const BalancerConfig& config, std::string_view host);
+
 // Lower-cases and trims an account email: the key OAuth accounts are stored, bound and tracked
 // under (provider and route-entry `account_email`, the token store, health keys).
 std::string normalize_account_email(std::string_view email);

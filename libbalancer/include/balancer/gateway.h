@@ -104,6 +104,10 @@ class Gateway {
   Result<ReloadSummary> reload();
   Result<ReloadSummary> reload(std::shared_ptr<const BalancerConfig> config);
 
+  // The address the front end listens on: from now on a reload that would make listening there
+  // unsafe (check_listen_safety: a non-loopback host without client auth) is refused.
+  void set_listen_host(std::string host);
+
   // Periodic work, every few seconds from one thread: the OAuth refresh round ahead of expiry
   // (every 30 s of `now`) and a nudge to the balance checks.
   void tick(SteadyTime now);

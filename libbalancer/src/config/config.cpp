@@ -802,4 +802,22 @@ std::string normalize_account_email(std::string_view email) {
   return detail::to_lower(detail::trim(email, detail::kAsciiWhitespace));
 }
 
+bool is_loopback_host(std::string_view host) {
+  if (host == "localhost" || host == "::1") {
+    return true;
+  }
+  return host.size() > 4 && host.substr(0, 4) == "127." &&
+         host.find_first_not_of("0123456789.") == std::string_view::npos;
+}
+
+Result<void> check_listen_safety(const BalancerConfig& config, std::string_view host) {
+  if (is_loopback_host(host) || config.auth.enabled || config.settings.allow_unauthenticated_remote) {
+    return {};
+  }
+  return make_error(ErrorCode::InvalidConfig,
+                    fmt::format("settings.host: refusing to listen on {} without client auth "
+                                "(set auth.enabled, or settings.allow_unauthenticated_remote)",
+                                host));
+}
+
 }  // namespace balancer

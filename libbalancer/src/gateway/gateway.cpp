@@ -197,6 +197,13 @@ Result<ReloadSummary> Gateway::Impl::reload_locked(std::shared_ptr<const Balance
   if (!config) {
     return make_error(ErrorCode::InvalidConfig, "no configuration given");
   }
+  if (!listen_host_.empty()) {
+    // The start-up rule holds after a reload too: it cannot switch auth off on a public address.
+    if (auto safe = check_listen_safety(*config, listen_host_); !safe) {
+      log_->write(LogLevel::Error, "reload rejected", {{"error", safe.error().message}});
+      return tl::unexpected(safe.error());
+    }
+  }
   auto next = std::make_shared<const Runtime>(config, health_, affinity_, endpoint_support_, random_, transport_,
                                               clock_, stats_, *oauth_);
   oauth_->set_settings(config->oauth);
@@ -227,6 +234,11 @@ Result<ReloadSummary> Gateway::Impl::reload_locked(std::shared_ptr<const Balance
   log_->write(LogLevel::Info, "config reloaded",
               {{"providers", config->providers.size()}, {"routes", config->model_routes.size()}});
   return ReloadSummary{config->providers.size(), config->model_routes.size(), config->warnings};
+}
+
+void Gateway::Impl::set_listen_host(std::string host) {
+  std::lock_guard lock(reload_mutex_);
+  listen_host_ = std::move(host);
 }
 
 void Gateway::Impl::tick(SteadyTime now) {
@@ -335,6 +347,7 @@ Result<ReloadSummary> Gateway::reload(std::shared_ptr<const BalancerConfig> conf
   return impl_->reload(std::move(config));
 }
 void Gateway::tick(SteadyTime now) { impl_->tick(now); }
+void Gateway::set_listen_host(std::string host) { impl_->set_listen_host(std::move(host)); }
 
 std::pair<bool, nlohmann::json> Gateway::health() const {
   return health_report(*impl_->runtime()->config, impl_->health(), &impl_->oauth());

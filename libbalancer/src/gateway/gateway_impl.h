@@ -54,6 +54,7 @@ class Gateway::Impl {
   Result<ReloadSummary> reload(std::shared_ptr<const BalancerConfig> config);
   Result<ReloadSummary> reload_file();
   void tick(SteadyTime now);
+  void set_listen_host(std::string host);
   std::string next_request_id();
 
   const GatewayOptions& options() const { return options_; }
@@ -97,6 +98,7 @@ class Gateway::Impl {
   mutable std::mutex runtime_mutex_;
   std::shared_ptr<const Runtime> runtime_;  // guarded by runtime_mutex_
   std::mutex reload_mutex_;                 // one reload at a time
+  std::string listen_host_;                 // guarded by reload_mutex_; empty: not listening
 
   std::mutex tick_mutex_;
   std::optional<SteadyTime> last_oauth_round_;  // guarded by tick_mutex_

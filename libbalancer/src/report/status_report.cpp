@@ -4,6 +4,7 @@
 #include <chrono>
 #include <optional>
 
+#include "core/url.h"
 #include "routing/account_choice.h"
 
 namespace balancer {
@@ -66,7 +67,7 @@ nlohmann::json providers_report(const BalancerConfig& config, const HealthTracke
     providers.push_back({
         {"name", p.name},
         {"type", to_string(p.type)},
-        {"base_url", p.base_url},
+        {"base_url", detail::url_without_credentials(p.base_url)},  // never its userinfo or query
         {"auth_type", to_string(p.auth_type)},
         {"passthrough", p.passthrough()},
         {"enabled", p.enabled},

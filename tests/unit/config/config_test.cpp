@@ -818,3 +818,23 @@ TEST_CASE("enum to_string names match the config spelling", "[unit][config]") {
   CHECK(balancer::to_string(SelectionStrategy::WeightedRoundRobin) == "weighted_round_robin");
   CHECK(balancer::to_string(SelectionStrategy::Random) == "random");
 }
+
+TEST_CASE("is_loopback_host and check_listen_safety", "[unit][config]") {
+  using balancer::check_listen_safety;
+  using balancer::is_loopback_host;
+  for (const char* host : {"localhost", "::1", "127.0.0.1", "127.1.2.3"}) {
+    CHECK(is_loopback_host(host));
+  }
+  for (const char* host : {"0.0.0.0", "::", "", "127.example.com", "127.", "192.168.1.2", "localhost.evil"}) {
+    INFO(host);
+    CHECK_FALSE(is_loopback_host(host));
+  }
+  BalancerConfig config;
+  CHECK(check_listen_safety(config, "127.0.0.1"));
+  CHECK_FALSE(check_listen_safety(config, "0.0.0.0"));
+  config.settings.allow_unauthenticated_remote = true;
+  CHECK(check_listen_safety(config, "0.0.0.0"));
+  config.settings.allow_unauthenticated_remote = false;
+  config.auth.enabled = true;
+  CHECK(check_listen_safety(config, "0.0.0.0"));
+}

@@ -213,3 +213,24 @@ model_routes:
   CHECK_FALSE(f.gateway->reload());  // no config file to re-read
   CHECK(f.gateway->config()->providers.size() == 1);
 }
+
+TEST_CASE("Gateway::reload applies the start-up rule: no client auth off on a non-loopback address",
+          "[unit][gateway]") {
+  GatewayFixture f;
+  const auto without_auth = config_of(R"(
+providers:
+  - {name: primary, base_url: "https://primary.example", auth_type: api_key, auth_value: "key-1"}
+model_routes:
+  "*": [{provider: primary}]
+)");
+  f.gateway->set_listen_host("0.0.0.0");
+  auto refused = f.gateway->reload(without_auth);
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error().message, Catch::Contains("refusing to listen on 0.0.0.0 without client auth"));
+  CHECK(f.gateway->config()->auth.enabled);  // the old config keeps serving
+  CHECK(f.gateway->admit({"GET", "/providers", "", {}, ""}).value().status == 401);
+
+  f.gateway->set_listen_host("127.0.0.1");
+  CHECK(f.gateway->reload(without_auth));
+  CHECK_FALSE(f.gateway->config()->auth.enabled);
+}
