@@ -5,19 +5,49 @@
 
 namespace balancer::detail {
 
+namespace {
+
+// One credential token: visible ASCII only (no space, tab or control byte), not empty.
+bool is_token(std::string_view value) {
+  return !value.empty() && std::all_of(value.begin(), value.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+// Whether any whitespace-separated word of `value` (or the whole of it) is a balancer key, in
+// whatever spelling a client sent it: raw, after "Bearer", or followed by a suffix.
+bool carries_balancer_key(std::string_view value, const ClientAuth& auth) {
+  if (auth.is_balancer_key(value)) {
+    return true;
+  }
+  while (!value.empty()) {
+    const std::size_t start = value.find_first_not_of(" \t");
+    if (start == std::string_view::npos) {
+      break;
+    }
+    value.remove_prefix(start);
+    const std::size_t end = std::min(value.find_first_of(" \t"), value.size());
+    if (auth.is_balancer_key(value.substr(0, end))) {
+      return true;
+    }
+    value.remove_prefix(end);
+  }
+  return false;
+}
+
+}  // namespace
+
 PassthroughCredential passthrough_credential(const Headers& client_headers, const ClientAuth& auth) {
   PassthroughCredential credential;
-  if (auto key = find_header(client_headers, "x-api-key"); key && !auth.is_balancer_key(*key)) {
+  // Only a well-formed credential that is none of the balancer's keys is the client's own.
+  if (auto key = find_header(client_headers, "x-api-key"); key && is_token(*key) && !carries_balancer_key(*key, auth)) {
     credential.api_key = std::string(*key);
   }
-  if (auto authz = find_header(client_headers, "authorization")) {
+  if (auto authz = find_header(client_headers, "authorization"); authz && !carries_balancer_key(*authz, auth)) {
     const Headers only_authz{{"authorization", std::string(*authz)}};
     const std::string token(presented_credential(only_authz));
-    if (!auth.is_balancer_key(token)) {
-      credential.authorization = std::string(*authz);
-      if (!token.empty()) {
-        credential.authorization_token = token;
-      }
+    // "Bearer <token>" exactly: no other scheme, no second word.
+    if (is_token(token) && authz->size() == token.size() + 7) {
+      credential.authorization = "Bearer " + token;
+      credential.authorization_token = token;
     }
   }
   return credential;

@@ -14,9 +14,9 @@
 
 namespace balancer::detail {
 
-// The client's own credentials for a passthrough provider, never one of the balancer's client
-// keys: its x-api-key value, and its Authorization header (the whole value) with the token it
-// carries.
+// The client's own credentials for a passthrough provider, never one of the balancer's client or
+// admin keys in any spelling (raw, after "Bearer", with a suffix): its x-api-key when that is one
+// token, and its Authorization when that is exactly "Bearer <token>", with the token it carries.
 struct PassthroughCredential {
   std::optional<std::string> api_key;
   std::optional<std::string> authorization;        // e.g. "Bearer sk-…"

@@ -137,6 +137,43 @@ TEST_CASE("Forwarder: passthrough forwards the client's credential but never a b
   CHECK(header(sent[1].headers, "x-api-key") == "sk-user");
 }
 
+TEST_CASE("Forwarder: passthrough never forwards a balancer key in another spelling, nor a malformed credential",
+          "[unit][forwarder]") {
+  AuthSettings auth;
+  auth.enabled = true;
+  auth.api_keys = {"balancer-key"};
+  auth.admin_api_key = "admin-key";
+  Fixture f([](const HttpRequest&) { return FakeResponse::json(200, kOk); },
+            {provider("P", AuthType::ApiKey, "passthrough")}, auth);
+  const std::vector<std::string> refused_authorization{
+      "admin-key",                     // raw, no scheme
+      "Bearer balancer-key x",         // with a suffix
+      "Bearer  admin-key",             // two spaces
+      "bearer balancer-key",           // any case of the scheme
+      "Basic dXNlcjpwYXNz",            // not Bearer
+      "Bearer user-token extra-word",  // not one token
+      "Bearer user\x01token",          // a control byte
+  };
+  for (const std::string& value : refused_authorization) {
+    f.post(kBody, {{"x-api-key", "balancer-key"}, {"authorization", value}});
+  }
+  f.post(kBody, {{"authorization", "Bearer balancer-key"}, {"x-api-key", "admin-key trailing"}});
+  f.post(kBody, {{"authorization", "Bearer balancer-key"}, {"x-api-key", "sk-user with-space"}});
+  f.post(kBody, {{"x-api-key", "balancer-key"}, {"authorization", "Bearer user-token"}});
+  const auto sent = f.transport.requests();
+  REQUIRE(sent.size() == refused_authorization.size() + 3);
+  for (std::size_t i = 0; i + 1 < sent.size(); ++i) {
+    INFO(i);
+    CHECK(header(sent[i].headers, "authorization") == "<absent>");
+    CHECK(header(sent[i].headers, "x-api-key") == "<absent>");
+    for (const auto& [name, value] : sent[i].headers) {
+      CHECK(value.find("balancer-key") == std::string::npos);
+      CHECK(value.find("admin-key") == std::string::npos);
+    }
+  }
+  CHECK(header(sent.back().headers, "authorization") == "Bearer user-token");
+}
+
 TEST_CASE("Forwarder: passthrough 401 is the client's answer, not a failover", "[unit][forwarder]") {
   Fixture f(
       [](const HttpRequest&) {
