@@ -735,4 +735,38 @@ TEST_CASE("failover: a request the transport cannot set up is logged at ERROR an
   CHECK(errors[0].at("attempts").at(0).at("error_class") == "internal_error");
 }
 
+TEST_CASE("an upstream error that echoes the provider key never reaches the client or the log", "[integration]") {
+  const std::string key = "sk-ant-echoed-provider-key-31337";
+  FakeUpstream echoing(
+      [&](const RecordedRequest&) { return Reply::error(401, "authentication_error", "invalid x-api-key " + key); });
+  FakeUpstream refusing(
+      [&](const RecordedRequest&) { return Reply::error(400, "invalid_request_error", "bad request for key " + key); });
+  auto log = std::make_shared<RecordingLog>();
+  TestBalancerOptions options;
+  options.log = log;
+  TestBalancer balancer("providers:\n" + provider_yaml("echo", echoing.url(), "api_key", key) +
+                            provider_yaml("strict", refusing.url(), "api_key", key) +
+                            "model_routes:\n  \"failing\": [{provider: \"echo\"}]\n"
+                            "  \"refused\": [{provider: \"strict\"}]\n" +
+                            test_settings_yaml(),
+                        options);
+  for (const char* model : {"failing", "refused"}) {
+    INFO(model);
+    const ClientResponse response =
+        post(balancer.url("/v1/messages"),
+             fmt::format(R"({{"model":"{}","max_tokens":16,"messages":[{{"role":"user","content":"hi"}}]}})", model),
+             json_headers());
+    CHECK(response.status >= 400);
+    INFO(response.body);
+    CHECK(response.body.find(key) == std::string::npos);
+    CHECK(response.body.find("<redacted>") != std::string::npos);
+  }
+  REQUIRE(log->count("request") == 2);
+  for (const LogLine& line : log->lines()) {
+    CHECK(line.fields.dump().find(key) == std::string::npos);
+  }
+  const ClientResponse providers = get(balancer.url("/providers"));
+  CHECK(providers.body.find(key) == std::string::npos);
+}
+
 }  // namespace balancer::test

@@ -99,7 +99,8 @@ Runtime::Runtime(std::shared_ptr<const BalancerConfig> cfg, HealthTracker& healt
                                  .health = &health,
                                  .affinity = &affinity,
                                  .endpoint_support = &endpoint_support,
-                                 .oauth = &oauth}) {}
+                                 .oauth = &oauth}),
+      redactor(*config) {}
 
 Gateway::Impl::Impl(GatewayOptions options)
     : options_(std::move(options)),

@@ -25,6 +25,7 @@
 
 #include "gateway/request_counters.h"
 #include "health/balance_checker.h"
+#include "report/redactor.h"
 
 namespace balancer {
 
@@ -38,6 +39,7 @@ struct Runtime {
   ClientAuth auth;
   Router router;
   Forwarder forwarder;
+  detail::Redactor redactor;  // this config's secrets, kept out of error bodies and log lines
 };
 
 class Gateway::Impl {

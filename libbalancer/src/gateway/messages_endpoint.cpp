@@ -126,6 +126,14 @@ Response messages(Gateway::Impl& gateway, ClientRequest& request) {
         key, [&] { return runtime->forwarder.forward(forward); }, bypasses_cache(request)));
     role = find_header(out.headers, "x-balancer-dedup").value_or("");
   }
+  // An upstream error may echo a credential (e.g. "invalid x-api-key sk-…"): no configured secret
+  // leaves in an error body or reaches the log, whoever wrote the text.
+  if (!out.stream && out.status >= 400) {
+    out.body = runtime->redactor.apply(out.body);
+  }
+  for (Attempt& attempt : out.attempts) {
+    attempt.error = runtime->redactor.apply(attempt.error);
+  }
   out.headers.emplace_back("x-balancer-request-id", id);
   // What the log line needs, kept apart from the response the front end consumes.
   auto summary = std::make_shared<Response>();
@@ -134,11 +142,11 @@ Response messages(Gateway::Impl& gateway, ClientRequest& request) {
   summary->provider = out.provider;
   summary->model = out.model;
   BodySource* stream = out.stream.get();
-  out.on_finish = [&gateway, id, path = request.path, summary, stream, started, role](bool delivered) {
+  out.on_finish = [&gateway, runtime, id, path = request.path, summary, stream, started, role](bool delivered) {
     std::string_view outcome = "complete";
     if (stream != nullptr) {
       if (!stream->failure().empty() && !summary->attempts.empty()) {
-        summary->attempts.back().error = "stream: " + stream->failure();
+        summary->attempts.back().error = runtime->redactor.apply("stream: " + stream->failure());
       }
       outcome = !delivered ? "client_disconnected" : stream->completed() ? "complete" : "stream_error";
     }

@@ -22,6 +22,9 @@ nlohmann::json providers_document(Gateway::Impl& gateway) {
                              {"cache_entries", dedup.cache_entries},
                              {"recorded_bytes_held", dedup.recorded_bytes_held}};
   for (auto& provider : report["providers"]) {
+    if (provider["last_error"].is_string()) {  // may quote a stream error the upstream wrote
+      provider["last_error"] = runtime->redactor.apply(provider["last_error"].get<std::string>());
+    }
     if (auto b = gateway.balance().snapshot(provider["name"].get<std::string>())) {
       provider["balance"] = {{"balance", b->balance ? nlohmann::json(*b->balance) : nlohmann::json()},
                              {"low", b->low},

@@ -1,0 +1,81 @@
+// redactor.cpp — see redactor.h.
+#include "report/redactor.h"
+
+#include <algorithm>
+
+namespace balancer::detail {
+namespace {
+
+// Shorter values are too likely to be ordinary words of an error message.
+constexpr std::size_t kMinSecretLength = 6;
+
+constexpr std::string_view kRedacted = "<redacted>";
+
+void add(std::vector<std::string>& secrets, std::string_view value) {
+  if (value.size() >= kMinSecretLength) {
+    secrets.emplace_back(value);
+  }
+}
+
+// The userinfo of `url` and the value of each of its query parameters.
+void add_url_credentials(std::vector<std::string>& secrets, std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end != std::string_view::npos) {
+    const std::size_t authority = scheme_end + 3;
+    const std::size_t end = std::min(url.find_first_of("/?#", authority), url.size());
+    const auto at = url.substr(authority, end - authority).rfind('@');
+    if (at != std::string_view::npos) {
+      const std::string_view userinfo = url.substr(authority, at);
+      add(secrets, userinfo);
+      if (const auto colon = userinfo.find(':'); colon != std::string_view::npos) {
+        add(secrets, userinfo.substr(colon + 1));
+      }
+    }
+  }
+  const auto q = url.find('?');
+  if (q == std::string_view::npos) {
+    return;
+  }
+  std::string_view query = url.substr(q + 1, url.find('#', q) - q - 1);
+  while (!query.empty()) {
+    const std::string_view pair = query.substr(0, query.find('&'));
+    query.remove_prefix(std::min(pair.size() + 1, query.size()));
+    if (const auto eq = pair.find('='); eq != std::string_view::npos) {
+      add(secrets, pair.substr(eq + 1));
+    }
+  }
+}
+
+}  // namespace
+
+Redactor::Redactor(const BalancerConfig& config) {
+  for (const ProviderConfig& p : config.providers) {
+    if (p.auth_value != "passthrough" && p.auth_value != "oauth") {
+      add(secrets_, p.auth_value);
+    }
+    for (const auto& header : p.headers) {
+      add(secrets_, header.second);
+    }
+    add_url_credentials(secrets_, p.base_url);
+  }
+  for (const std::string& key : config.auth.api_keys) {
+    add(secrets_, key);
+  }
+  add(secrets_, config.auth.admin_api_key);
+  std::sort(secrets_.begin(), secrets_.end(), [](const std::string& a, const std::string& b) {
+    return a.size() != b.size() ? a.size() > b.size() : a < b;
+  });
+  secrets_.erase(std::unique(secrets_.begin(), secrets_.end()), secrets_.end());
+}
+
+std::string Redactor::apply(std::string_view text) const {
+  std::string out(text);
+  for (const std::string& secret : secrets_) {
+    for (std::size_t at = out.find(secret); at != std::string::npos; at = out.find(secret, at + kRedacted.size())) {
+      out.replace(at, secret.size(), kRedacted);
+    }
+  }
+  return out;
+}
+
+}  // namespace balancer::detail

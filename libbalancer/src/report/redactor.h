@@ -1,0 +1,27 @@
+// redactor.h — replaces every secret a config holds with "<redacted>" in text the balancer sends
+// out: error bodies (its own and upstream error bodies passed through), attempt errors, log
+// lines. Secrets: provider auth values (not "passthrough"/"oauth"), provider extra header
+// values, credentials embedded in base_url (userinfo, query values), client and admin keys.
+// Built once per config snapshot; immutable, so any thread may call apply().
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <balancer/config.h>
+
+namespace balancer::detail {
+
+class Redactor {
+ public:
+  explicit Redactor(const BalancerConfig& config);
+
+  // `text` with every occurrence of every secret replaced by "<redacted>".
+  std::string apply(std::string_view text) const;
+
+ private:
+  std::vector<std::string> secrets_;  // longest first, so that no secret is left half-replaced
+};
+
+}  // namespace balancer::detail

@@ -1,0 +1,36 @@
+// The Redactor: every configured secret, in any text the balancer sends out, becomes <redacted>.
+#include <catch2/catch.hpp>
+
+#include "report/redactor.h"
+
+using namespace balancer;
+
+TEST_CASE("Redactor replaces provider keys, header values, URL credentials and client keys", "[unit][report]") {
+  BalancerConfig config;
+  ProviderConfig a;
+  a.name = "a";
+  a.auth_value = "sk-ant-provider-secret";
+  a.headers = {{"x-custom-auth", "header-secret-99"}};
+  a.base_url = "https://user:url-password@host.example/v1?token=query-secret-7";
+  ProviderConfig b;
+  b.name = "b";
+  b.auth_value = "passthrough";  // not a secret of ours: never replaced
+  config.providers = {a, b};
+  config.auth.api_keys = {"client-key-1", "short"};
+  config.auth.admin_api_key = "admin-key-2";
+  const detail::Redactor redactor(config);
+
+  const std::string leaked =
+      R"({"error":{"message":"invalid x-api-key sk-ant-provider-secret; sk-ant-provider-secret again"}})"
+      " header-secret-99 url-password query-secret-7 client-key-1 admin-key-2 passthrough short";
+  const std::string out = redactor.apply(leaked);
+  for (const char* secret : {"sk-ant-provider-secret", "header-secret-99", "url-password", "query-secret-7",
+                             "client-key-1", "admin-key-2"}) {
+    INFO(secret);
+    CHECK(out.find(secret) == std::string::npos);
+  }
+  CHECK(out.find("<redacted>; <redacted> again") != std::string::npos);
+  CHECK(out.find("passthrough") != std::string::npos);  // the keyword, not a secret
+  CHECK(out.find("short") != std::string::npos);        // too short to tell from a word
+  CHECK(redactor.apply("nothing to hide") == "nothing to hide");
+}
