@@ -24,6 +24,39 @@ void send_error(httplib::Response& res, int status, std::string_view type, std::
   res.set_content(anthropic_error_body(type, message), "application/json");
 }
 
+// Why the request's framing is refused (RFC 9112 §6): empty when it is sound. Checked before any
+// body byte is read, for every method: a body whose length two parties could read differently is
+// how requests are smuggled past a proxy.
+std::string framing_error(const httplib::Request& req) {
+  const std::size_t lengths = req.get_header_value_count("Content-Length");
+  const std::size_t encodings = req.get_header_value_count("Transfer-Encoding");
+  if (req.version == "HTTP/1.1" && req.get_header_value_count("Host") != 1) {
+    return "an HTTP/1.1 request needs exactly one Host header";
+  }
+  if (lengths > 1) {
+    return "more than one Content-Length header";
+  }
+  if (lengths == 1 && encodings > 0) {
+    return "both Content-Length and Transfer-Encoding";
+  }
+  if (lengths == 1) {
+    const std::string value = req.get_header_value("Content-Length");
+    if (value.empty() || value.size() > 18 || value.find_first_not_of("0123456789") != std::string::npos) {
+      return "Content-Length must be a decimal number of bytes";
+    }
+  }
+  if (encodings > 1 || (encodings == 1 && !iequals(req.get_header_value("Transfer-Encoding"), "chunked"))) {
+    return "the only Transfer-Encoding accepted is chunked";
+  }
+  return {};
+}
+
+// Whether a body follows the head: a request with neither Content-Length nor Transfer-Encoding
+// has none (RFC 9112 §6.3), so nothing is waited for.
+bool has_body(const httplib::Request& req) {
+  return req.has_header("Content-Length") || req.has_header("Transfer-Encoding");
+}
+
 // The request line and headers (no body yet) as the Gateway sees them.
 ClientRequest head_of(const httplib::Request& req) {
   ClientRequest out;
@@ -112,11 +145,15 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
     const std::size_t limit = gateway.body_limit(request.path);
     if (auto refused = gateway.admit(request)) {
       // Refused on its head: the body is read past, unkept, so the connection stays in step.
-      discard_body(*reader, limit);
+      if (has_body(req)) {
+        discard_body(*reader, limit);
+      }
       send(res, std::move(*refused));
       return;
     }
-    read_body(*reader, limit, request.body);
+    if (has_body(req)) {
+      read_body(*reader, limit, request.body);
+    }
   }
   send(res, gateway.handle(std::move(request)));
 }
@@ -124,7 +161,12 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
 }  // namespace
 
 void install_routes(httplib::Server& server, App& app) {
-  server.set_pre_routing_handler([&app](const httplib::Request& /*req*/, httplib::Response& res) {
+  server.set_pre_routing_handler([&app](const httplib::Request& req, httplib::Response& res) {
+    if (const std::string error = framing_error(req); !error.empty()) {
+      res.set_header("Connection", "close");
+      send_error(res, 400, "invalid_request_error", "malformed request: " + error);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     const std::size_t max = app.gateway().config()->settings.max_connections;
     if (app.busy_connections() > max) {
       res.set_header("Connection", "close");
@@ -151,7 +193,7 @@ void install_routes(httplib::Server& server, App& app) {
   const auto with_body = [&app](const httplib::Request& req, httplib::Response& res,
                                 const httplib::ContentReader& reader) { serve(app, req, res, &reader); };
   server.Get(".*", plain);
-  server.Delete(".*", plain);
+  server.Delete(".*", with_body);
   server.Options(".*", plain);
   server.Post(".*", with_body);
   server.Put(".*", with_body);

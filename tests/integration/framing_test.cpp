@@ -1,0 +1,98 @@
+// Request framing on the real server, over raw sockets: a request whose body length two parties
+// could read differently is refused before any body byte is read, and a request without a body
+// is answered at once (never waited on until the read timeout).
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "fake_upstream.h"
+#include "test_balancer.h"
+
+namespace balancer::test {
+namespace {
+
+// Sends `bytes` on a new connection to 127.0.0.1:`port` and returns what came back until the
+// server closed the connection or `wait` passed without a byte.
+std::string exchange_raw(int port, const std::string& bytes, std::chrono::milliseconds wait) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  timeval timeout{};
+  timeout.tv_sec = static_cast<time_t>(wait.count() / 1000);
+  timeout.tv_usec = static_cast<suseconds_t>((wait.count() % 1000) * 1000);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) {
+      break;
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.find("\r\n\r\n") != std::string::npos && out.find("\"}}") != std::string::npos) {
+      break;  // a whole error answer
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+int status_of(const std::string& response) {
+  return response.rfind("HTTP/1.1 ", 0) == 0 ? std::stoi(response.substr(9, 3)) : 0;
+}
+
+}  // namespace
+
+TEST_CASE("framing: conflicting or malformed lengths and a missing Host get 400 before the body", "[integration]") {
+  FakeUpstream upstream;
+  TestBalancer balancer("providers:\n" + provider_yaml("A", upstream.url()) +
+                        "model_routes:\n  \"*\": [{provider: \"A\"}]\n" + test_settings_yaml());
+  const std::string body = R"({"model":"m","max_tokens":5,"messages":[]})";
+  const std::string head = "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+  const std::vector<std::pair<std::string, std::string>> refused{
+      {"two Content-Length", head + "Content-Length: 5\r\nContent-Length: 44\r\n\r\n" + body},
+      {"Content-Length and chunked", head + "Content-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n" + body},
+      {"negative length", head + "Content-Length: -1\r\n\r\n" + body},
+      {"signed length", head + "Content-Length: +44\r\n\r\n" + body},
+      {"not a number", head + "Content-Length: 4 4\r\n\r\n" + body},
+      {"unknown encoding", head + "Transfer-Encoding: gzip\r\n\r\n" + body},
+      {"no Host", "POST /v1/messages HTTP/1.1\r\nContent-Length: 44\r\n\r\n" + body},
+      {"two Host", "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
+  };
+  for (const auto& [what, bytes] : refused) {
+    INFO(what);
+    const std::string response = exchange_raw(balancer.port(), bytes, std::chrono::milliseconds(5000));
+    CHECK(status_of(response) == 400);
+    CHECK(response.find("invalid_request_error") != std::string::npos);
+    CHECK(response.find("Connection: close") != std::string::npos);
+  }
+  CHECK(upstream.request_count() == 0);
+}
+
+TEST_CASE("framing: a POST without Content-Length has an empty body and is answered at once", "[integration]") {
+  FakeUpstream upstream;
+  TestBalancer balancer("providers:\n" + provider_yaml("A", upstream.url()) +
+                        "model_routes:\n  \"*\": [{provider: \"A\"}]\n" + test_settings_yaml());
+  // The read timeout is 60 s: an answer within the 5 s below means nothing waited for a body.
+  const std::string response =
+      exchange_raw(balancer.port(), "POST /v1/messages HTTP/1.1\r\nHost: x\r\n\r\n", std::chrono::milliseconds(5000));
+  CHECK(status_of(response) == 400);  // an empty body is not a Messages request
+  CHECK(response.find("invalid_request_error") != std::string::npos);
+  const std::string deleted =
+      exchange_raw(balancer.port(), "DELETE /v1/messages HTTP/1.1\r\nHost: x\r\n\r\n", std::chrono::milliseconds(5000));
+  CHECK(status_of(deleted) == 405);
+  CHECK(upstream.request_count() == 0);
+}
+
+}  // namespace balancer::test
