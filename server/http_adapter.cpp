@@ -162,6 +162,19 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
 
 void install_routes(httplib::Server& server, App& app) {
   server.set_pre_routing_handler([&app](const httplib::Request& req, httplib::Response& res) {
+    const Settings& settings = app.gateway().config()->settings;
+    std::size_t header_bytes = 0;
+    for (const auto& [name, value] : req.headers) {
+      header_bytes += name.size() + value.size();
+    }
+    // (httplib adds REMOTE_ADDR, REMOTE_PORT, LOCAL_ADDR and LOCAL_PORT to the client's headers.)
+    if (req.headers.size() > settings.max_header_count + 4 || header_bytes > settings.max_header_bytes) {
+      res.set_header("Connection", "close");
+      send_error(res, 431, "invalid_request_error",
+                 fmt::format("request headers exceed the limit of {} headers or {} bytes", settings.max_header_count,
+                             settings.max_header_bytes));
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (const std::string error = framing_error(req); !error.empty()) {
       res.set_header("Connection", "close");
       send_error(res, 400, "invalid_request_error", "malformed request: " + error);

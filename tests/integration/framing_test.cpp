@@ -95,4 +95,35 @@ TEST_CASE("framing: a POST without Content-Length has an empty body and is answe
   CHECK(upstream.request_count() == 0);
 }
 
+TEST_CASE("framing: too many or too large request headers get 431 and are never forwarded", "[integration]") {
+  FakeUpstream upstream;
+  TestBalancer balancer("providers:\n" + provider_yaml("A", upstream.url()) +
+                        "model_routes:\n  \"*\": [{provider: \"A\"}]\n" +
+                        test_settings_yaml("  max_header_count: 20\n  max_header_bytes: 4096\n"));
+  const std::string body = R"({"model":"m","max_tokens":5,"messages":[]})";
+  const auto request_with = [&](const std::string& extra) {
+    return "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n" + extra + "\r\n" + body;
+  };
+  std::string many;
+  for (int i = 0; i < 30; ++i) {
+    many += "X-Filler-" + std::to_string(i) + ": v\r\n";
+  }
+  std::string large;
+  for (int i = 0; i < 3; ++i) {
+    large += "X-Large-" + std::to_string(i) + ": " + std::string(2000, 'a') + "\r\n";
+  }
+  for (const std::string* extra : {&many, &large}) {
+    const std::string response = exchange_raw(balancer.port(), request_with(*extra), std::chrono::milliseconds(5000));
+    CHECK(status_of(response) == 431);
+    CHECK(response.find("invalid_request_error") != std::string::npos);
+  }
+  CHECK(upstream.request_count() == 0);
+  // Within the limits the request is served.
+  const std::string ok = exchange_raw(balancer.port(), request_with("X-Filler: v\r\nConnection: close\r\n"),
+                                      std::chrono::milliseconds(5000));
+  CHECK(status_of(ok) == 200);
+  CHECK(upstream.request_count() == 1);
+}
+
 }  // namespace balancer::test

@@ -103,6 +103,9 @@ struct Settings {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::size_t max_request_body_bytes = 32u << 20;  // the API's own limit
+  // Request head limits: more headers, or more header bytes (names and values), get 431.
+  std::size_t max_header_count = 100;
+  std::size_t max_header_bytes = 64u << 10;
 };
 
 struct AuthSettings {

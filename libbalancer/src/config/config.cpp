@@ -613,6 +613,8 @@ void parse_server_settings(Reader& r, Settings& s) {
   r.read("shutdown_grace_seconds", s.shutdown_grace);
   r.read("allow_unauthenticated_remote", s.allow_unauthenticated_remote);
   r.read("max_request_body_bytes", s.max_request_body_bytes, 1);
+  r.read("max_header_count", s.max_header_count, 1);
+  r.read("max_header_bytes", s.max_header_bytes, 1);
   std::optional<Reader> cert = r.take("tls_cert_file");
   std::optional<Reader> key = r.take("tls_key_file");
   if (cert) s.tls_cert_file = cert->as_string();
