@@ -74,15 +74,17 @@ ClientRequest head_of(const httplib::Request& req) {
 // Reads the body, keeping at most `limit` + 1 bytes (so that the Gateway sees it is over the
 // limit). A larger body is read on, unkept, up to kDrainFactor times the limit so that the
 // connection stays usable.
-void read_body(const httplib::ContentReader& reader, std::size_t limit, std::string& body) {
+// False when the body ended before its declared end (the client went away mid-upload).
+bool read_body(const httplib::ContentReader& reader, std::size_t limit, std::string& body) {
   std::size_t total = 0;
-  reader([&](const char* data, std::size_t len) {
+  const bool whole = reader([&](const char* data, std::size_t len) {
     total += len;
     if (body.size() <= limit) {
       body.append(data, std::min(len, limit + 1 - body.size()));
     }
     return total <= kDrainFactor * limit;
   });
+  return whole || total > kDrainFactor * limit;  // stopping an over-long body is not a truncation
 }
 
 // Reads past the body of a refused request without keeping it (up to kDrainFactor times the
@@ -151,8 +153,11 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
       send(res, std::move(*refused));
       return;
     }
-    if (has_body(req)) {
-      read_body(*reader, limit, request.body);
+    if (has_body(req) && !read_body(*reader, limit, request.body)) {
+      // A truncated upload is never forwarded as if it were the whole request.
+      res.set_header("Connection", "close");
+      send_error(res, 400, "invalid_request_error", "the request body ended before its declared length");
+      return;
     }
   }
   send(res, gateway.handle(std::move(request)));

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <string>
 
+#include <fmt/format.h>
 #include <catch2/catch.hpp>
 
 #include "fake_upstream.h"
@@ -19,7 +20,8 @@ namespace {
 
 // Sends `bytes` on a new connection to 127.0.0.1:`port` and returns what came back until the
 // server closed the connection or `wait` passed without a byte.
-std::string exchange_raw(int port, const std::string& bytes, std::chrono::milliseconds wait) {
+// `half_close`: stop sending after `bytes` (shutdown(SHUT_WR)), as a client that went away does.
+std::string exchange_raw(int port, const std::string& bytes, std::chrono::milliseconds wait, bool half_close = false) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
   sockaddr_in addr{};
@@ -32,6 +34,9 @@ std::string exchange_raw(int port, const std::string& bytes, std::chrono::millis
   timeout.tv_usec = static_cast<suseconds_t>((wait.count() % 1000) * 1000);
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
+  if (half_close) {
+    ::shutdown(fd, SHUT_WR);
+  }
   std::string out;
   char buf[4096];
   for (;;) {
@@ -93,6 +98,38 @@ TEST_CASE("framing: a POST without Content-Length has an empty body and is answe
       exchange_raw(balancer.port(), "DELETE /v1/messages HTTP/1.1\r\nHost: x\r\n\r\n", std::chrono::milliseconds(5000));
   CHECK(status_of(deleted) == 405);
   CHECK(upstream.request_count() == 0);
+}
+
+TEST_CASE("framing: a body that ends before its declared length is never forwarded", "[integration]") {
+  FakeUpstream upstream;
+  TestBalancer balancer("providers:\n" + provider_yaml("A", upstream.url()) +
+                        "model_routes:\n  \"*\": [{provider: \"A\"}]\n" + test_settings_yaml());
+  const std::string body = R"({"model":"m","max_tokens":5,"messages":[]})";
+  const std::vector<std::string> truncated{
+      // Content-Length promises more than arrives before the client stops sending.
+      "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+          std::to_string(body.size() + 50) + "\r\n\r\n" + body,
+      // A chunked body without its last chunk.
+      "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+          fmt::format("{:x}\r\n{}\r\n", body.size(), body),
+  };
+  for (const std::string& bytes : truncated) {
+    const std::string response = exchange_raw(balancer.port(), bytes, std::chrono::milliseconds(5000), true);
+    INFO(response);
+    CHECK(upstream.request_count() == 0);
+    if (!response.empty()) {  // the answer, if the client still reads one, is an error
+      CHECK(status_of(response) == 400);
+    }
+  }
+  // Whole bodies, both framings, are served.
+  const std::string whole =
+      exchange_raw(balancer.port(),
+                   "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: "
+                   "close\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                       fmt::format("{:x}\r\n{}\r\n0\r\n\r\n", body.size(), body),
+                   std::chrono::milliseconds(5000));
+  CHECK(status_of(whole) == 200);
+  CHECK(upstream.request_count() == 1);
 }
 
 TEST_CASE("framing: too many or too large request headers get 431 and are never forwarded", "[integration]") {
