@@ -163,29 +163,39 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
   send(res, gateway.handle(std::move(request)));
 }
 
+// The checks of the request head alone (header limits, framing): true when `res` now holds the
+// refusal (431 or 400, with Connection: close).
+bool refuse_head(const BalancerConfig& config, const httplib::Request& req, httplib::Response& res) {
+  const Settings& settings = config.settings;
+  std::size_t header_bytes = 0;
+  for (const auto& [name, value] : req.headers) {
+    header_bytes += name.size() + value.size();
+  }
+  // (httplib adds REMOTE_ADDR, REMOTE_PORT, LOCAL_ADDR and LOCAL_PORT to the client's headers.)
+  if (req.headers.size() > settings.max_header_count + 4 || header_bytes > settings.max_header_bytes) {
+    res.set_header("Connection", "close");
+    send_error(res, 431, "invalid_request_error",
+               fmt::format("request headers exceed the limit of {} headers or {} bytes", settings.max_header_count,
+                           settings.max_header_bytes));
+    return true;
+  }
+  if (const std::string error = framing_error(req); !error.empty()) {
+    res.set_header("Connection", "close");
+    send_error(res, 400, "invalid_request_error", "malformed request: " + error);
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void install_routes(httplib::Server& server, App& app) {
   server.set_pre_routing_handler([&app](const httplib::Request& req, httplib::Response& res) {
-    const Settings& settings = app.gateway().config()->settings;
-    std::size_t header_bytes = 0;
-    for (const auto& [name, value] : req.headers) {
-      header_bytes += name.size() + value.size();
-    }
-    // (httplib adds REMOTE_ADDR, REMOTE_PORT, LOCAL_ADDR and LOCAL_PORT to the client's headers.)
-    if (req.headers.size() > settings.max_header_count + 4 || header_bytes > settings.max_header_bytes) {
-      res.set_header("Connection", "close");
-      send_error(res, 431, "invalid_request_error",
-                 fmt::format("request headers exceed the limit of {} headers or {} bytes", settings.max_header_count,
-                             settings.max_header_bytes));
+    const auto config = app.gateway().config();  // kept alive: a reload may swap it meanwhile
+    if (refuse_head(*config, req, res)) {
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (const std::string error = framing_error(req); !error.empty()) {
-      res.set_header("Connection", "close");
-      send_error(res, 400, "invalid_request_error", "malformed request: " + error);
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    const std::size_t max = app.gateway().config()->settings.max_connections;
+    const std::size_t max = config->settings.max_connections;
     if (app.busy_connections() > max) {
       res.set_header("Connection", "close");
       send_error(res, 503, "overloaded_error",
@@ -197,6 +207,9 @@ void install_routes(httplib::Server& server, App& app) {
   // A body announced with Expect: 100-continue is refused before it is sent when the Gateway
   // would refuse it anyway (over the limit, no key, unknown endpoint).
   server.set_expect_100_continue_handler([&app](const httplib::Request& req, httplib::Response& res) {
+    if (refuse_head(*app.gateway().config(), req, res)) {  // the same head checks, before the "100"
+      return res.status;
+    }
     if (auto refused = app.gateway().admit(head_of(req))) {
       // The client was told not to send the body; should it send it anyway, it must not be read
       // as a next request.

@@ -74,6 +74,9 @@ TEST_CASE("framing: conflicting or malformed lengths and a missing Host get 400 
       {"unknown encoding", head + "Transfer-Encoding: gzip\r\n\r\n" + body},
       {"no Host", "POST /v1/messages HTTP/1.1\r\nContent-Length: 44\r\n\r\n" + body},
       {"two Host", "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
+      // Refused before the "100 Continue" too, so the client never sends the body.
+      {"Expect with two Content-Length",
+       head + "Expect: 100-continue\r\nContent-Length: 5\r\nContent-Length: 44\r\n\r\n"},
   };
   for (const auto& [what, bytes] : refused) {
     INFO(what);

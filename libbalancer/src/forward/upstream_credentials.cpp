@@ -41,11 +41,11 @@ PassthroughCredential passthrough_credential(const Headers& client_headers, cons
   if (auto key = find_header(client_headers, "x-api-key"); key && is_token(*key) && !carries_balancer_key(*key, auth)) {
     credential.api_key = std::string(*key);
   }
-  if (auto authz = find_header(client_headers, "authorization"); authz && !carries_balancer_key(*authz, auth)) {
+  if (auto authz = find_header(client_headers, "authorization")) {
     const Headers only_authz{{"authorization", std::string(*authz)}};
     const std::string token(presented_credential(only_authz));
-    // "Bearer <token>" exactly: no other scheme, no second word.
-    if (is_token(token) && authz->size() == token.size() + 7) {
+    // "Bearer <token>" exactly (no other scheme, no second word), checked before any key is hashed.
+    if (is_token(token) && authz->size() == token.size() + 7 && !carries_balancer_key(*authz, auth)) {
       credential.authorization = "Bearer " + token;
       credential.authorization_token = token;
     }
