@@ -30,8 +30,6 @@ constexpr std::array<std::string_view, 6> kOAuthPaths = {"/oauth/authorize", "/o
 // Followed by one path segment: the account email.
 constexpr std::array<std::string_view, 2> kOAuthPrefixes = {"/oauth/refresh/", "/oauth/tokens/"};
 
-constexpr std::size_t kMaxBodyBytes = 64u << 10;  // an exchange body is a code and an email
-
 constexpr std::string_view kInstructions =
     "Open the URL, log in, then POST the code shown (code#state) to /oauth/exchange-code with "
     "{\"code\": …, \"account_email\": …}";
@@ -213,10 +211,7 @@ Response handle_callback(Gateway::Impl& app, const ClientRequest& req) {
 }
 
 Response handle_exchange_code(Gateway::Impl& app, const ClientRequest& req) {
-  if (req.body.size() > kMaxBodyBytes) {
-    return detail::error_response(413, "request_too_large",
-                                  fmt::format("request body exceeds the {} byte limit", kMaxBodyBytes));
-  }
+  // Its size was checked by Gateway::admit (body_limit: 64 KiB off the Messages API).
   const json body = json::parse(req.body, nullptr, false);
   if (!body.is_object()) {
     return detail::error_response(400, "invalid_request_error",
