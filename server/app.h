@@ -1,9 +1,12 @@
-// app.h — balancer-server: a balancer::Gateway behind a cpp-httplib thread-pool server. The App
-// owns both, plus the thread that gives the Gateway its periodic tick. main.cpp and the
-// integration tests create one App each; every request is translated by http_adapter.cpp.
+// app.h — balancer-server: a balancer::Gateway behind cpp-httplib. Plain HTTP connections are
+// held by the ConnectionServer (net/), which hands each complete request head to httplib's
+// parser and router; with TLS on, httplib's own SSLServer serves the connections. The App owns
+// these, plus the thread that gives the Gateway its periodic tick. main.cpp and the integration
+// tests create one App each; every request is translated by http_adapter.cpp.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <stop_token>
 #include <string>
@@ -14,6 +17,7 @@
 #include <balancer/gateway.h>
 
 #include "growing_task_queue.h"
+#include "net/connection_server.h"
 
 namespace balancer::server {
 
@@ -25,6 +29,8 @@ struct AppOptions {
   HttpTransport* transport = nullptr;            // nullptr: the Gateway owns a libcurl transport
   const Clock* clock = nullptr;                  // nullptr: Clock::real()
   std::shared_ptr<LogSink> log;                  // nullptr: JSON lines as settings.log_* say
+  // How long an idle worker thread lives (plain HTTP), down to the 8 kept.
+  std::chrono::milliseconds worker_idle_retire{30000};
 };
 
 // Thread-safe: handlers run on many pool threads; stop() may come from a signal thread.
@@ -49,15 +55,22 @@ class App {
   const std::string& token_store_path() const { return gateway_->token_store_path(); }
   // Connections being served right now (GET /metrics, the overload check).
   std::size_t busy_connections() const { return busy_connections_->load(); }
+  // Worker threads alive (plain HTTP only; 0 with TLS).
+  std::size_t worker_threads() const { return connections_ ? connections_->threads() : 0; }
+  // Whether requests refused on their head leave their body unread (the connection then closes):
+  // true for plain HTTP; httplib's TLS server would read the unread body as a next request.
+  bool closes_refused_connections() const { return connections_ != nullptr; }
 
  private:
   App() = default;
-  void configure_server(const Settings& settings);
+  void configure_server(const Settings& settings, std::chrono::milliseconds worker_idle_retire);
+  ConnectionPolicy connection_policy() const;
   // ticker_'s loop: Gateway::tick about every second until `stop`.
   void tick(std::stop_token stop);
 
   std::unique_ptr<Gateway> gateway_;
-  std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<httplib::Server> server_;          // the parser and router (and, with TLS, the server)
+  std::unique_ptr<ConnectionServer> connections_;  // plain HTTP: the connection layer
   // Kept up to date by the server's GrowingTaskQueue (which httplib owns and deletes).
   std::shared_ptr<std::atomic<std::size_t>> busy_connections_ = std::make_shared<std::atomic<std::size_t>>(0);
   int listen_fd_ = -1;

@@ -1,12 +1,18 @@
 #include "growing_task_queue.h"
 
+#include <algorithm>
+
 namespace balancer::server {
 
 GrowingTaskQueue::GrowingTaskQueue(std::size_t initial_threads, std::size_t max_threads,
-                                   std::shared_ptr<std::atomic<std::size_t>> busy_gauge)
-    : max_threads_(max_threads < 1 ? 1 : max_threads), busy_gauge_(std::move(busy_gauge)) {
+                                   std::shared_ptr<std::atomic<std::size_t>> busy_gauge,
+                                   std::chrono::milliseconds idle_retire)
+    : min_threads_(std::min(initial_threads, max_threads < 1 ? std::size_t{1} : max_threads)),
+      max_threads_(max_threads < 1 ? 1 : max_threads),
+      idle_retire_(idle_retire),
+      busy_gauge_(std::move(busy_gauge)) {
   std::lock_guard lock(mutex_);
-  for (std::size_t i = 0; i < initial_threads && i < max_threads_; ++i) {
+  for (std::size_t i = 0; i < min_threads_; ++i) {
     start_worker();
   }
 }
@@ -14,8 +20,20 @@ GrowingTaskQueue::GrowingTaskQueue(std::size_t initial_threads, std::size_t max_
 GrowingTaskQueue::~GrowingTaskQueue() { shutdown(); }
 
 void GrowingTaskQueue::start_worker() {
+  join_retired();
   ++idle_;
   workers_.emplace_back([this] { work(); });
+}
+
+void GrowingTaskQueue::join_retired() {
+  for (const std::thread::id id : retired_) {
+    const auto it = std::find_if(workers_.begin(), workers_.end(), [id](const std::thread& t) { return t.get_id() == id; });
+    if (it != workers_.end()) {
+      it->join();  // it has left work() or is about to: it holds no lock and takes none
+      workers_.erase(it);
+    }
+  }
+  retired_.clear();
 }
 
 void GrowingTaskQueue::enqueue(std::function<void()> fn) {
@@ -25,7 +43,7 @@ void GrowingTaskQueue::enqueue(std::function<void()> fn) {
       return;
     }
     tasks_.push_back(std::move(fn));
-    if (idle_ < tasks_.size() && workers_.size() < max_threads_) {
+    if (idle_ < tasks_.size() && workers_.size() - retired_.size() < max_threads_) {
       start_worker();
     }
   }
@@ -38,6 +56,7 @@ void GrowingTaskQueue::shutdown() {
     std::lock_guard lock(mutex_);
     shutting_down_ = true;
     workers.swap(workers_);
+    retired_.clear();
   }
   ready_.notify_all();
   for (auto& t : workers) {
@@ -50,9 +69,14 @@ std::size_t GrowingTaskQueue::busy() const {
   return busy_;
 }
 
+std::size_t GrowingTaskQueue::queued() const {
+  std::lock_guard lock(mutex_);
+  return tasks_.size();
+}
+
 std::size_t GrowingTaskQueue::threads() const {
   std::lock_guard lock(mutex_);
-  return workers_.size();
+  return workers_.size() - retired_.size();
 }
 
 void GrowingTaskQueue::work() {
@@ -60,7 +84,20 @@ void GrowingTaskQueue::work() {
     std::function<void()> task;
     {
       std::unique_lock lock(mutex_);
-      ready_.wait(lock, [this] { return shutting_down_ || !tasks_.empty(); });
+      const auto has_work = [this] { return shutting_down_ || !tasks_.empty(); };
+      if (idle_retire_.count() > 0) {
+        if (!ready_.wait_for(lock, idle_retire_, has_work) &&
+            workers_.size() - retired_.size() > min_threads_) {
+          --idle_;
+          retired_.push_back(std::this_thread::get_id());
+          return;
+        }
+        if (!has_work()) {
+          continue;
+        }
+      } else {
+        ready_.wait(lock, has_work);
+      }
       if (tasks_.empty()) {
         return;  // shutting down and drained
       }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -18,14 +19,16 @@
 namespace balancer::server {
 
 // Starts a new worker whenever a task arrives and no worker is idle, up to `max_threads`;
-// beyond that tasks wait in FIFO order. Workers live until shutdown (the peak is bounded by
-// max_threads). enqueue() is called by httplib's accept thread; busy() from any thread.
+// beyond that tasks wait in FIFO order. A worker idle for `idle_retire` (zero: never) ends,
+// down to `initial_threads`, so a burst leaves no threads behind. enqueue() is called by the
+// accepting thread (httplib's, or the ConnectionServer's poller); busy() from any thread.
 // `busy_gauge` (optional) mirrors busy() for an owner that outlives the queue: httplib deletes
 // the queue when it stops listening, and the gauge stays readable after that.
 class GrowingTaskQueue final : public httplib::TaskQueue {
  public:
   GrowingTaskQueue(std::size_t initial_threads, std::size_t max_threads,
-                   std::shared_ptr<std::atomic<std::size_t>> busy_gauge = nullptr);
+                   std::shared_ptr<std::atomic<std::size_t>> busy_gauge = nullptr,
+                   std::chrono::milliseconds idle_retire = std::chrono::milliseconds::zero());
   ~GrowingTaskQueue() override;
 
   void enqueue(std::function<void()> fn) override;
@@ -33,17 +36,23 @@ class GrowingTaskQueue final : public httplib::TaskQueue {
 
   // Tasks (connections) being served right now.
   std::size_t busy() const;
+  // Tasks waiting for a worker.
+  std::size_t queued() const;
   std::size_t threads() const;
 
  private:
   void start_worker();  // requires mutex_ held
+  void join_retired();  // requires mutex_ held
   void work();
 
+  const std::size_t min_threads_;
   const std::size_t max_threads_;
+  const std::chrono::milliseconds idle_retire_;
   mutable std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<std::function<void()>> tasks_;
   std::vector<std::thread> workers_;
+  std::vector<std::thread::id> retired_;  // workers that ended on their own, to be joined
   std::size_t idle_ = 0;
   std::size_t busy_ = 0;
   bool shutting_down_ = false;

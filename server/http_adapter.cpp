@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -12,6 +13,7 @@
 #include <balancer/http.h>
 
 #include "app.h"
+#include "net/request_head.h"
 
 namespace balancer::server {
 namespace {
@@ -24,31 +26,15 @@ void send_error(httplib::Response& res, int status, std::string_view type, std::
   res.set_content(anthropic_error_body(type, message), "application/json");
 }
 
-// Why the request's framing is refused (RFC 9112 §6): empty when it is sound. Checked before any
-// body byte is read, for every method: a body whose length two parties could read differently is
-// how requests are smuggled past a proxy.
+// Why the request's framing is refused (net/request_head.h has the rules): empty when sound.
+// Plain HTTP heads were judged from raw bytes already; this is the same check behind TLS.
 std::string framing_error(const httplib::Request& req) {
-  const std::size_t lengths = req.get_header_value_count("Content-Length");
-  const std::size_t encodings = req.get_header_value_count("Transfer-Encoding");
-  if (req.version == "HTTP/1.1" && req.get_header_value_count("Host") != 1) {
-    return "an HTTP/1.1 request needs exactly one Host header";
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  headers.reserve(req.headers.size());
+  for (const auto& [name, value] : req.headers) {
+    headers.emplace_back(name, value);
   }
-  if (lengths > 1) {
-    return "more than one Content-Length header";
-  }
-  if (lengths == 1 && encodings > 0) {
-    return "both Content-Length and Transfer-Encoding";
-  }
-  if (lengths == 1) {
-    const std::string value = req.get_header_value("Content-Length");
-    if (value.empty() || value.size() > 18 || value.find_first_not_of("0123456789") != std::string::npos) {
-      return "Content-Length must be a decimal number of bytes";
-    }
-  }
-  if (encodings > 1 || (encodings == 1 && !iequals(req.get_header_value("Transfer-Encoding"), "chunked"))) {
-    return "the only Transfer-Encoding accepted is chunked";
-  }
-  return {};
+  return server::framing_error(req.method, req.version, headers);
 }
 
 // Whether a body follows the head: a request with neither Content-Length nor Transfer-Encoding
@@ -72,23 +58,24 @@ ClientRequest head_of(const httplib::Request& req) {
 }
 
 // Reads the body, keeping at most `limit` + 1 bytes (so that the Gateway sees it is over the
-// limit). A larger body is read on, unkept, up to kDrainFactor times the limit so that the
-// connection stays usable.
-// False when the body ended before its declared end (the client went away mid-upload).
-bool read_body(const httplib::ContentReader& reader, std::size_t limit, std::string& body) {
+// limit). Past that it stops, unless `drain` asks for the rest to be read on, unkept, up to
+// kDrainFactor times the limit (a connection that is not closed after a refusal must stay in
+// step). False when the body ended before its declared end (the client went away mid-upload).
+bool read_body(const httplib::ContentReader& reader, std::size_t limit, bool drain, std::string& body) {
+  const std::size_t stop_at = drain ? kDrainFactor * limit : limit;
   std::size_t total = 0;
   const bool whole = reader([&](const char* data, std::size_t len) {
     total += len;
     if (body.size() <= limit) {
       body.append(data, std::min(len, limit + 1 - body.size()));
     }
-    return total <= kDrainFactor * limit;
+    return total <= stop_at;
   });
-  return whole || total > kDrainFactor * limit;  // stopping an over-long body is not a truncation
+  return whole || total > stop_at;  // stopping an over-long body is not a truncation
 }
 
 // Reads past the body of a refused request without keeping it (up to kDrainFactor times the
-// limit).
+// limit), for a connection that is not closed after a refusal.
 void discard_body(const httplib::ContentReader& reader, std::size_t limit) {
   std::size_t total = 0;
   reader([&](const char* /*data*/, std::size_t len) {
@@ -145,15 +132,17 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
     request.body = req.body;
   } else {
     const std::size_t limit = gateway.body_limit(request.path);
+    const bool drain = !app.closes_refused_connections();
     if (auto refused = gateway.admit(request)) {
-      // Refused on its head: the body is read past, unkept, so the connection stays in step.
-      if (has_body(req)) {
+      // Refused on its head: the body is never read (the connection layer closes the
+      // connection after the answer), or, behind TLS, read past unkept to stay in step.
+      if (drain && has_body(req)) {
         discard_body(*reader, limit);
       }
       send(res, std::move(*refused));
       return;
     }
-    if (has_body(req) && !read_body(*reader, limit, request.body)) {
+    if (has_body(req) && !read_body(*reader, limit, drain, request.body)) {
       // A truncated upload is never forwarded as if it were the whole request.
       res.set_header("Connection", "close");
       send_error(res, 400, "invalid_request_error", "the request body ended before its declared length");

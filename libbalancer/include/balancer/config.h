@@ -106,6 +106,13 @@ struct Settings {
   // Request head limits: more headers, or more header bytes (names and values), get 431.
   std::size_t max_header_count = 100;
   std::size_t max_header_bytes = 64u << 10;
+  // Client connection deadlines: the whole request head must arrive within request_head_timeout
+  // of its first byte (or of the connection's opening); a body may pause at most
+  // request_body_idle_timeout between reads; an idle kept-alive connection is closed after
+  // keep_alive_timeout.
+  Duration request_head_timeout = std::chrono::seconds(10);
+  Duration request_body_idle_timeout = std::chrono::seconds(30);
+  Duration keep_alive_timeout = std::chrono::seconds(30);
 };
 
 struct AuthSettings {

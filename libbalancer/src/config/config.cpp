@@ -615,6 +615,9 @@ void parse_server_settings(Reader& r, Settings& s) {
   r.read("max_request_body_bytes", s.max_request_body_bytes, 1);
   r.read("max_header_count", s.max_header_count, 1);
   r.read("max_header_bytes", s.max_header_bytes, 1);
+  r.read("request_head_timeout_seconds", s.request_head_timeout);
+  r.read("request_body_idle_timeout_seconds", s.request_body_idle_timeout);
+  r.read("keep_alive_timeout_seconds", s.keep_alive_timeout);
   std::optional<Reader> cert = r.take("tls_cert_file");
   std::optional<Reader> key = r.take("tls_key_file");
   if (cert) s.tls_cert_file = cert->as_string();

@@ -1,0 +1,57 @@
+// connection.h — one accepted client connection: its socket, the bytes read from it but not yet
+// consumed (the rest of a head, a body, pipelined requests), and where it is in its life. Owned
+// by exactly one thread at a time: the ConnectionServer's poller while it waits for a head or
+// drains, a worker while a request is served; ownership moves with the shared_ptr.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace balancer::server {
+
+class Connection {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+
+  enum class Phase {
+    AwaitingHead,  // idle or part of a head read: the poller reads, up to `deadline`
+    Draining,      // answered and shut for writing: the rest of its input is read and dropped
+  };
+
+  Connection(int fd, std::string remote_ip, int remote_port, std::string local_ip, int local_port);
+  ~Connection();  // closes the socket
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  int fd() const { return fd_; }
+  const std::string& remote_ip() const { return remote_ip_; }
+  int remote_port() const { return remote_port_; }
+  const std::string& local_ip() const { return local_ip_; }
+  int local_port() const { return local_port_; }
+
+  // Bytes read and not yet consumed.
+  std::string_view unread() const { return std::string_view(buffer_).substr(start_); }
+  void consume(std::size_t n);
+  // One non-blocking recv of up to `max` bytes appended to the unread bytes: > 0 bytes read,
+  // 0 end of input, < 0 an error (errno; EAGAIN when nothing is there yet).
+  ssize_t receive(std::size_t max);
+
+  Phase phase = Phase::AwaitingHead;
+  TimePoint deadline{};
+  bool head_started = false;  // a byte of the current head has arrived (its deadline runs)
+
+ private:
+  int fd_;
+  std::string remote_ip_;
+  int remote_port_;
+  std::string local_ip_;
+  int local_port_;
+  std::string buffer_;
+  std::size_t start_ = 0;
+};
+
+}  // namespace balancer::server

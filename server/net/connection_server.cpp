@@ -1,0 +1,365 @@
+#include "connection_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+
+#include <fmt/format.h>
+
+#include "connection_stream.h"
+#include "refusal.h"
+
+namespace balancer::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kReadChunk = 16u << 10;
+constexpr std::size_t kInitialWorkers = 8;
+
+// The most bytes a head may take before it is refused whatever its shape (431): the header
+// bytes the limits allow plus line overhead.
+std::size_t head_budget(const HeadLimits& limits) {
+  return limits.max_header_bytes + 2 * limits.max_line_bytes + 8 * limits.max_header_count;
+}
+
+// Address and port of a socket address, for REMOTE_ADDR / LOCAL_ADDR.
+std::pair<std::string, int> describe(const sockaddr_storage& address) {
+  std::array<char, INET6_ADDRSTRLEN> text{};
+  if (address.ss_family == AF_INET6) {
+    const auto& in6 = reinterpret_cast<const sockaddr_in6&>(address);
+    ::inet_ntop(AF_INET6, &in6.sin6_addr, text.data(), text.size());
+    return {text.data(), ntohs(in6.sin6_port)};
+  }
+  const auto& in4 = reinterpret_cast<const sockaddr_in&>(address);
+  ::inet_ntop(AF_INET, &in4.sin_addr, text.data(), text.size());
+  return {text.data(), ntohs(in4.sin_port)};
+}
+
+}  // namespace
+
+ConnectionServer::ConnectionServer(ConnectionServerOptions options)
+    : options_(std::move(options)),
+      workers_(kInitialWorkers, options_.policy().max_busy, options_.busy_gauge, options_.worker_idle_retire),
+      epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
+      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+
+ConnectionServer::~ConnectionServer() {
+  stop();
+  workers_.shutdown();
+  watched_.clear();
+  for (const int fd : {listen_fd_, epoll_fd_, wake_fd_, spare_fd_}) {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+}
+
+Result<int> ConnectionServer::listen(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port);
+  if (::getaddrinfo(host.c_str(), service.c_str(), &hints, &found) != 0 || found == nullptr) {
+    return make_error(ErrorCode::InvalidConfig, fmt::format("cannot resolve the listen address {}", host));
+  }
+  int fd = -1;
+  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      continue;
+    }
+    int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, 1024) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ::freeaddrinfo(found);
+  if (fd < 0) {
+    return make_error(ErrorCode::InvalidConfig, fmt::format("cannot listen on {}:{}", host, port));
+  }
+  sockaddr_storage bound{};
+  socklen_t length = sizeof(bound);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length);
+  listen_fd_ = fd;
+  return describe(bound).second;
+}
+
+void ConnectionServer::run() {
+  if (listen_fd_ < 0 || epoll_fd_ < 0 || wake_fd_ < 0) {
+    return;
+  }
+  for (const int fd : {listen_fd_, wake_fd_}) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = fd;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event);
+  }
+  std::array<epoll_event, 256> events{};
+  while (!stopping_.load()) {
+    const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), next_timeout_ms(Clock::now()));
+    const ConnectionPolicy policy = options_.policy();
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[static_cast<std::size_t>(i)].data.fd;
+      if (fd == listen_fd_) {
+        accept_all(policy);
+      } else if (fd == wake_fd_) {
+        std::uint64_t count = 0;
+        (void)::read(wake_fd_, &count, sizeof(count));
+        adopt_returned(policy);
+      } else if (const auto it = watched_.find(fd); it != watched_.end()) {
+        const ConnectionPtr connection = it->second;  // on_readable may forget it
+        on_readable(connection, policy);
+      }
+    }
+    expire(Clock::now());
+  }
+  ::close(listen_fd_);
+  listen_fd_ = -1;
+  watched_.clear();  // idle and half-read connections are closed
+  deadlines_.clear();
+  workers_.shutdown();  // requests being served finish first
+  std::lock_guard lock(returned_mutex_);
+  returned_.clear();
+}
+
+void ConnectionServer::stop() {
+  stopping_.store(true);
+  const std::uint64_t one = 1;
+  (void)::write(wake_fd_, &one, sizeof(one));
+}
+
+void ConnectionServer::accept_all(const ConnectionPolicy& policy) {
+  for (;;) {
+    sockaddr_storage remote{};
+    socklen_t length = sizeof(remote);
+    const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&remote), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) {
+        continue;
+      }
+      if ((errno == EMFILE || errno == ENFILE) && spare_fd_ >= 0) {
+        // Out of descriptors: take the connection with the spare one and close it at once, so
+        // the listening socket does not stay readable forever.
+        ::close(spare_fd_);
+        const int refused = ::accept(listen_fd_, nullptr, nullptr);
+        if (refused >= 0) {
+          send_once(refused, refusal_response(503, "the balancer has no file descriptors left"));
+          ::close(refused);
+        }
+        spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      }
+      return;  // EAGAIN: nothing more to accept
+    }
+    int on = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    if (watched_.size() >= options_.max_pending) {
+      send_once(fd, refusal_response(503, "the balancer has too many open connections"));
+      ::close(fd);
+      continue;
+    }
+    sockaddr_storage local{};
+    length = sizeof(local);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length);
+    auto [remote_ip, remote_port] = describe(remote);
+    auto [local_ip, local_port] = describe(local);
+    auto connection = std::make_shared<Connection>(fd, std::move(remote_ip), remote_port, std::move(local_ip), local_port);
+    watch(connection);
+    set_deadline(connection, Clock::now() + policy.keep_alive_timeout);
+  }
+}
+
+void ConnectionServer::on_readable(const ConnectionPtr& connection, const ConnectionPolicy& policy) {
+  if (connection->phase == Connection::Phase::Draining) {
+    const ssize_t n = connection->receive(kReadChunk);
+    connection->consume(connection->unread().size());
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+      forget(connection);
+    }
+    return;
+  }
+  const std::size_t budget = head_budget(policy.head);
+  const std::size_t room = budget + 1 > connection->unread().size() ? budget + 1 - connection->unread().size() : 1;
+  const ssize_t n = connection->receive(std::min(room, kReadChunk));
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+    forget(connection);  // the client closed (or reset) before its head was complete
+    return;
+  }
+  if (n < 0) {
+    return;
+  }
+  if (!connection->head_started) {
+    connection->head_started = true;
+    set_deadline(connection, Clock::now() + policy.head_timeout);
+  }
+  judge(connection, policy);
+}
+
+void ConnectionServer::judge(const ConnectionPtr& connection, const ConnectionPolicy& policy) {
+  const HeadScan scan = scan_request_head(connection->unread(), policy.head);
+  switch (scan.state) {
+    case HeadScan::State::Incomplete:
+      if (connection->unread().size() > head_budget(policy.head)) {
+        refuse(connection, 431, "the request head is too large");
+      }
+      return;
+    case HeadScan::State::Refused:
+      refuse(connection, scan.status, scan.message);
+      return;
+    case HeadScan::State::Complete:
+      break;
+  }
+  if (workers_.busy() + workers_.queued() >= policy.max_busy) {
+    refuse(connection, 503, fmt::format("the balancer is serving its maximum of {} connections", policy.max_busy));
+    return;
+  }
+  forget(connection);
+  workers_.enqueue([this, connection] { serve(connection); });
+}
+
+void ConnectionServer::refuse(const ConnectionPtr& connection, int status, std::string_view message) {
+  send_once(connection->fd(), refusal_response(status, message));
+  ::shutdown(connection->fd(), SHUT_WR);
+  connection->consume(connection->unread().size());
+  connection->phase = Connection::Phase::Draining;
+  set_deadline(connection, Clock::now() + options_.linger);
+}
+
+void ConnectionServer::expire(Connection::TimePoint now) {
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    const auto it = watched_.find(deadlines_.begin()->second);
+    if (it == watched_.end()) {
+      deadlines_.erase(deadlines_.begin());
+      continue;
+    }
+    const ConnectionPtr connection = it->second;
+    if (connection->phase == Connection::Phase::AwaitingHead && connection->head_started) {
+      const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(options_.policy().head_timeout).count();
+      refuse(connection, 408, fmt::format("the request head did not arrive within {} s", seconds));
+    } else {
+      forget(connection);  // idle past the keep-alive timeout, or drained long enough
+    }
+  }
+}
+
+void ConnectionServer::adopt_returned(const ConnectionPolicy& policy) {
+  std::vector<ConnectionPtr> returned;
+  {
+    std::lock_guard lock(returned_mutex_);
+    returned.swap(returned_);
+  }
+  const auto now = Clock::now();
+  for (ConnectionPtr& connection : returned) {
+    watch(connection);
+    if (connection->phase == Connection::Phase::Draining) {
+      set_deadline(connection, now + options_.linger);
+    } else if (!connection->unread().empty()) {
+      connection->head_started = true;  // part of a pipelined head is already here
+      set_deadline(connection, now + policy.head_timeout);
+    } else {
+      connection->head_started = false;
+      set_deadline(connection, now + policy.keep_alive_timeout);
+    }
+  }
+}
+
+void ConnectionServer::watch(const ConnectionPtr& connection) {
+  epoll_event event{};
+  event.events = EPOLLIN | EPOLLRDHUP;
+  event.data.fd = connection->fd();
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, connection->fd(), &event);
+  watched_[connection->fd()] = connection;
+}
+
+void ConnectionServer::forget(const ConnectionPtr& connection) {
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, connection->fd(), nullptr);
+  deadlines_.erase({connection->deadline, connection->fd()});
+  watched_.erase(connection->fd());
+}
+
+void ConnectionServer::set_deadline(const ConnectionPtr& connection, Connection::TimePoint deadline) {
+  deadlines_.erase({connection->deadline, connection->fd()});
+  connection->deadline = deadline;
+  deadlines_.emplace(deadline, connection->fd());
+}
+
+int ConnectionServer::next_timeout_ms(Connection::TimePoint now) const {
+  if (deadlines_.empty()) {
+    return -1;
+  }
+  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadlines_.begin()->first - now);
+  return static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(wait.count(), 0, 60000));
+}
+
+void ConnectionServer::serve(ConnectionPtr connection) {
+  for (;;) {
+    const ConnectionPolicy policy = options_.policy();
+    const HeadScan scan = scan_request_head(connection->unread(), policy.head);
+    if (scan.state == HeadScan::State::Incomplete) {
+      give_back(std::move(connection));  // the poller waits for the rest of a pipelined head
+      return;
+    }
+    if (scan.state == HeadScan::State::Refused) {
+      send_once(connection->fd(), refusal_response(scan.status, scan.message));
+      linger(std::move(connection));
+      return;
+    }
+    ConnectionStream stream(*connection, policy.body_idle_timeout, policy.write_timeout);
+    bool closed = false;
+    const bool close = scan.close || stopping_.load();
+    const bool ok = options_.process(stream, close, closed);
+    if (!ok || stream.broken()) {
+      return;  // the client went away or stalled: the connection is closed as it is dropped
+    }
+    const std::size_t body_end =
+        scan.head_bytes + (scan.framing == BodyFraming::Length ? static_cast<std::size_t>(scan.content_length) : 0);
+    // A body left unread (a refusal answered from the head) must never be taken for the next
+    // request; a chunked body's end is not tracked here, so its connection closes too.
+    const bool body_read = scan.framing != BodyFraming::Chunked && stream.consumed() == body_end;
+    if (!body_read || close || closed || stopping_.load()) {
+      linger(std::move(connection));
+      return;
+    }
+    if (connection->unread().empty()) {
+      give_back(std::move(connection));  // idle keep-alive, watched by the poller
+      return;
+    }
+    // Pipelined: the next request is answered in order, on this worker.
+  }
+}
+
+void ConnectionServer::linger(ConnectionPtr connection) {
+  ::shutdown(connection->fd(), SHUT_WR);
+  connection->consume(connection->unread().size());
+  connection->phase = Connection::Phase::Draining;
+  give_back(std::move(connection));
+}
+
+void ConnectionServer::give_back(ConnectionPtr connection) {
+  if (stopping_.load()) {
+    return;  // closed as it is dropped
+  }
+  {
+    std::lock_guard lock(returned_mutex_);
+    returned_.push_back(std::move(connection));
+  }
+  const std::uint64_t one = 1;
+  (void)::write(wake_fd_, &one, sizeof(one));
+}
+
+}  // namespace balancer::server

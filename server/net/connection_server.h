@@ -1,0 +1,111 @@
+// connection_server.h — balancer-server's connection layer for plain HTTP: accepts, reads and
+// judges every request head on one poller thread (epoll), so a connection that is idle or slow
+// to send its head holds no worker; only a complete, well-formed head is handed to a worker,
+// which lets cpp-httplib parse and route it (through `process`) and serves pipelined requests
+// in order. Deadlines: the whole head, idle keep-alive, body pauses, writes. When every worker
+// is busy a new request is answered 503 overloaded_error at once. Refused requests get their
+// answer and a lingering close, so an unread body is never read as a next request.
+//
+// Threads: run() is the poller (the caller's thread); workers are a GrowingTaskQueue whose idle
+// threads retire; stop(), busy() and threads() may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <httplib.h>
+
+#include <balancer/error.h>
+
+#include "connection.h"
+#include "growing_task_queue.h"
+#include "request_head.h"
+
+namespace balancer::server {
+
+// The tunables, read again for every head (a reload may change them).
+struct ConnectionPolicy {
+  HeadLimits head;
+  std::size_t max_busy = 1024;  // requests served at once; more get 503
+  std::chrono::milliseconds head_timeout{10000};
+  std::chrono::milliseconds body_idle_timeout{30000};
+  std::chrono::milliseconds keep_alive_timeout{30000};
+  std::chrono::milliseconds write_timeout{121000};
+};
+
+struct ConnectionServerOptions {
+  std::function<ConnectionPolicy()> policy;
+  // Serves one request from `stream` (cpp-httplib's Server::process_request): false when the
+  // connection cannot go on; `close` asks for Connection: close; `closed` is set when the
+  // request asked for it.
+  std::function<bool(httplib::Stream& stream, bool close, bool& closed)> process;
+  std::shared_ptr<std::atomic<std::size_t>> busy_gauge;  // optional, mirrors busy()
+  std::size_t max_pending = 4096;                        // connections waiting in the poller
+  std::chrono::milliseconds worker_idle_retire{30000};
+  std::chrono::milliseconds linger{2000};  // how long a refused connection's input is drained
+};
+
+class ConnectionServer {
+ public:
+  explicit ConnectionServer(ConnectionServerOptions options);
+  ~ConnectionServer();
+  ConnectionServer(const ConnectionServer&) = delete;
+  ConnectionServer& operator=(const ConnectionServer&) = delete;
+
+  // Binds and listens (port 0: ephemeral); returns the bound port.
+  Result<int> listen(const std::string& host, int port);
+  // The poller loop, until stop(); returns once the workers have finished their requests.
+  void run();
+  void stop();
+
+  std::size_t busy() const { return workers_.busy(); }
+  std::size_t threads() const { return workers_.threads(); }
+
+ private:
+  using ConnectionPtr = std::shared_ptr<Connection>;
+
+  // Poller thread only.
+  void accept_all(const ConnectionPolicy& policy);
+  void on_readable(const ConnectionPtr& connection, const ConnectionPolicy& policy);
+  void judge(const ConnectionPtr& connection, const ConnectionPolicy& policy);
+  void expire(Connection::TimePoint now);
+  void adopt_returned(const ConnectionPolicy& policy);
+  void watch(const ConnectionPtr& connection);
+  void forget(const ConnectionPtr& connection);
+  void set_deadline(const ConnectionPtr& connection, Connection::TimePoint deadline);
+  // Answers `status` with `message`, then drains the connection until it closes or lingers out.
+  void refuse(const ConnectionPtr& connection, int status, std::string_view message);
+  int next_timeout_ms(Connection::TimePoint now) const;
+
+  // Worker threads.
+  void serve(ConnectionPtr connection);
+  void give_back(ConnectionPtr connection);  // to the poller: keep-alive or draining
+  void linger(ConnectionPtr connection);
+
+  ConnectionServerOptions options_;
+  GrowingTaskQueue workers_;
+  int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;   // eventfd: returned connections, stop
+  int spare_fd_ = -1;  // given up to accept (and refuse) a connection when descriptors run out
+  std::atomic<bool> stopping_{false};
+
+  // Poller state.
+  std::unordered_map<int, ConnectionPtr> watched_;
+  std::set<std::pair<Connection::TimePoint, int>> deadlines_;
+
+  std::mutex returned_mutex_;
+  std::vector<ConnectionPtr> returned_;  // from workers, adopted by the poller
+};
+
+}  // namespace balancer::server
