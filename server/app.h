@@ -57,6 +57,11 @@ class App {
   std::size_t busy_connections() const { return busy_connections_->load(); }
   // Worker threads alive (plain HTTP only; 0 with TLS).
   std::size_t worker_threads() const { return connections_ ? connections_->threads() : 0; }
+  // Tests (plain HTTP): waits until `holds(busy, worker threads)` or `timeout` passes.
+  bool wait_for_workers(const std::function<bool(std::size_t busy, std::size_t threads)>& holds,
+                        std::chrono::milliseconds timeout) const {
+    return connections_ && connections_->wait_until(holds, timeout);
+  }
   // Whether requests refused on their head leave their body unread (the connection then closes):
   // true for plain HTTP; httplib's TLS server would read the unread body as a next request.
   bool closes_refused_connections() const { return connections_ != nullptr; }

@@ -79,6 +79,12 @@ std::size_t GrowingTaskQueue::threads() const {
   return workers_.size() - retired_.size();
 }
 
+bool GrowingTaskQueue::wait_until(const std::function<bool(std::size_t busy, std::size_t threads)>& holds,
+                                  std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return holds(busy_, workers_.size() - retired_.size()); });
+}
+
 void GrowingTaskQueue::work() {
   for (;;) {
     std::function<void()> task;
@@ -90,6 +96,7 @@ void GrowingTaskQueue::work() {
             workers_.size() - retired_.size() > min_threads_) {
           --idle_;
           retired_.push_back(std::this_thread::get_id());
+          changed_.notify_all();
           return;
         }
         if (!has_work()) {
@@ -108,6 +115,7 @@ void GrowingTaskQueue::work() {
       if (busy_gauge_) {
         busy_gauge_->store(busy_);
       }
+      changed_.notify_all();
     }
     task();
     std::lock_guard lock(mutex_);
@@ -116,6 +124,7 @@ void GrowingTaskQueue::work() {
     if (busy_gauge_) {
       busy_gauge_->store(busy_);
     }
+    changed_.notify_all();
   }
 }
 

@@ -39,6 +39,9 @@ class GrowingTaskQueue final : public httplib::TaskQueue {
   // Tasks waiting for a worker.
   std::size_t queued() const;
   std::size_t threads() const;
+  // Waits until `holds(busy(), threads())` or `timeout` passes; true if it holds (tests).
+  bool wait_until(const std::function<bool(std::size_t busy, std::size_t threads)>& holds,
+                  std::chrono::milliseconds timeout) const;
 
  private:
   void start_worker();  // requires mutex_ held
@@ -50,6 +53,7 @@ class GrowingTaskQueue final : public httplib::TaskQueue {
   const std::chrono::milliseconds idle_retire_;
   mutable std::mutex mutex_;
   std::condition_variable ready_;
+  mutable std::condition_variable changed_;  // busy_ or the worker count changed
   std::deque<std::function<void()>> tasks_;
   std::vector<std::thread> workers_;
   std::vector<std::thread::id> retired_;  // workers that ended on their own, to be joined

@@ -138,6 +138,8 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
       // connection after the answer), or, behind TLS, read past unkept to stay in step.
       if (drain && has_body(req)) {
         discard_body(*reader, limit);
+      } else if (has_body(req)) {
+        res.set_header("Connection", "close");
       }
       send(res, std::move(*refused));
       return;

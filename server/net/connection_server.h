@@ -70,6 +70,11 @@ class ConnectionServer {
 
   std::size_t busy() const { return workers_.busy(); }
   std::size_t threads() const { return workers_.threads(); }
+  // Tests: waits until `holds(busy, threads)` or `timeout` passes.
+  bool wait_until(const std::function<bool(std::size_t busy, std::size_t threads)>& holds,
+                  std::chrono::milliseconds timeout) const {
+    return workers_.wait_until(holds, timeout);
+  }
 
  private:
   using ConnectionPtr = std::shared_ptr<Connection>;

@@ -47,6 +47,8 @@ struct TestBalancerOptions {
   std::shared_ptr<LogSink> log = nullptr;
   std::map<std::string, std::string> env = {};  // ${VAR} values (never the real environment)
   HttpTransport* transport = nullptr;           // nullptr: the server's own libcurl transport
+  // How long an idle server worker thread lives (server::AppOptions::worker_idle_retire).
+  std::chrono::milliseconds worker_idle_retire{30000};
 };
 
 class TestBalancer {

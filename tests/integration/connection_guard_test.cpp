@@ -1,0 +1,228 @@
+// The connection layer on the real server, over raw sockets: slow or idle clients hold no
+// worker, heads have a deadline, pipelined requests are answered in order, a refused request's
+// body is never read (as a body or as a next request), unauthenticated uploads cost no memory,
+// and bad header bytes get 400.
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <catch2/catch.hpp>
+
+#include "fake_upstream.h"
+#include "raw_client.h"
+#include "test_balancer.h"
+
+namespace balancer::test {
+namespace {
+
+using std::chrono::milliseconds;
+
+const std::string kBody = R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]})";
+
+std::string routes_yaml(const FakeUpstream& upstream) {
+  return "providers:\n" + provider_yaml("A", upstream.url()) + "model_routes:\n  \"*\": [{provider: \"A\"}]\n";
+}
+
+std::string messages_request(const std::string& extra_headers = "") {
+  return "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(kBody.size()) + "\r\n" + extra_headers + "\r\n" + kBody;
+}
+
+const std::string kHealth = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+
+// /health on a new connection, answered within `wait` (else status 0).
+int health_status(int port, milliseconds wait) {
+  RawConnection connection(port, wait);
+  connection.send(kHealth);
+  const auto response = connection.read_response();
+  return response ? response->status : 0;
+}
+
+}  // namespace
+
+TEST_CASE("connections: a slowloris crowd holds no worker; /health answers and threads come back down",
+          "[integration]") {
+  raise_fd_limit(4096);
+  FakeUpstream upstream;
+  TestBalancer balancer(routes_yaml(upstream) + test_settings_yaml("  max_connections: 16\n"),
+                        TestBalancerOptions{.worker_idle_retire = milliseconds(50)});
+  server::App& app = balancer.app();
+  REQUIRE(app.wait_for_workers([](std::size_t busy, std::size_t) { return busy == 0; }, milliseconds(5000)));
+  const std::size_t baseline = app.worker_threads();
+
+  // Four times max_connections, each with a head that never ends.
+  std::vector<std::unique_ptr<RawConnection>> slow;
+  for (int i = 0; i < 64; ++i) {
+    slow.push_back(std::make_unique<RawConnection>(balancer.port()));
+    REQUIRE(slow.back()->send("GET /health HTTP/1.1\r\nHo"));
+  }
+  CHECK(health_status(balancer.port(), milliseconds(1000)) == 200);
+  CHECK(app.worker_threads() == baseline);
+
+  // Bodies that never end do hold workers: max_connections of them, then 503 at once.
+  std::vector<std::unique_ptr<RawConnection>> uploads;
+  for (int i = 0; i < 16; ++i) {
+    uploads.push_back(std::make_unique<RawConnection>(balancer.port()));
+    REQUIRE(uploads.back()->send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"));
+  }
+  REQUIRE(app.wait_for_workers([](std::size_t busy, std::size_t) { return busy == 16; }, milliseconds(5000)));
+  CHECK(app.worker_threads() > baseline);
+  {
+    RawConnection extra(balancer.port(), milliseconds(1000));
+    extra.send(kHealth);
+    const auto refused = extra.read_response();
+    REQUIRE(refused);
+    CHECK(refused->status == 503);
+    CHECK(anthropic_error_type(refused->body) == "overloaded_error");
+    CHECK(extra.closed_by_server());
+  }
+
+  // The attack ends: the workers finish, idle ones retire, and the server serves as before.
+  uploads.clear();
+  slow.clear();
+  CHECK(app.wait_for_workers([&](std::size_t busy, std::size_t threads) { return busy == 0 && threads <= baseline; },
+                             milliseconds(10000)));
+  CHECK(health_status(balancer.port(), milliseconds(1000)) == 200);
+  CHECK(upstream.request_count() == 0);
+}
+
+TEST_CASE("connections: a head that does not arrive within the deadline gets 408; idle connections close",
+          "[integration]") {
+  FakeUpstream upstream;
+  TestBalancer balancer(routes_yaml(upstream) +
+                        test_settings_yaml("  request_head_timeout_seconds: 0.3\n  keep_alive_timeout_seconds: 0.3\n"));
+  RawConnection partial(balancer.port());
+  REQUIRE(partial.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\n"));
+  const auto late = partial.read_response();
+  REQUIRE(late);
+  CHECK(late->status == 408);
+  CHECK(late->body.find("did not arrive within") != std::string::npos);
+  CHECK(partial.closed_by_server());
+
+  RawConnection idle(balancer.port());
+  CHECK(idle.closed_by_server());  // no request ever: closed without an answer
+
+  RawConnection kept(balancer.port());
+  REQUIRE(kept.send(kHealth));
+  REQUIRE(kept.read_response());
+  CHECK(kept.closed_by_server());  // idle after its answer past keep_alive_timeout
+}
+
+TEST_CASE("connections: pipelined requests are answered in order on one connection", "[integration]") {
+  FakeUpstream upstream;
+  TestBalancer balancer(routes_yaml(upstream) + test_settings_yaml());
+  RawConnection connection(balancer.port());
+  REQUIRE(connection.send(kHealth + messages_request() + "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" + kHealth));
+  const auto first = connection.read_response();
+  const auto second = connection.read_response();
+  const auto third = connection.read_response();
+  const auto fourth = connection.read_response();
+  REQUIRE(first);
+  REQUIRE(second);
+  REQUIRE(third);
+  REQUIRE(fourth);
+  CHECK(first->status == 200);
+  CHECK(first->body.find("\"status\"") != std::string::npos);
+  CHECK(second->status == 200);
+  CHECK(second->body.find("\"type\":\"message\"") != std::string::npos);
+  CHECK(third->status == 404);
+  CHECK(fourth->status == 200);
+  CHECK(upstream.request_count() == 1);
+  // The connection goes on serving, and a head split over two sends is waited for.
+  REQUIRE(connection.send("GET /health HTTP/1.1\r\n"));
+  REQUIRE(connection.send("Host: x\r\n\r\n"));
+  const auto fifth = connection.read_response();
+  REQUIRE(fifth);
+  CHECK(fifth->status == 200);
+}
+
+TEST_CASE("connections: a body left unread by a refusal is never read as a next request", "[integration]") {
+  FakeUpstream upstream;
+  TestBalancer balancer(routes_yaml(upstream) + test_settings_yaml() +
+                        "auth:\n  enabled: true\n  api_keys: [\"client-key-one\"]\n");
+  const std::string smuggled = "POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: client-key-one\r\nContent-Length: " +
+                               std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+  for (const std::string path : {"/nope", "/v1/messages", "/providers/reload"}) {
+    INFO(path);
+    RawConnection connection(balancer.port());
+    REQUIRE(connection.send("POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                            std::to_string(smuggled.size()) + "\r\n\r\n" + smuggled));
+    const auto refused = connection.read_response();
+    REQUIRE(refused);
+    CHECK((refused->status == 401 || refused->status == 404));
+    CHECK(refused->has_header("Connection: close"));
+    CHECK(connection.closed_by_server());  // and no second answer
+  }
+  CHECK(upstream.request_count() == 0);
+}
+
+TEST_CASE("connections: unauthenticated uploads to any path cost no memory", "[integration]") {
+  FakeUpstream upstream;
+  TestBalancer balancer(routes_yaml(upstream) + test_settings_yaml() +
+                        "auth:\n  enabled: true\n  api_keys: [\"client-key-one\"]\n  admin_api_key: admin-key-one\n");
+  constexpr std::size_t kUpload = 200u << 20;
+  const std::size_t before = resident_bytes();
+  for (const std::string path : {"/nope", "/v1/messages", "/providers/reload", "/oauth/exchange-code"}) {
+    INFO(path);
+    RawConnection connection(balancer.port());
+    REQUIRE(connection.send("POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                            std::to_string(kUpload) + "\r\n\r\n"));
+    const auto refused = connection.read_response();  // answered from the head alone
+    REQUIRE(refused);
+    CHECK((refused->status == 401 || refused->status == 404));
+    connection.send_filler(kUpload);  // the server drops what it still reads, then closes
+  }
+  // Twenty at once to the Messages API.
+  std::vector<std::thread> clients;
+  std::vector<int> statuses(20, 0);
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    clients.emplace_back([&, i] {
+      RawConnection connection(balancer.port());
+      connection.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(30u << 20) + "\r\n\r\n");
+      connection.send_filler(30u << 20);
+      const auto response = connection.read_response();
+      statuses[i] = response ? response->status : 0;
+    });
+  }
+  for (auto& client : clients) {
+    client.join();
+  }
+  for (const int status : statuses) {
+    CHECK((status == 401 || status == 0));  // 0: the server closed before this client read its 401
+  }
+  const std::size_t after = resident_bytes();
+  INFO("RSS before " << before << " after " << after);
+  CHECK(after < before + (20u << 20));
+  CHECK(health_status(balancer.port(), milliseconds(5000)) == 200);
+  CHECK(upstream.request_count() == 0);
+}
+
+TEST_CASE("connections: bad header bytes get 400 invalid_request_error, not a retryable 5xx", "[integration]") {
+  FakeUpstream upstream;
+  TestBalancer balancer(routes_yaml(upstream) + test_settings_yaml());
+  const std::vector<std::pair<std::string, std::string>> bad{
+      {"bare CR", "GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n"},
+      {"NUL", std::string("GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 39)},
+      {"space before colon", "GET /health HTTP/1.1\r\nHost : x\r\n\r\n"},
+      {"obs-fold", "GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n"},
+      {"GET with a body", "GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd"},
+      {"bare LF", "GET /health HTTP/1.1\nHost: x\n\n"},
+  };
+  for (const auto& [what, bytes] : bad) {
+    INFO(what);
+    RawConnection connection(balancer.port());
+    REQUIRE(connection.send(bytes));
+    const auto response = connection.read_response();
+    REQUIRE(response);
+    CHECK(response->status == 400);
+    CHECK(anthropic_error_type(response->body) == "invalid_request_error");
+    CHECK(connection.closed_by_server());
+  }
+  CHECK(health_status(balancer.port(), milliseconds(5000)) == 200);
+  CHECK(upstream.request_count() == 0);
+}
+
+}  // namespace balancer::test
