@@ -319,6 +319,7 @@ void ConnectionServer::serve(ConnectionPtr connection) {
       linger(std::move(connection));
       return;
     }
+    connection->consume(scan.skipped);  // httplib would take an empty line for a bad request line
     ConnectionStream stream(*connection, policy.body_idle_timeout, policy.write_timeout);
     bool closed = false;
     const bool close = scan.close || stopping_.load();
@@ -327,7 +328,7 @@ void ConnectionServer::serve(ConnectionPtr connection) {
       return;  // the client went away or stalled: the connection is closed as it is dropped
     }
     const std::size_t body_end =
-        scan.head_bytes + (scan.framing == BodyFraming::Length ? static_cast<std::size_t>(scan.content_length) : 0);
+        scan.head_bytes - scan.skipped + (scan.framing == BodyFraming::Length ? static_cast<std::size_t>(scan.content_length) : 0);
     // A body left unread (a refusal answered from the head) must never be taken for the next
     // request; a chunked body's end is not tracked here, so its connection closes too.
     const bool body_read = scan.framing != BodyFraming::Chunked && stream.consumed() == body_end;

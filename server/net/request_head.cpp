@@ -126,6 +126,7 @@ HeadScan scan_request_head(std::string_view buffer, const HeadLimits& limits) {
   std::size_t pos = 0;
   // A client may send empty lines between requests (RFC 9112 §2.2): skipped.
   while (buffer.substr(pos, 2) == "\r\n") pos += 2;
+  const std::size_t skipped = pos;
   if (pos == buffer.size() || buffer.substr(pos) == "\r") {
     return {};
   }
@@ -191,6 +192,7 @@ HeadScan scan_request_head(std::string_view buffer, const HeadLimits& limits) {
   HeadScan out;
   out.state = HeadScan::State::Complete;
   out.head_bytes = pos;
+  out.skipped = skipped;
   bool keep_alive_asked = false;
   for (const auto& [name, value] : headers) {
     if (iequal(name, "content-length")) {

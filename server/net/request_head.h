@@ -16,7 +16,7 @@ namespace balancer::server {
 struct HeadLimits {
   std::size_t max_header_count = 100;
   std::size_t max_header_bytes = 64u << 10;  // names + values
-  std::size_t max_line_bytes = 8192;         // one request line or header line (httplib's own limit)
+  std::size_t max_line_bytes = 8190;         // one request line or header line: httplib's 8192 with CR LF
 };
 
 enum class BodyFraming { None, Length, Chunked };
@@ -29,6 +29,7 @@ struct HeadScan {
   };
   State state = State::Incomplete;
   std::size_t head_bytes = 0;
+  std::size_t skipped = 0;  // of head_bytes, empty lines before the request line (to be dropped)
   BodyFraming framing = BodyFraming::None;
   std::uint64_t content_length = 0;  // when framing is Length
   bool close = false;                // the client asked for the connection to close

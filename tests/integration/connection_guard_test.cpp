@@ -13,6 +13,7 @@
 
 #include "fake_upstream.h"
 #include "raw_client.h"
+#include "recording_log.h"
 #include "test_balancer.h"
 
 namespace balancer::test {
@@ -223,6 +224,33 @@ TEST_CASE("connections: bad header bytes get 400 invalid_request_error, not a re
   }
   CHECK(health_status(balancer.port(), milliseconds(5000)) == 200);
   CHECK(upstream.request_count() == 0);
+}
+
+}  // namespace balancer::test
+
+namespace balancer::test {
+
+TEST_CASE("connections: a failed authentication is logged with who and where, never the key sent",
+          "[integration]") {
+  FakeUpstream upstream;
+  auto log = std::make_shared<RecordingLog>();
+  TestBalancer balancer(routes_yaml(upstream) + test_settings_yaml() +
+                            "auth:\n  enabled: true\n  api_keys: [\"client-key-one\"]\n",
+                        TestBalancerOptions{.log = log});
+  RawConnection connection(balancer.port());
+  REQUIRE(connection.send(messages_request("x-api-key: wrong-key-attempt\r\n")));
+  const auto refused = connection.read_response();
+  REQUIRE(refused);
+  CHECK(refused->status == 401);
+  REQUIRE(log->count("client authentication failed") == 1);
+  for (const LogLine& line : log->lines()) {
+    if (line.message == "client authentication failed") {
+      CHECK(line.fields["path"] == "/v1/messages");
+      CHECK(line.fields["client_address"] == "127.0.0.1");
+      CHECK(line.fields["status"] == 401);
+    }
+    CHECK(line.fields.dump().find("wrong-key-attempt") == std::string::npos);
+  }
 }
 
 }  // namespace balancer::test

@@ -1,11 +1,6 @@
 // Request framing on the real server, over raw sockets: a request whose body length two parties
 // could read differently is refused before any body byte is read, and a request without a body
 // is answered at once (never waited on until the read timeout).
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <string>
 
@@ -13,48 +8,23 @@
 #include <catch2/catch.hpp>
 
 #include "fake_upstream.h"
+#include "raw_client.h"
 #include "test_balancer.h"
 
 namespace balancer::test {
 namespace {
 
-// Sends `bytes` on a new connection to 127.0.0.1:`port` and returns what came back until the
-// server closed the connection or `wait` passed without a byte.
-// `half_close`: stop sending after `bytes` (shutdown(SHUT_WR)), as a client that went away does.
+// Sends `bytes` on a new connection and returns the answer (head and body; empty when the
+// server closed or `wait` passed first). `half_close`: stop sending after `bytes`
+// (shutdown(SHUT_WR)), as a client that went away does.
 std::string exchange_raw(int port, const std::string& bytes, std::chrono::milliseconds wait, bool half_close = false) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  timeval timeout{};
-  timeout.tv_sec = static_cast<time_t>(wait.count() / 1000);
-  timeout.tv_usec = static_cast<suseconds_t>((wait.count() % 1000) * 1000);
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
+  RawConnection connection(port, wait);
+  REQUIRE(connection.send(bytes));
   if (half_close) {
-    ::shutdown(fd, SHUT_WR);
+    connection.shutdown_write();
   }
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) {
-      break;
-    }
-    out.append(buf, static_cast<std::size_t>(n));
-    if (out.find("\r\n\r\n") != std::string::npos && out.find("\"}}") != std::string::npos) {
-      break;  // a whole error answer
-    }
-  }
-  ::close(fd);
-  return out;
-}
-
-int status_of(const std::string& response) {
-  return response.rfind("HTTP/1.1 ", 0) == 0 ? std::stoi(response.substr(9, 3)) : 0;
+  const auto response = connection.read_response();
+  return response ? response->head + "\r\n" + response->body : std::string();
 }
 
 }  // namespace

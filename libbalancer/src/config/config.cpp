@@ -56,14 +56,17 @@ std::string upper(std::string_view text) {
   return out;
 }
 
-// Quotes a value for a message, shortened so that a pasted blob does not flood the log.
+// A value as a config error shows it. Config errors reach the terminal, the reload reply and the
+// log, and the value may be a secret typed on the wrong line: anything longer than a setting's
+// word (kMaxShown) or shaped like an API key is shown by its first characters and length only.
 std::string quote(std::string_view text) {
-  constexpr std::size_t kMax = 60;
-  if (text.size() > kMax) {
-    std::size_t cut = kMax;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
+  constexpr std::size_t kMaxShown = 24;
+  constexpr std::size_t kPrefix = 4;
+  if (text.size() > kMaxShown || text.starts_with("sk-")) {
+    std::size_t cut = std::min(kPrefix, text.size());
+    while (cut > 0 && cut < text.size() && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
       --cut;  // UTF-8
-    return fmt::format("\"{}...\"", text.substr(0, cut));
+    return fmt::format("\"{}...\" ({} characters, not shown in full)", text.substr(0, cut), text.size());
   }
   return fmt::format("\"{}\"", text);
 }
@@ -431,6 +434,9 @@ void parse_credentials(Reader& r, ProviderConfig& p) {
   if (type) p.auth_type = parse_auth_type(*type);
   std::optional<Reader> value = r.take("auth_value");
   if (value) p.auth_value = value->as_string();
+  // It becomes a request header: a line break would split it into headers of its own.
+  if (std::any_of(p.auth_value.begin(), p.auth_value.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; }))
+    value->fail("must not contain a line break or NUL");
 
   if (p.auth_value == "oauth") p.auth_type = AuthType::OAuth;
   if (p.auth_type == AuthType::OAuth) {
@@ -816,7 +822,17 @@ bool is_loopback_host(std::string_view host) {
 }
 
 Result<void> check_listen_safety(const BalancerConfig& config, std::string_view host) {
-  if (is_loopback_host(host) || config.auth.enabled || config.settings.allow_unauthenticated_remote) {
+  if (is_loopback_host(host) || config.settings.allow_unauthenticated_remote) {
+    return {};
+  }
+  const auto& exempt = config.auth.exempt_paths;
+  if (config.auth.enabled && std::find(exempt.begin(), exempt.end(), "/v1/messages") != exempt.end()) {
+    return make_error(ErrorCode::InvalidConfig,
+                      fmt::format("auth.exempt_paths: refusing to listen on {} with /v1/messages exempt from client "
+                                  "auth (set settings.allow_unauthenticated_remote to allow it)",
+                                  host));
+  }
+  if (config.auth.enabled) {
     return {};
   }
   return make_error(ErrorCode::InvalidConfig,

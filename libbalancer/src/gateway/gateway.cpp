@@ -300,6 +300,12 @@ std::optional<Response> Gateway::admit(const ClientRequest& head) const {
   }
   if (route.needs_auth) {
     if (auto refused = detail::check_auth(impl_->runtime()->auth, head, route.access)) {
+      // Who tried, never what they sent.
+      impl_->log().write(LogLevel::Info, "client authentication failed",
+                         {{"method", head.method},
+                          {"path", head.path},
+                          {"status", refused->status},
+                          {"client_address", detail::header_value(head, "REMOTE_ADDR")}});
       return refused;
     }
   }

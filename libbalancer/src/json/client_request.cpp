@@ -1,5 +1,6 @@
 #include "json/client_request.h"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "json/json_splice.h"
@@ -90,6 +91,13 @@ Result<MessageRequestInfo> inspect_request_body(std::string_view body) {
   }
   if (provider_bad) {
     return make_error(ErrorCode::InvalidRequest, "provider: must be a string");
+  }
+  // Model names are short; a long one would only be echoed into error bodies and log lines.
+  constexpr std::size_t kMaxModelName = 256;
+  if (info.model.size() > kMaxModelName || info.pinned_provider.value_or("").size() > kMaxModelName) {
+    return make_error(ErrorCode::InvalidRequest,
+                      fmt::format("{}: longer than {} bytes", info.model.size() > kMaxModelName ? "model" : "provider",
+                                  kMaxModelName));
   }
   return info;
 }

@@ -688,6 +688,8 @@ TEST_CASE("validation errors name the key path and line", "[unit][config]") {
      {"providers[0].headers.X A (line 7): is not a valid header name"}},
     {kOneProvider + "    headers:\n      X-A: \"b\\r\\nInjected: c\"\n",
      {"providers[0].headers.X-A (line 7): must not contain a line break"}},
+    {"providers:\n  - name: a\n    base_url: https://x\n    auth_value: \"sk-1\\r\\nX-Injected: c\"\n",
+     {"providers[0].auth_value (line 4): must not contain a line break"}},
     {kOneProvider + "    balance_check_interval: -5\n",
      {"providers[0].balance_check_interval (line 6): must not be negative"}},
     {kOneProvider + "    name2: [\n", {"YAML syntax error", "line"}},
@@ -837,4 +839,26 @@ TEST_CASE("is_loopback_host and check_listen_safety", "[unit][config]") {
   config.settings.allow_unauthenticated_remote = false;
   config.auth.enabled = true;
   CHECK(check_listen_safety(config, "0.0.0.0"));
+  // Auth that exempts the Messages API is no auth for it.
+  config.auth.exempt_paths.push_back("/v1/messages");
+  const auto exempt = check_listen_safety(config, "0.0.0.0");
+  REQUIRE_FALSE(exempt);
+  CHECK(exempt.error().message.find("exempt_paths") != std::string::npos);
+  CHECK(check_listen_safety(config, "127.0.0.1"));
+}
+
+TEST_CASE("config errors never echo a value that could be a secret", "[unit][config]") {
+  const std::string secret = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789";
+  for (const std::string& yaml : {kOneProvider + "    enabled: " + secret + "\n",
+                                  kOneProvider + "    weight: " + secret + "\n",
+                                  "providers:\n  - name: a\n    base_url: " + secret + "\n    auth_value: k\n",
+                                  kOneProvider + "settings:\n  selection_strategy: verylongbutnotasecretvalue12345\n"}) {
+    const std::string message = parse_error(yaml);
+    INFO(message);
+    CHECK(message.find("abcdefghij") == std::string::npos);
+    CHECK(message.find("notasecret") == std::string::npos);
+    CHECK(message.find("characters, not shown in full") != std::string::npos);
+  }
+  // Short words are echoed, so a typo is easy to see.
+  CHECK(parse_error(kOneProvider + "    enabled: maybe\n").find("\"maybe\"") != std::string::npos);
 }

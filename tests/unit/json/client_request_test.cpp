@@ -49,4 +49,10 @@ TEST_CASE("inspect_request_body rejects bad bodies with clear messages", "[unit]
     CHECK(info.error().code == ErrorCode::InvalidRequest);
     CHECK_THAT(info.error().message, Catch::Contains(c.message));
   }
+  // A huge model name is refused without being echoed.
+  const std::string huge = "{\"model\":\"" + std::string(1 << 20, 'm') + "\",\"messages\":[]}";
+  auto info = inspect_request_body(huge);
+  REQUIRE_FALSE(info);
+  CHECK(info.error().message == "model: longer than 256 bytes");
+  CHECK(inspect_request_body("{\"model\":\"" + std::string(256, 'm') + "\",\"messages\":[]}"));
 }

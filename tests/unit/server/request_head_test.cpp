@@ -37,6 +37,7 @@ TEST_CASE("request head: a complete head gives its length, framing and connectio
   const HeadScan leading = scan("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
   REQUIRE(leading.state == HeadScan::State::Complete);
   CHECK(leading.head_bytes == 4 + 27);
+  CHECK(leading.skipped == 4);
   CHECK(scan("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").framing == BodyFraming::None);
 }
 
