@@ -144,6 +144,12 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
       send(res, std::move(*refused));
       return;
     }
+    if (has_body(req) && req.is_multipart_form_data()) {
+      // httplib would parse the body as form parts instead of handing it over as it is.
+      res.set_header("Connection", "close");
+      send_error(res, 415, "invalid_request_error", "multipart/form-data request bodies are not supported");
+      return;
+    }
     if (has_body(req) && !read_body(*reader, limit, drain, request.body)) {
       // A truncated upload is never forwarded as if it were the whole request.
       res.set_header("Connection", "close");

@@ -67,6 +67,9 @@ HeadScan check_request_line(std::string_view line, std::string_view& method, std
       std::any_of(target.begin(), target.end(), [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
     return refuse(400, "malformed request line: bad request target");
   }
+  if (target.find('?') != target.rfind('?')) {
+    return refuse(400, "malformed request line: more than one '?' in the request target");  // httplib's parser's rule
+  }
   if (version != "HTTP/1.1" && version != "HTTP/1.0") {
     const bool looks_like_http = version.size() == 8 && version.substr(0, 5) == "HTTP/" &&
                                  std::isdigit(static_cast<unsigned char>(version[5])) != 0 && version[6] == '.' &&

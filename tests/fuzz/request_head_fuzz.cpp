@@ -9,6 +9,7 @@
 // - a refusal is 400, 414, 431 or 505 with a printable message;
 // - differential: a Complete head with a method httplib knows is parsed by httplib too (never its
 //   400 or 414), so no head means one thing to the judge and another to the parser.
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -83,6 +84,13 @@ bool same(const HeadScan& a, const HeadScan& b) {
          a.content_length == b.content_length && a.close == b.close && a.status == b.status && a.message == b.message;
 }
 
+// Multipart bodies are refused (415) before httplib reads them, so they are not compared.
+bool is_multipart(std::string_view head) {
+  std::string lower(head);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower.find("multipart/form-data") != std::string::npos;
+}
+
 bool httplib_knows(std::string_view head) {
   for (const std::string_view method : {"GET ", "POST ", "PUT ", "PATCH ", "DELETE ", "OPTIONS "}) {
     if (head.substr(0, method.size()) == method) {
@@ -128,7 +136,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     oracle_failed("bytes after the head changed the judgement");
   }
   const std::size_t start = scan.skipped;  // the server drops these before httplib reads
-  if (httplib_knows(head.substr(start)) && scan.content_length <= (1u << 20)) {
+  if (httplib_knows(head.substr(start)) && !is_multipart(head) && scan.content_length <= (1u << 20)) {
     Parser parser;
     // The head with a well-formed body of the length it declares.
     std::string request(head.substr(start));

@@ -254,3 +254,20 @@ TEST_CASE("connections: a failed authentication is logged with who and where, ne
 }
 
 }  // namespace balancer::test
+
+namespace balancer::test {
+
+TEST_CASE("connections: a multipart body is refused 415 instead of being misread as truncated", "[integration]") {
+  FakeUpstream upstream;
+  TestBalancer balancer(routes_yaml(upstream) + test_settings_yaml());
+  RawConnection connection(balancer.port());
+  REQUIRE(connection.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                          "Content-Length: " + std::to_string(kBody.size()) + "\r\n\r\n" + kBody));
+  const auto refused = connection.read_response();
+  REQUIRE(refused);
+  CHECK(refused->status == 415);
+  CHECK(refused->body.find("multipart/form-data") != std::string::npos);
+  CHECK(upstream.request_count() == 0);
+}
+
+}  // namespace balancer::test

@@ -2,6 +2,9 @@
 #include "report/redactor.h"
 
 #include <algorithm>
+#include <cctype>
+
+#include <nlohmann/json.hpp>
 
 namespace balancer::detail {
 namespace {
@@ -11,9 +14,38 @@ constexpr std::size_t kMinSecretLength = 6;
 
 constexpr std::string_view kRedacted = "<redacted>";
 
+// The value, and its JSON-escaped spelling when that differs (an error body may quote it).
 void add(std::vector<std::string>& secrets, std::string_view value) {
-  if (value.size() >= kMinSecretLength) {
-    secrets.emplace_back(value);
+  if (value.size() < kMinSecretLength) {
+    return;
+  }
+  secrets.emplace_back(value);
+  const std::string quoted = nlohmann::json(std::string(value)).dump();
+  if (quoted.size() != value.size() + 2) {
+    secrets.push_back(quoted.substr(1, quoted.size() - 2));
+  }
+}
+
+bool is_key_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
+}
+
+// Key-shaped words the config does not list — Anthropic API keys and OAuth tokens
+// (`sk-ant-…`, which the balancer's own subscription tokens are), OpenAI keys (`sk-…`) — are
+// replaced too: an upstream may echo a token the config never held.
+constexpr std::string_view kKeyPrefix = "sk-";
+constexpr std::size_t kMinKeyTail = 16;
+
+void redact_key_shapes(std::string& out) {
+  for (std::size_t at = out.find(kKeyPrefix); at != std::string::npos; at = out.find(kKeyPrefix, at + 1)) {
+    if (at > 0 && is_key_char(out[at - 1])) {
+      continue;  // inside a longer word
+    }
+    std::size_t end = at + kKeyPrefix.size();
+    while (end < out.size() && is_key_char(out[end])) ++end;
+    if (end - at - kKeyPrefix.size() >= kMinKeyTail) {
+      out.replace(at, end - at, kRedacted);
+    }
   }
 }
 
@@ -57,7 +89,9 @@ Redactor::Redactor(const BalancerConfig& config) {
       add(secrets_, header.second);
     }
     add_url_credentials(secrets_, p.base_url);
+    add_url_credentials(secrets_, p.proxy);
   }
+  add_url_credentials(secrets_, config.oauth.proxy);
   for (const std::string& key : config.auth.api_keys) {
     add(secrets_, key);
   }
@@ -75,6 +109,7 @@ std::string Redactor::apply(std::string_view text) const {
       out.replace(at, secret.size(), kRedacted);
     }
   }
+  redact_key_shapes(out);
   return out;
 }
 

@@ -1,7 +1,9 @@
 // redactor.h — replaces every secret a config holds with "<redacted>" in text the balancer sends
 // out: error bodies (its own and upstream error bodies passed through), attempt errors, log
 // lines. Secrets: provider auth values (not "passthrough"/"oauth"), provider extra header
-// values, credentials embedded in base_url (userinfo, query values), client and admin keys.
+// values, credentials embedded in base_url and proxy URLs (userinfo, query values), client and
+// admin keys — each also in its JSON-escaped spelling — and any key-shaped word (`sk-` and 16+
+// key characters: API keys, the OAuth tokens of subscription accounts).
 // Built once per config snapshot; immutable, so any thread may call apply().
 #pragma once
 

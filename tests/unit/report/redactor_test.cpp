@@ -34,3 +34,24 @@ TEST_CASE("Redactor replaces provider keys, header values, URL credentials and c
   CHECK(out.find("short") != std::string::npos);        // too short to tell from a word
   CHECK(redactor.apply("nothing to hide") == "nothing to hide");
 }
+
+TEST_CASE("Redactor replaces proxy credentials, escaped spellings and key-shaped words", "[unit][report]") {
+  BalancerConfig config;
+  ProviderConfig a;
+  a.name = "a";
+  a.auth_value = "plain/secret\"value";
+  a.proxy = "http://proxyuser:proxy-pass-1@proxy.example:3128";
+  config.providers = {a};
+  config.oauth.proxy = "http://oauth-proxy-pw@proxy.example:8080";
+  const detail::Redactor redactor(config);
+  const std::string out = redactor.apply(
+      R"({"message":"bad key plain/secret\"value via proxy-pass-1 and oauth-proxy-pw; token )"
+      R"(sk-ant-oat01-AbCdEfGhIjKlMnOpQrStUv and sk-proj-0123456789abcdefXYZ, not task-ant-1 or sk-short"})");
+  INFO(out);
+  for (const char* secret : {"secret\\\"value", "proxy-pass-1", "oauth-proxy-pw", "AbCdEfGh", "0123456789abcdef"}) {
+    INFO(secret);
+    CHECK(out.find(secret) == std::string::npos);
+  }
+  CHECK(out.find("task-ant-1") != std::string::npos);  // not a key: inside a word
+  CHECK(out.find("sk-short") != std::string::npos);    // too short to be a key
+}

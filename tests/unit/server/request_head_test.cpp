@@ -113,3 +113,12 @@ TEST_CASE("request head: framing_error over parsed headers", "[server]") {
 }
 
 }  // namespace balancer::server
+
+namespace balancer::server {
+
+TEST_CASE("request head: a target with two '?' is refused as httplib's parser would", "[server]") {
+  CHECK(scan("GET /a?b=?c HTTP/1.1\r\nHost: x\r\n\r\n").status == 400);
+  CHECK(scan("GET /a?b=c HTTP/1.1\r\nHost: x\r\n\r\n").state == HeadScan::State::Complete);
+}
+
+}  // namespace balancer::server
