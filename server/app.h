@@ -1,6 +1,5 @@
-// app.h — balancer-server: a balancer::Gateway behind cpp-httplib. Plain HTTP connections are
-// held by the ConnectionServer (net/), which hands each complete request head to httplib's
-// parser and router; with TLS on, httplib's own SSLServer serves the connections. The App owns
+// app.h — balancer-server: a balancer::Gateway behind its connection layer (net/, plain HTTP or
+// TLS), which hands each complete request head to cpp-httplib's parser and router. The App owns
 // these, plus the thread that gives the Gateway its periodic tick. main.cpp and the integration
 // tests create one App each; every request is translated by http_adapter.cpp.
 #pragma once
@@ -16,10 +15,22 @@
 
 #include <balancer/gateway.h>
 
-#include "growing_task_queue.h"
 #include "net/connection_server.h"
 
 namespace balancer::server {
+
+// httplib's request parser, router and response writer, driven by the ConnectionServer one
+// request at a time (process_request is protected in httplib::Server).
+class RequestProcessor final : public httplib::Server {
+ public:
+  // httplib ends streamed (content provider) responses as soon as it believes its own listening
+  // socket closed; here there is none, so it is marked open.
+  RequestProcessor() { svr_sock_ = 0; }
+  using httplib::Server::process_request;
+};
+
+// SSL_CTX_free, without OpenSSL's headers here.
+void free_tls_context(ssl_ctx_st* context);
 
 struct AppOptions {
   std::string config_path;                       // re-read by POST /providers/reload
@@ -55,30 +66,27 @@ class App {
   const std::string& token_store_path() const { return gateway_->token_store_path(); }
   // Connections being served right now (GET /metrics, the overload check).
   std::size_t busy_connections() const { return busy_connections_->load(); }
-  // Worker threads alive (plain HTTP only; 0 with TLS).
-  std::size_t worker_threads() const { return connections_ ? connections_->threads() : 0; }
-  // Tests (plain HTTP): waits until `holds(busy, worker threads)` or `timeout` passes.
+  // Worker threads alive.
+  std::size_t worker_threads() const { return connections_->threads(); }
+  // Tests: waits until `holds(busy, worker threads)` or `timeout` passes.
   bool wait_for_workers(const std::function<bool(std::size_t busy, std::size_t threads)>& holds,
                         std::chrono::milliseconds timeout) const {
-    return connections_ && connections_->wait_until(holds, timeout);
+    return connections_->wait_until(holds, timeout);
   }
-  // Whether requests refused on their head leave their body unread (the connection then closes):
-  // true for plain HTTP; httplib's TLS server would read the unread body as a next request.
-  bool closes_refused_connections() const { return connections_ != nullptr; }
 
  private:
   App() = default;
-  void configure_server(const Settings& settings, std::chrono::milliseconds worker_idle_retire);
+  Result<void> configure_server(const Settings& settings, std::chrono::milliseconds worker_idle_retire);
   ConnectionPolicy connection_policy() const;
   // ticker_'s loop: Gateway::tick about every second until `stop`.
   void tick(std::stop_token stop);
 
   std::unique_ptr<Gateway> gateway_;
-  std::unique_ptr<httplib::Server> server_;          // the parser and router (and, with TLS, the server)
-  std::unique_ptr<ConnectionServer> connections_;  // plain HTTP: the connection layer
-  // Kept up to date by the server's GrowingTaskQueue (which httplib owns and deletes).
+  // Kept up to date by the connection layer's workers.
   std::shared_ptr<std::atomic<std::size_t>> busy_connections_ = std::make_shared<std::atomic<std::size_t>>(0);
-  int listen_fd_ = -1;
+  std::unique_ptr<ssl_ctx_st, void (*)(ssl_ctx_st*)> tls_{nullptr, &free_tls_context};  // TLS on: the context
+  std::unique_ptr<RequestProcessor> processor_;     // httplib's parser, router and response writer
+  std::unique_ptr<ConnectionServer> connections_;  // uses both above
   std::jthread ticker_;  // last: stopped and joined before the gateway goes away
 };
 

@@ -4,7 +4,6 @@
 #include <memory>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include <fmt/format.h>
 
@@ -13,28 +12,13 @@
 #include <balancer/http.h>
 
 #include "app.h"
-#include "net/request_head.h"
 
 namespace balancer::server {
 namespace {
 
-// Past this multiple of the limit an over-long body is no longer read (the connection closes).
-constexpr std::size_t kDrainFactor = 4;
-
 void send_error(httplib::Response& res, int status, std::string_view type, std::string_view message) {
   res.status = status;
   res.set_content(anthropic_error_body(type, message), "application/json");
-}
-
-// Why the request's framing is refused (net/request_head.h has the rules): empty when sound.
-// Plain HTTP heads were judged from raw bytes already; this is the same check behind TLS.
-std::string framing_error(const httplib::Request& req) {
-  std::vector<std::pair<std::string_view, std::string_view>> headers;
-  headers.reserve(req.headers.size());
-  for (const auto& [name, value] : req.headers) {
-    headers.emplace_back(name, value);
-  }
-  return server::framing_error(req.method, req.version, headers);
 }
 
 // Whether a body follows the head: a request with neither Content-Length nor Transfer-Encoding
@@ -58,30 +42,17 @@ ClientRequest head_of(const httplib::Request& req) {
 }
 
 // Reads the body, keeping at most `limit` + 1 bytes (so that the Gateway sees it is over the
-// limit). Past that it stops, unless `drain` asks for the rest to be read on, unkept, up to
-// kDrainFactor times the limit (a connection that is not closed after a refusal must stay in
-// step). False when the body ended before its declared end (the client went away mid-upload).
-bool read_body(const httplib::ContentReader& reader, std::size_t limit, bool drain, std::string& body) {
-  const std::size_t stop_at = drain ? kDrainFactor * limit : limit;
-  std::size_t total = 0;
+// limit); past that it stops reading (the connection layer closes the connection, as the rest of
+// the body is unread). False when the body ended before its declared end (the client went away
+// mid-upload).
+bool read_body(const httplib::ContentReader& reader, std::size_t limit, std::string& body) {
+  bool over = false;
   const bool whole = reader([&](const char* data, std::size_t len) {
-    total += len;
-    if (body.size() <= limit) {
-      body.append(data, std::min(len, limit + 1 - body.size()));
-    }
-    return total <= stop_at;
+    body.append(data, std::min(len, limit + 1 - body.size()));
+    over = body.size() > limit;
+    return !over;
   });
-  return whole || total > stop_at;  // stopping an over-long body is not a truncation
-}
-
-// Reads past the body of a refused request without keeping it (up to kDrainFactor times the
-// limit), for a connection that is not closed after a refusal.
-void discard_body(const httplib::ContentReader& reader, std::size_t limit) {
-  std::size_t total = 0;
-  reader([&](const char* /*data*/, std::size_t len) {
-    total += len;
-    return total <= kDrainFactor * limit;
-  });
+  return whole || over;  // stopping an over-long body is not a truncation
 }
 
 // Writes `answer` into `res`: status, headers (content-type goes with the body), then the whole
@@ -132,13 +103,10 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
     request.body = req.body;
   } else {
     const std::size_t limit = gateway.body_limit(request.path);
-    const bool drain = !app.closes_refused_connections();
     if (auto refused = gateway.admit(request)) {
-      // Refused on its head: the body is never read (the connection layer closes the
-      // connection after the answer), or, behind TLS, read past unkept to stay in step.
-      if (drain && has_body(req)) {
-        discard_body(*reader, limit);
-      } else if (has_body(req)) {
+      // Refused on its head: the body is never read, and the connection layer closes the
+      // connection after the answer, so the body cannot be taken for a next request.
+      if (has_body(req)) {
         res.set_header("Connection", "close");
       }
       send(res, std::move(*refused));
@@ -150,7 +118,7 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
       send_error(res, 415, "invalid_request_error", "multipart/form-data request bodies are not supported");
       return;
     }
-    if (has_body(req) && !read_body(*reader, limit, drain, request.body)) {
+    if (has_body(req) && !read_body(*reader, limit, request.body)) {
       // A truncated upload is never forwarded as if it were the whole request.
       res.set_header("Connection", "close");
       send_error(res, 400, "invalid_request_error", "the request body ended before its declared length");
@@ -160,53 +128,13 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
   send(res, gateway.handle(std::move(request)));
 }
 
-// The checks of the request head alone (header limits, framing): true when `res` now holds the
-// refusal (431 or 400, with Connection: close).
-bool refuse_head(const BalancerConfig& config, const httplib::Request& req, httplib::Response& res) {
-  const Settings& settings = config.settings;
-  std::size_t header_bytes = 0;
-  for (const auto& [name, value] : req.headers) {
-    header_bytes += name.size() + value.size();
-  }
-  // (httplib adds REMOTE_ADDR, REMOTE_PORT, LOCAL_ADDR and LOCAL_PORT to the client's headers.)
-  if (req.headers.size() > settings.max_header_count + 4 || header_bytes > settings.max_header_bytes) {
-    res.set_header("Connection", "close");
-    send_error(res, 431, "invalid_request_error",
-               fmt::format("request headers exceed the limit of {} headers or {} bytes", settings.max_header_count,
-                           settings.max_header_bytes));
-    return true;
-  }
-  if (const std::string error = framing_error(req); !error.empty()) {
-    res.set_header("Connection", "close");
-    send_error(res, 400, "invalid_request_error", "malformed request: " + error);
-    return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 void install_routes(httplib::Server& server, App& app) {
-  server.set_pre_routing_handler([&app](const httplib::Request& req, httplib::Response& res) {
-    const auto config = app.gateway().config();  // kept alive: a reload may swap it meanwhile
-    if (refuse_head(*config, req, res)) {
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    const std::size_t max = config->settings.max_connections;
-    if (app.busy_connections() > max) {
-      res.set_header("Connection", "close");
-      send_error(res, 503, "overloaded_error",
-                 fmt::format("the balancer is serving its maximum of {} connections", max));
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
   // A body announced with Expect: 100-continue is refused before it is sent when the Gateway
   // would refuse it anyway (over the limit, no key, unknown endpoint).
+  // (Head syntax, limits and framing were judged before httplib saw the head: net/request_head.h.)
   server.set_expect_100_continue_handler([&app](const httplib::Request& req, httplib::Response& res) {
-    if (refuse_head(*app.gateway().config(), req, res)) {  // the same head checks, before the "100"
-      return res.status;
-    }
     if (auto refused = app.gateway().admit(head_of(req))) {
       // The client was told not to send the body; should it send it anyway, it must not be read
       // as a next request.

@@ -3,18 +3,54 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <climits>
 #include <utility>
 
-namespace balancer::server {
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
-Connection::Connection(int fd, std::string remote_ip, int remote_port, std::string local_ip, int local_port)
+namespace balancer::server {
+namespace {
+
+// Maps an OpenSSL result to the socket convention: 0 end of input, -1 with errno.
+ssize_t tls_result(SSL* tls, int rc, bool& wants_write) {
+  const int error = SSL_get_error(tls, rc);
+  wants_write = error == SSL_ERROR_WANT_WRITE;
+  switch (error) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE: errno = EAGAIN; return -1;
+    case SSL_ERROR_ZERO_RETURN: return 0;
+    default:
+      ERR_clear_error();
+      errno = ECONNRESET;
+      return -1;
+  }
+}
+
+int clamp_int(std::size_t n) { return n > INT_MAX ? INT_MAX : static_cast<int>(n); }
+
+}  // namespace
+
+Connection::Connection(int fd, std::string remote_ip, int remote_port, std::string local_ip, int local_port,
+                       ssl_st* tls)
     : fd_(fd),
       remote_ip_(std::move(remote_ip)),
       remote_port_(remote_port),
       local_ip_(std::move(local_ip)),
-      local_port_(local_port) {}
+      local_port_(local_port),
+      tls_(tls) {
+  if (tls_ != nullptr) {
+    phase = Phase::Handshaking;
+  }
+}
 
-Connection::~Connection() { ::close(fd_); }
+Connection::~Connection() {
+  if (tls_ != nullptr) {
+    SSL_free(tls_);
+  }
+  ::close(fd_);
+}
 
 void Connection::consume(std::size_t n) {
   start_ += n;
@@ -30,9 +66,43 @@ void Connection::consume(std::size_t n) {
 ssize_t Connection::receive(std::size_t max) {
   const std::size_t old = buffer_.size();
   buffer_.resize(old + max);
-  const ssize_t n = ::recv(fd_, buffer_.data() + old, max, 0);
+  ssize_t n = 0;
+  wants_write_ = false;
+  if (tls_ != nullptr) {
+    const int rc = SSL_read(tls_, buffer_.data() + old, clamp_int(max));
+    n = rc > 0 ? rc : tls_result(tls_, rc, wants_write_);
+  } else {
+    n = ::recv(fd_, buffer_.data() + old, max, 0);
+  }
   buffer_.resize(old + (n > 0 ? static_cast<std::size_t>(n) : 0));
   return n;
 }
+
+ssize_t Connection::send_some(const char* data, std::size_t size) {
+  wants_write_ = false;
+  if (tls_ != nullptr) {
+    const int rc = SSL_write(tls_, data, clamp_int(size));
+    return rc > 0 ? rc : tls_result(tls_, rc, wants_write_);
+  }
+  return ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+int Connection::handshake() {
+  const int rc = SSL_do_handshake(tls_);
+  if (rc == 1) {
+    wants_write_ = false;
+    return 1;
+  }
+  return tls_result(tls_, rc, wants_write_) < 0 && errno == EAGAIN ? 0 : -1;
+}
+
+void Connection::shutdown_write() {
+  if (tls_ != nullptr && phase != Phase::Handshaking) {
+    SSL_shutdown(tls_);  // close_notify; the peer's is not waited for
+  }
+  ::shutdown(fd_, SHUT_WR);
+}
+
+std::size_t Connection::pending() const { return tls_ != nullptr ? static_cast<std::size_t>(SSL_pending(tls_)) : 0; }
 
 }  // namespace balancer::server

@@ -15,6 +15,7 @@
 #include <cerrno>
 
 #include <fmt/format.h>
+#include <openssl/ssl.h>
 
 #include "connection_stream.h"
 #include "refusal.h"
@@ -123,8 +124,8 @@ void ConnectionServer::run() {
         (void)::read(wake_fd_, &count, sizeof(count));
         adopt_returned(policy);
       } else if (const auto it = watched_.find(fd); it != watched_.end()) {
-        const ConnectionPtr connection = it->second;  // on_readable may forget it
-        on_readable(connection, policy);
+        const ConnectionPtr connection = it->second;  // on_ready may forget it
+        on_ready(connection, policy);
       }
     }
     expire(Clock::now());
@@ -159,8 +160,7 @@ void ConnectionServer::accept_all(const ConnectionPolicy& policy) {
         ::close(spare_fd_);
         const int refused = ::accept(listen_fd_, nullptr, nullptr);
         if (refused >= 0) {
-          send_once(refused, refusal_response(503, "the balancer has no file descriptors left"));
-          ::close(refused);
+          ::close(refused);  // no descriptor is left to answer with (and TLS would need a handshake)
         }
         spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
       }
@@ -169,8 +169,7 @@ void ConnectionServer::accept_all(const ConnectionPolicy& policy) {
     int on = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     if (watched_.size() >= options_.max_pending) {
-      send_once(fd, refusal_response(503, "the balancer has too many open connections"));
-      ::close(fd);
+      ::close(fd);  // too many open connections; an answer would need a handshake with TLS
       continue;
     }
     sockaddr_storage local{};
@@ -178,29 +177,83 @@ void ConnectionServer::accept_all(const ConnectionPolicy& policy) {
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length);
     auto [remote_ip, remote_port] = describe(remote);
     auto [local_ip, local_port] = describe(local);
-    auto connection = std::make_shared<Connection>(fd, std::move(remote_ip), remote_port, std::move(local_ip), local_port);
+    SSL* tls = nullptr;
+    if (options_.tls != nullptr) {
+      tls = SSL_new(options_.tls);
+      if (tls == nullptr || SSL_set_fd(tls, fd) != 1) {
+        SSL_free(tls);
+        ::close(fd);
+        continue;
+      }
+      SSL_set_accept_state(tls);
+    }
+    auto connection =
+        std::make_shared<Connection>(fd, std::move(remote_ip), remote_port, std::move(local_ip), local_port, tls);
     watch(connection);
-    set_deadline(connection, Clock::now() + policy.keep_alive_timeout);
+    // A TLS handshake must be over within the head deadline; an idle plain connection may wait
+    // as long as a kept-alive one.
+    set_deadline(connection, Clock::now() + (tls != nullptr ? policy.head_timeout : policy.keep_alive_timeout));
   }
 }
 
-void ConnectionServer::on_readable(const ConnectionPtr& connection, const ConnectionPolicy& policy) {
-  if (connection->phase == Connection::Phase::Draining) {
-    const ssize_t n = connection->receive(kReadChunk);
-    connection->consume(connection->unread().size());
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-      forget(connection);
-    }
-    return;
+void ConnectionServer::on_ready(const ConnectionPtr& connection, const ConnectionPolicy& policy) {
+  switch (connection->phase) {
+    case Connection::Phase::Handshaking: continue_handshake(connection, policy); return;
+    case Connection::Phase::AwaitingHead: read_head(connection, policy); return;
+    case Connection::Phase::Draining: break;
   }
-  const std::size_t budget = head_budget(policy.head);
-  const std::size_t room = budget + 1 > connection->unread().size() ? budget + 1 - connection->unread().size() : 1;
-  const ssize_t n = connection->receive(std::min(room, kReadChunk));
+  const ssize_t n = connection->receive(kReadChunk);
+  connection->consume(connection->unread().size());
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-    forget(connection);  // the client closed (or reset) before its head was complete
+    forget(connection);
+  }
+}
+
+void ConnectionServer::continue_handshake(const ConnectionPtr& connection, const ConnectionPolicy& policy) {
+  const int done = connection->handshake();
+  if (done < 0) {
+    forget(connection);  // not TLS, or a failed handshake
     return;
   }
-  if (n < 0) {
+  if (done == 0) {
+    set_interest(connection, connection->wants_write());
+    return;
+  }
+  set_interest(connection, false);
+  connection->phase = Connection::Phase::AwaitingHead;
+  set_deadline(connection, Clock::now() + policy.keep_alive_timeout);
+  read_head(connection, policy);  // the first request may have come with the handshake's last flight
+}
+
+void ConnectionServer::set_interest(const ConnectionPtr& connection, bool writable) {
+  epoll_event event{};
+  event.events = EPOLLIN | EPOLLRDHUP | (writable ? EPOLLOUT : 0u);
+  event.data.fd = connection->fd();
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, connection->fd(), &event);
+}
+
+void ConnectionServer::read_head(const ConnectionPtr& connection, const ConnectionPolicy& policy) {
+  const std::size_t budget = head_budget(policy.head);
+  bool got = false;
+  for (;;) {
+    const std::size_t unread = connection->unread().size();
+    if (unread > budget) {
+      break;
+    }
+    const ssize_t n = connection->receive(std::min(budget + 1 - unread, kReadChunk));
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+      forget(connection);  // the client closed (or reset) before its head was complete
+      return;
+    }
+    if (n < 0) {
+      break;
+    }
+    got = true;
+    if (connection->pending() == 0) {
+      break;  // plain: one read per wake-up (level-triggered); TLS: until OpenSSL holds nothing
+    }
+  }
+  if (!got) {
     return;
   }
   if (!connection->head_started) {
@@ -233,8 +286,8 @@ void ConnectionServer::judge(const ConnectionPtr& connection, const ConnectionPo
 }
 
 void ConnectionServer::refuse(const ConnectionPtr& connection, int status, std::string_view message) {
-  send_once(connection->fd(), refusal_response(status, message));
-  ::shutdown(connection->fd(), SHUT_WR);
+  send_once(*connection, refusal_response(status, message));
+  connection->shutdown_write();
   connection->consume(connection->unread().size());
   connection->phase = Connection::Phase::Draining;
   set_deadline(connection, Clock::now() + options_.linger);
@@ -248,7 +301,9 @@ void ConnectionServer::expire(Connection::TimePoint now) {
       continue;
     }
     const ConnectionPtr connection = it->second;
-    if (connection->phase == Connection::Phase::AwaitingHead && connection->head_started) {
+    if (connection->phase == Connection::Phase::Handshaking) {
+      forget(connection);  // no handshake within the head deadline
+    } else if (connection->phase == Connection::Phase::AwaitingHead && connection->head_started) {
       const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(options_.policy().head_timeout).count();
       refuse(connection, 408, fmt::format("the request head did not arrive within {} s", seconds));
     } else {
@@ -308,6 +363,9 @@ int ConnectionServer::next_timeout_ms(Connection::TimePoint now) const {
 
 void ConnectionServer::serve(ConnectionPtr connection) {
   for (;;) {
+    while (connection->pending() > 0 && connection->receive(kReadChunk) > 0) {
+      // TLS: bytes OpenSSL already decrypted would never wake the poller.
+    }
     const ConnectionPolicy policy = options_.policy();
     const HeadScan scan = scan_request_head(connection->unread(), policy.head);
     if (scan.state == HeadScan::State::Incomplete) {
@@ -315,7 +373,7 @@ void ConnectionServer::serve(ConnectionPtr connection) {
       return;
     }
     if (scan.state == HeadScan::State::Refused) {
-      send_once(connection->fd(), refusal_response(scan.status, scan.message));
+      send_once(*connection, refusal_response(scan.status, scan.message));
       linger(std::move(connection));
       return;
     }
@@ -336,6 +394,8 @@ void ConnectionServer::serve(ConnectionPtr connection) {
       linger(std::move(connection));
       return;
     }
+    while (connection->pending() > 0 && connection->receive(kReadChunk) > 0) {
+    }
     if (connection->unread().empty()) {
       give_back(std::move(connection));  // idle keep-alive, watched by the poller
       return;
@@ -345,7 +405,7 @@ void ConnectionServer::serve(ConnectionPtr connection) {
 }
 
 void ConnectionServer::linger(ConnectionPtr connection) {
-  ::shutdown(connection->fd(), SHUT_WR);
+  connection->shutdown_write();
   connection->consume(connection->unread().size());
   connection->phase = Connection::Phase::Draining;
   give_back(std::move(connection));

@@ -1,8 +1,8 @@
-// connection_server.h — balancer-server's connection layer for plain HTTP: accepts, reads and
+// connection_server.h — balancer-server's connection layer (plain HTTP or TLS): accepts, reads and
 // judges every request head on one poller thread (epoll), so a connection that is idle or slow
 // to send its head holds no worker; only a complete, well-formed head is handed to a worker,
 // which lets cpp-httplib parse and route it (through `process`) and serves pipelined requests
-// in order. Deadlines: the whole head, idle keep-alive, body pauses, writes. When every worker
+// in order. TLS handshakes run on the poller too, within the head deadline. Deadlines: the whole head, idle keep-alive, body pauses, writes. When every worker
 // is busy a new request is answered 503 overloaded_error at once. Refused requests get their
 // answer and a lingering close, so an unread body is never read as a next request.
 //
@@ -31,6 +31,8 @@
 #include "growing_task_queue.h"
 #include "request_head.h"
 
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX
+
 namespace balancer::server {
 
 // The tunables, read again for every head (a reload may change them).
@@ -45,6 +47,9 @@ struct ConnectionPolicy {
 
 struct ConnectionServerOptions {
   std::function<ConnectionPolicy()> policy;
+  // TLS: the server context every connection's session is made from (must outlive the
+  // server); nullptr: plain HTTP.
+  ssl_ctx_st* tls = nullptr;
   // Serves one request from `stream` (cpp-httplib's Server::process_request): false when the
   // connection cannot go on; `close` asks for Connection: close; `closed` is set when the
   // request asked for it.
@@ -81,7 +86,10 @@ class ConnectionServer {
 
   // Poller thread only.
   void accept_all(const ConnectionPolicy& policy);
-  void on_readable(const ConnectionPtr& connection, const ConnectionPolicy& policy);
+  void on_ready(const ConnectionPtr& connection, const ConnectionPolicy& policy);  // readable or writable
+  void continue_handshake(const ConnectionPtr& connection, const ConnectionPolicy& policy);
+  void read_head(const ConnectionPtr& connection, const ConnectionPolicy& policy);
+  void set_interest(const ConnectionPtr& connection, bool writable);
   void judge(const ConnectionPtr& connection, const ConnectionPolicy& policy);
   void expire(Connection::TimePoint now);
   void adopt_returned(const ConnectionPolicy& policy);

@@ -1,7 +1,6 @@
 #include "connection_stream.h"
 
 #include <poll.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -29,7 +28,8 @@ ConnectionStream::ConnectionStream(Connection& connection, std::chrono::millisec
     : connection_(connection), read_idle_(read_idle), write_timeout_(write_timeout) {}
 
 bool ConnectionStream::is_readable() const {
-  return !connection_.unread().empty() || wait_ready(connection_.fd(), POLLIN, read_idle_);
+  return !connection_.unread().empty() || connection_.pending() > 0 ||
+         wait_ready(connection_.fd(), POLLIN, read_idle_);
 }
 
 bool ConnectionStream::is_writable() const { return !broken_ && wait_ready(connection_.fd(), POLLOUT, write_timeout_); }
@@ -43,7 +43,8 @@ ssize_t ConnectionStream::read(char* ptr, size_t size) {
     if (n < 0 && errno == EINTR) {
       continue;
     }
-    if (n == 0 || errno != EAGAIN || !wait_ready(connection_.fd(), POLLIN, read_idle_)) {
+    if (n == 0 || errno != EAGAIN ||
+        !wait_ready(connection_.fd(), connection_.wants_write() ? POLLOUT : POLLIN, read_idle_)) {
       broken_ = true;  // end of input, an error, or the body paused past the idle timeout
       return n == 0 ? 0 : -1;
     }
@@ -59,12 +60,14 @@ ssize_t ConnectionStream::read(char* ptr, size_t size) {
 ssize_t ConnectionStream::write(const char* ptr, size_t size) {
   std::size_t written = 0;
   while (written < size && !broken_) {
-    const ssize_t n = ::send(connection_.fd(), ptr + written, size - written, MSG_NOSIGNAL);
+    const ssize_t n = connection_.send_some(ptr + written, size - written);
     if (n > 0) {
       written += static_cast<std::size_t>(n);
     } else if (n < 0 && errno == EINTR) {
       continue;
-    } else if (n < 0 && errno == EAGAIN && wait_ready(connection_.fd(), POLLOUT, write_timeout_)) {
+    } else if (n < 0 && errno == EAGAIN &&
+               wait_ready(connection_.fd(), connection_.wants_write() || !connection_.tls() ? POLLOUT : POLLIN,
+                          write_timeout_)) {
       continue;
     } else {
       broken_ = true;  // the client went away or stopped reading for longer than the timeout

@@ -1,10 +1,10 @@
 #include "refusal.h"
 
-#include <sys/socket.h>
-
 #include <fmt/format.h>
 
 #include <balancer/anthropic_error.h>
+
+#include "connection.h"
 
 namespace balancer::server {
 namespace {
@@ -33,8 +33,8 @@ std::string refusal_response(int status, std::string_view message) {
       reason_phrase(status), body.size(), body);
 }
 
-void send_once(int fd, std::string_view response) {
-  (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+void send_once(Connection& connection, std::string_view response) {
+  (void)connection.send_some(response.data(), response.size());
 }
 
 }  // namespace balancer::server

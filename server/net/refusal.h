@@ -10,8 +10,10 @@ namespace balancer::server {
 
 std::string refusal_response(int status, std::string_view message);
 
-// Writes `response` to the non-blocking socket `fd` as far as the socket takes it at once (a
-// refusal is small; what does not fit is dropped with the connection).
-void send_once(int fd, std::string_view response);
+class Connection;
+
+// Writes `response` to the connection as far as its socket takes it at once (a refusal is small;
+// what does not fit is dropped with the connection).
+void send_once(Connection& connection, std::string_view response);
 
 }  // namespace balancer::server

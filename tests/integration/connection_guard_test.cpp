@@ -2,19 +2,23 @@
 // worker, heads have a deadline, pipelined requests are answered in order, a refused request's
 // body is never read (as a body or as a next request), unauthenticated uploads cost no memory,
 // and bad header bytes get 400.
+#include <cstdio>
 #include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <curl/curl.h>
 #include <fmt/format.h>
+#include <openssl/pem.h>
 #include <catch2/catch.hpp>
 
 #include "fake_upstream.h"
 #include "raw_client.h"
 #include "recording_log.h"
 #include "test_balancer.h"
+#include "transport_test_servers.h"
 
 namespace balancer::test {
 namespace {
@@ -268,6 +272,81 @@ TEST_CASE("connections: a multipart body is refused 415 instead of being misread
   CHECK(refused->status == 415);
   CHECK(refused->body.find("multipart/form-data") != std::string::npos);
   CHECK(upstream.request_count() == 0);
+}
+
+}  // namespace balancer::test
+
+namespace balancer::test {
+namespace {
+
+size_t collect(char* data, size_t size, size_t count, void* out) {
+  static_cast<std::string*>(out)->append(data, size * count);
+  return size * count;
+}
+
+// A PEM certificate and key for 127.0.0.1 written to `dir`; returns the settings lines.
+std::string tls_settings(const TempDir& dir, const TlsIdentity& identity) {
+  FILE* cert = std::fopen(dir.file("cert.pem").c_str(), "w");
+  FILE* key = std::fopen(dir.file("key.pem").c_str(), "w");
+  REQUIRE((cert != nullptr && key != nullptr));
+  PEM_write_X509(cert, identity.cert());
+  PEM_write_PrivateKey(key, identity.key(), nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(cert);
+  std::fclose(key);
+  return "  tls_cert_file: \"" + dir.file("cert.pem") + "\"\n  tls_key_file: \"" + dir.file("key.pem") + "\"\n";
+}
+
+}  // namespace
+
+TEST_CASE("connections: TLS goes through the same connection layer (keep-alive, streams, stalled handshakes)",
+          "[integration]") {
+  FakeUpstream upstream([](const RecordedRequest&) { return Reply::sse(message_stream({"over", " TLS"})); });
+  TempDir dir;
+  const TlsIdentity identity;
+  REQUIRE(identity.ok());
+  TestBalancer balancer(routes_yaml(upstream) + test_settings_yaml(tls_settings(dir, identity)));
+  // Connections that never finish a handshake hold no worker.
+  std::vector<std::unique_ptr<RawConnection>> stalled;
+  for (int i = 0; i < 20; ++i) {
+    stalled.push_back(std::make_unique<RawConnection>(balancer.port()));
+    REQUIRE(stalled.back()->send(std::string("\x16\x03\x01\x00", 4)));  // the start of a ClientHello
+  }
+  CURL* curl = curl_easy_init();
+  REQUIRE(curl != nullptr);
+  std::string body;
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  const std::string health = "https://127.0.0.1:" + std::to_string(balancer.port()) + "/health";
+  curl_easy_setopt(curl, CURLOPT_URL, health.c_str());
+  REQUIRE(curl_easy_perform(curl) == CURLE_OK);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  CHECK(status == 200);
+  CHECK(body.find("\"status\"") != std::string::npos);
+  // A streamed answer, on the same (kept-alive) connection.
+  body.clear();
+  const std::string messages = "https://127.0.0.1:" + std::to_string(balancer.port()) + "/v1/messages";
+  const std::string request = R"({"model":"m","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]})";
+  curl_easy_setopt(curl, CURLOPT_URL, messages.c_str());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.c_str());
+  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  REQUIRE(curl_easy_perform(curl) == CURLE_OK);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  long connects = -1;
+  curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  CHECK(status == 200);
+  CHECK(connects == 0);  // reused
+  CHECK(body == join(message_stream({"over", " TLS"})));
+  // Plain HTTP on the TLS port gets nothing served.
+  RawConnection plain(balancer.port());
+  plain.send(kHealth);
+  CHECK(status_of(plain.read_all()) == 0);
 }
 
 }  // namespace balancer::test
