@@ -100,7 +100,8 @@ Result<void> App::configure_server(const Settings& settings, std::chrono::millis
   }
   processor_ = std::make_unique<RequestProcessor>();
   processor_->set_keep_alive_max_count(100000);  // only shown in the Keep-Alive header
-  processor_->set_keep_alive_timeout(std::chrono::duration_cast<std::chrono::seconds>(settings.keep_alive_timeout).count());
+  processor_->set_keep_alive_timeout(
+      std::chrono::duration_cast<std::chrono::seconds>(settings.keep_alive_timeout).count());
   ConnectionServerOptions options;
   options.policy = [this] { return connection_policy(); };
   options.tls = tls_.get();

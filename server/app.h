@@ -85,9 +85,9 @@ class App {
   // Kept up to date by the connection layer's workers.
   std::shared_ptr<std::atomic<std::size_t>> busy_connections_ = std::make_shared<std::atomic<std::size_t>>(0);
   std::unique_ptr<ssl_ctx_st, void (*)(ssl_ctx_st*)> tls_{nullptr, &free_tls_context};  // TLS on: the context
-  std::unique_ptr<RequestProcessor> processor_;     // httplib's parser, router and response writer
+  std::unique_ptr<RequestProcessor> processor_;    // httplib's parser, router and response writer
   std::unique_ptr<ConnectionServer> connections_;  // uses both above
-  std::jthread ticker_;  // last: stopped and joined before the gateway goes away
+  std::jthread ticker_;                            // last: stopped and joined before the gateway goes away
 };
 
 }  // namespace balancer::server

@@ -27,7 +27,8 @@ void GrowingTaskQueue::start_worker() {
 
 void GrowingTaskQueue::join_retired() {
   for (const std::thread::id id : retired_) {
-    const auto it = std::find_if(workers_.begin(), workers_.end(), [id](const std::thread& t) { return t.get_id() == id; });
+    const auto it =
+        std::find_if(workers_.begin(), workers_.end(), [id](const std::thread& t) { return t.get_id() == id; });
     if (it != workers_.end()) {
       it->join();  // it has left work() or is about to: it holds no lock and takes none
       workers_.erase(it);
@@ -92,8 +93,7 @@ void GrowingTaskQueue::work() {
       std::unique_lock lock(mutex_);
       const auto has_work = [this] { return shutting_down_ || !tasks_.empty(); };
       if (idle_retire_.count() > 0) {
-        if (!ready_.wait_for(lock, idle_retire_, has_work) &&
-            workers_.size() - retired_.size() > min_threads_) {
+        if (!ready_.wait_for(lock, idle_retire_, has_work) && workers_.size() - retired_.size() > min_threads_) {
           --idle_;
           retired_.push_back(std::this_thread::get_id());
           changed_.notify_all();

@@ -113,7 +113,8 @@ void ConnectionServer::run() {
   }
   std::array<epoll_event, 256> events{};
   while (!stopping_.load()) {
-    const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), next_timeout_ms(Clock::now()));
+    const int n =
+        ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), next_timeout_ms(Clock::now()));
     const ConnectionPolicy policy = options_.policy();
     for (int i = 0; i < n; ++i) {
       const int fd = events[static_cast<std::size_t>(i)].data.fd;
@@ -271,11 +272,8 @@ void ConnectionServer::judge(const ConnectionPtr& connection, const ConnectionPo
         refuse(connection, 431, "the request head is too large");
       }
       return;
-    case HeadScan::State::Refused:
-      refuse(connection, scan.status, scan.message);
-      return;
-    case HeadScan::State::Complete:
-      break;
+    case HeadScan::State::Refused: refuse(connection, scan.status, scan.message); return;
+    case HeadScan::State::Complete: break;
   }
   if (workers_.busy() + workers_.queued() >= policy.max_busy) {
     refuse(connection, 503, fmt::format("the balancer is serving its maximum of {} connections", policy.max_busy));
@@ -386,7 +384,8 @@ void ConnectionServer::serve(ConnectionPtr connection) {
       return;  // the client went away or stalled: the connection is closed as it is dropped
     }
     const std::size_t body_end =
-        scan.head_bytes - scan.skipped + (scan.framing == BodyFraming::Length ? static_cast<std::size_t>(scan.content_length) : 0);
+        scan.head_bytes - scan.skipped +
+        (scan.framing == BodyFraming::Length ? static_cast<std::size_t>(scan.content_length) : 0);
     // A body left unread (a refusal answered from the head) must never be taken for the next
     // request; a chunked body's end is not tracked here, so its connection closes too.
     const bool body_read = scan.framing != BodyFraming::Chunked && stream.consumed() == body_end;

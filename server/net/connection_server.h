@@ -2,9 +2,9 @@
 // judges every request head on one poller thread (epoll), so a connection that is idle or slow
 // to send its head holds no worker; only a complete, well-formed head is handed to a worker,
 // which lets cpp-httplib parse and route it (through `process`) and serves pipelined requests
-// in order. TLS handshakes run on the poller too, within the head deadline. Deadlines: the whole head, idle keep-alive, body pauses, writes. When every worker
-// is busy a new request is answered 503 overloaded_error at once. Refused requests get their
-// answer and a lingering close, so an unread body is never read as a next request.
+// in order. TLS handshakes run on the poller too, within the head deadline. Deadlines: the whole head, idle keep-alive,
+// body pauses, writes. When every worker is busy a new request is answered 503 overloaded_error at once. Refused
+// requests get their answer and a lingering close, so an unread body is never read as a next request.
 //
 // Threads: run() is the poller (the caller's thread); workers are a GrowingTaskQueue whose idle
 // threads retire; stop(), busy() and threads() may be called from any thread.

@@ -28,8 +28,7 @@ ConnectionStream::ConnectionStream(Connection& connection, std::chrono::millisec
     : connection_(connection), read_idle_(read_idle), write_timeout_(write_timeout) {}
 
 bool ConnectionStream::is_readable() const {
-  return !connection_.unread().empty() || connection_.pending() > 0 ||
-         wait_ready(connection_.fd(), POLLIN, read_idle_);
+  return !connection_.unread().empty() || connection_.pending() > 0 || wait_ready(connection_.fd(), POLLIN, read_idle_);
 }
 
 bool ConnectionStream::is_writable() const { return !broken_ && wait_ready(connection_.fd(), POLLOUT, write_timeout_); }

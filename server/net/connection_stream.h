@@ -17,7 +17,8 @@ namespace balancer::server {
 
 class ConnectionStream final : public httplib::Stream {
  public:
-  ConnectionStream(Connection& connection, std::chrono::milliseconds read_idle, std::chrono::milliseconds write_timeout);
+  ConnectionStream(Connection& connection, std::chrono::milliseconds read_idle,
+                   std::chrono::milliseconds write_timeout);
 
   bool is_readable() const override;
   bool is_writable() const override;

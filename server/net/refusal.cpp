@@ -25,9 +25,10 @@ std::string_view reason_phrase(int status) {
 }  // namespace
 
 std::string refusal_response(int status, std::string_view message) {
-  const std::string body =
-      anthropic_error_body(status == 503 ? "overloaded_error" : status == 413 ? "request_too_large" : "invalid_request_error",
-                           message);
+  const std::string body = anthropic_error_body(status == 503   ? "overloaded_error"
+                                                : status == 413 ? "request_too_large"
+                                                                : "invalid_request_error",
+                                                message);
   return fmt::format(
       "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", status,
       reason_phrase(status), body.size(), body);

@@ -9,7 +9,8 @@ namespace balancer::server {
 namespace {
 
 bool is_tchar(unsigned char c) {
-  return std::isalnum(c) != 0 || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  return std::isalnum(c) != 0 ||
+         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
 bool is_token(std::string_view s) {
@@ -26,8 +27,10 @@ bool iequal(std::string_view a, std::string_view b) {
 }
 
 std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -63,8 +66,8 @@ HeadScan check_request_line(std::string_view line, std::string_view& method, std
   if (!is_token(method)) {
     return refuse(400, "malformed request line: the method is not a token");
   }
-  if (target.empty() ||
-      std::any_of(target.begin(), target.end(), [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
+  if (target.empty() || std::any_of(target.begin(), target.end(),
+                                    [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
     return refuse(400, "malformed request line: bad request target");
   }
   if (target.find('?') != target.rfind('?')) {
@@ -109,7 +112,8 @@ std::string framing_error(std::string_view method, std::string_view version,
   if (lengths == 1 && encodings > 0) {
     return "both Content-Length and Transfer-Encoding";
   }
-  if (lengths == 1 && (length.empty() || length.size() > 18 || length.find_first_not_of("0123456789") != std::string_view::npos)) {
+  if (lengths == 1 &&
+      (length.empty() || length.size() > 18 || length.find_first_not_of("0123456789") != std::string_view::npos)) {
     return "Content-Length must be a decimal number of bytes";
   }
   if (encodings > 1 || (encodings == 1 && !iequal(encoding, "chunked"))) {
@@ -128,7 +132,8 @@ std::string framing_error(std::string_view method, std::string_view version,
 HeadScan scan_request_head(std::string_view buffer, const HeadLimits& limits) {
   std::size_t pos = 0;
   // A client may send empty lines between requests (RFC 9112 §2.2): skipped.
-  while (buffer.substr(pos, 2) == "\r\n") pos += 2;
+  while (buffer.substr(pos, 2) == "\r\n")
+    pos += 2;
   const std::size_t skipped = pos;
   if (pos == buffer.size() || buffer.substr(pos) == "\r") {
     return {};
@@ -140,7 +145,8 @@ HeadScan scan_request_head(std::string_view buffer, const HeadLimits& limits) {
   bool request_line = true;
   while (true) {
     const std::size_t newline = buffer.find('\n', pos);
-    const std::string_view rest = buffer.substr(pos, newline == std::string_view::npos ? std::string_view::npos : newline - pos);
+    const std::string_view rest =
+        buffer.substr(pos, newline == std::string_view::npos ? std::string_view::npos : newline - pos);
     if (rest.find('\0') != std::string_view::npos) {
       return refuse(400, "malformed request head: NUL byte");
     }
@@ -179,7 +185,8 @@ HeadScan scan_request_head(std::string_view buffer, const HeadLimits& limits) {
       return refuse(400, "malformed request head: a header name is not a token");
     }
     const std::string_view value = trim_ows(line.substr(colon + 1));
-    if (!std::all_of(value.begin(), value.end(), [](char c) { return is_field_value_char(static_cast<unsigned char>(c)); })) {
+    if (!std::all_of(value.begin(), value.end(),
+                     [](char c) { return is_field_value_char(static_cast<unsigned char>(c)); })) {
       return refuse(400, "malformed request head: control character in a header value");
     }
     header_bytes += name.size() + value.size();

@@ -87,7 +87,8 @@ bool same(const HeadScan& a, const HeadScan& b) {
 // Multipart bodies are refused (415) before httplib reads them, so they are not compared.
 bool is_multipart(std::string_view head) {
   std::string lower(head);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : lower)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return lower.find("multipart/form-data") != std::string::npos;
 }
 

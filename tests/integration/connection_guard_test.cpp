@@ -2,8 +2,8 @@
 // worker, heads have a deadline, pipelined requests are answered in order, a refused request's
 // body is never read (as a body or as a next request), unauthenticated uploads cost no memory,
 // and bad header bytes get 400.
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -148,8 +148,9 @@ TEST_CASE("connections: a body left unread by a refusal is never read as a next 
   FakeUpstream upstream;
   TestBalancer balancer(routes_yaml(upstream) + test_settings_yaml() +
                         "auth:\n  enabled: true\n  api_keys: [\"client-key-one\"]\n");
-  const std::string smuggled = "POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: client-key-one\r\nContent-Length: " +
-                               std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+  const std::string smuggled =
+      "POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: client-key-one\r\nContent-Length: " +
+      std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
   for (const std::string path : {"/nope", "/v1/messages", "/providers/reload"}) {
     INFO(path);
     RawConnection connection(balancer.port());
@@ -173,7 +174,8 @@ TEST_CASE("connections: unauthenticated uploads to any path cost no memory", "[i
   for (const std::string path : {"/nope", "/v1/messages", "/providers/reload", "/oauth/exchange-code"}) {
     INFO(path);
     RawConnection connection(balancer.port());
-    REQUIRE(connection.send("POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+    REQUIRE(connection.send("POST " + path +
+                            " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
                             std::to_string(kUpload) + "\r\n\r\n"));
     const auto refused = connection.read_response();  // answered from the head alone
     REQUIRE(refused);
@@ -186,7 +188,8 @@ TEST_CASE("connections: unauthenticated uploads to any path cost no memory", "[i
   for (std::size_t i = 0; i < statuses.size(); ++i) {
     clients.emplace_back([&, i] {
       RawConnection connection(balancer.port());
-      connection.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(30u << 20) + "\r\n\r\n");
+      connection.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(30u << 20) +
+                      "\r\n\r\n");
       connection.send_filler(30u << 20);
       const auto response = connection.read_response();
       statuses[i] = response ? response->status : 0;
@@ -234,13 +237,12 @@ TEST_CASE("connections: bad header bytes get 400 invalid_request_error, not a re
 
 namespace balancer::test {
 
-TEST_CASE("connections: a failed authentication is logged with who and where, never the key sent",
-          "[integration]") {
+TEST_CASE("connections: a failed authentication is logged with who and where, never the key sent", "[integration]") {
   FakeUpstream upstream;
   auto log = std::make_shared<RecordingLog>();
-  TestBalancer balancer(routes_yaml(upstream) + test_settings_yaml() +
-                            "auth:\n  enabled: true\n  api_keys: [\"client-key-one\"]\n",
-                        TestBalancerOptions{.log = log});
+  TestBalancer balancer(
+      routes_yaml(upstream) + test_settings_yaml() + "auth:\n  enabled: true\n  api_keys: [\"client-key-one\"]\n",
+      TestBalancerOptions{.log = log});
   RawConnection connection(balancer.port());
   REQUIRE(connection.send(messages_request("x-api-key: wrong-key-attempt\r\n")));
   const auto refused = connection.read_response();
@@ -265,8 +267,10 @@ TEST_CASE("connections: a multipart body is refused 415 instead of being misread
   FakeUpstream upstream;
   TestBalancer balancer(routes_yaml(upstream) + test_settings_yaml());
   RawConnection connection(balancer.port());
-  REQUIRE(connection.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                          "Content-Length: " + std::to_string(kBody.size()) + "\r\n\r\n" + kBody));
+  REQUIRE(
+      connection.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                      "Content-Length: " +
+                      std::to_string(kBody.size()) + "\r\n\r\n" + kBody));
   const auto refused = connection.read_response();
   REQUIRE(refused);
   CHECK(refused->status == 415);
@@ -300,7 +304,8 @@ std::string tls_settings(const TempDir& dir, const TlsIdentity& identity) {
 
 TEST_CASE("connections: TLS goes through the same connection layer (keep-alive, streams, stalled handshakes)",
           "[integration]") {
-  FakeUpstream upstream([](const RecordedRequest&) { return Reply::sse(message_stream({"over", " TLS"})); });
+  const std::vector<std::string> events = message_stream(std::vector<std::string>(20, " TLS"));
+  FakeUpstream upstream([&](const RecordedRequest&) { return Reply::sse(events, milliseconds(5)); });
   TempDir dir;
   const TlsIdentity identity;
   REQUIRE(identity.ok());
@@ -329,7 +334,8 @@ TEST_CASE("connections: TLS goes through the same connection layer (keep-alive, 
   // A streamed answer, on the same (kept-alive) connection.
   body.clear();
   const std::string messages = "https://127.0.0.1:" + std::to_string(balancer.port()) + "/v1/messages";
-  const std::string request = R"({"model":"m","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]})";
+  const std::string request =
+      R"({"model":"m","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]})";
   curl_easy_setopt(curl, CURLOPT_URL, messages.c_str());
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.c_str());
   curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
@@ -342,7 +348,23 @@ TEST_CASE("connections: TLS goes through the same connection layer (keep-alive, 
   curl_easy_cleanup(curl);
   CHECK(status == 200);
   CHECK(connects == 0);  // reused
-  CHECK(body == join(message_stream({"over", " TLS"})));
+  CHECK(body == join(events));
+  // A client that hangs up mid-stream: the server's next TLS write fails, the worker is freed and
+  // the server goes on serving.
+  {
+    CURL* quitter = curl_easy_init();
+    REQUIRE(quitter != nullptr);
+    curl_easy_setopt(quitter, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(quitter, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(quitter, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(quitter, CURLOPT_URL, messages.c_str());
+    curl_easy_setopt(quitter, CURLOPT_POSTFIELDS, request.c_str());
+    curl_easy_setopt(
+        quitter, CURLOPT_WRITEFUNCTION, +[](char*, size_t, size_t, void*) -> size_t { return 0; });
+    CHECK(curl_easy_perform(quitter) == CURLE_WRITE_ERROR);
+    curl_easy_cleanup(quitter);
+  }
+  REQUIRE(balancer.app().wait_for_workers([](std::size_t busy, std::size_t) { return busy == 0; }, milliseconds(5000)));
   // Plain HTTP on the TLS port gets nothing served.
   RawConnection plain(balancer.port());
   plain.send(kHealth);

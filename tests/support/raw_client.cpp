@@ -14,7 +14,9 @@
 
 namespace balancer::test {
 
-bool RawResponse::has_header(const std::string& line) const { return head.find("\r\n" + line + "\r\n") != std::string::npos; }
+bool RawResponse::has_header(const std::string& line) const {
+  return head.find("\r\n" + line + "\r\n") != std::string::npos;
+}
 
 RawConnection::RawConnection(int port, std::chrono::milliseconds wait) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -89,7 +91,8 @@ std::optional<RawResponse> RawConnection::read_response() {
   std::size_t pos = end + 4;
   const auto lower_head = [&] {
     std::string lower = response.head;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : lower)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return lower;
   }();
   const std::size_t length_at = lower_head.find("\r\ncontent-length:");

@@ -26,9 +26,7 @@ void add(std::vector<std::string>& secrets, std::string_view value) {
   }
 }
 
-bool is_key_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
-}
+bool is_key_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_'; }
 
 // Key-shaped words the config does not list — Anthropic API keys and OAuth tokens
 // (`sk-ant-…`, which the balancer's own subscription tokens are), OpenAI keys (`sk-…`) — are
@@ -42,7 +40,8 @@ void redact_key_shapes(std::string& out) {
       continue;  // inside a longer word
     }
     std::size_t end = at + kKeyPrefix.size();
-    while (end < out.size() && is_key_char(out[end])) ++end;
+    while (end < out.size() && is_key_char(out[end]))
+      ++end;
     if (end - at - kKeyPrefix.size() >= kMinKeyTail) {
       out.replace(at, end - at, kRedacted);
     }

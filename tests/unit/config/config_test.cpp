@@ -849,10 +849,10 @@ TEST_CASE("is_loopback_host and check_listen_safety", "[unit][config]") {
 
 TEST_CASE("config errors never echo a value that could be a secret", "[unit][config]") {
   const std::string secret = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789";
-  for (const std::string& yaml : {kOneProvider + "    enabled: " + secret + "\n",
-                                  kOneProvider + "    weight: " + secret + "\n",
-                                  "providers:\n  - name: a\n    base_url: " + secret + "\n    auth_value: k\n",
-                                  kOneProvider + "settings:\n  selection_strategy: verylongbutnotasecretvalue12345\n"}) {
+  for (const std::string& yaml :
+       {kOneProvider + "    enabled: " + secret + "\n", kOneProvider + "    weight: " + secret + "\n",
+        "providers:\n  - name: a\n    base_url: " + secret + "\n    auth_value: k\n",
+        kOneProvider + "settings:\n  selection_strategy: verylongbutnotasecretvalue12345\n"}) {
     const std::string message = parse_error(yaml);
     INFO(message);
     CHECK(message.find("abcdefghij") == std::string::npos);

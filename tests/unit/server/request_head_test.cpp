@@ -22,7 +22,8 @@ TEST_CASE("request head: a complete head gives its length, framing and connectio
   CHECK(complete.content_length == 12);
   CHECK_FALSE(complete.close);
 
-  const HeadScan chunked = scan("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\nConnection: te, close\r\n\r\n");
+  const HeadScan chunked =
+      scan("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\nConnection: te, close\r\n\r\n");
   REQUIRE(chunked.state == HeadScan::State::Complete);
   CHECK(chunked.framing == BodyFraming::Chunked);
   CHECK(chunked.close);
@@ -42,7 +43,8 @@ TEST_CASE("request head: a complete head gives its length, framing and connectio
 }
 
 TEST_CASE("request head: every prefix of a sound head is incomplete", "[server]") {
-  const std::string head = "POST /v1/messages?beta=true HTTP/1.1\r\nHost: x\r\nX-Api-Key:  k \r\nContent-Length: 3\r\n\r\n";
+  const std::string head =
+      "POST /v1/messages?beta=true HTTP/1.1\r\nHost: x\r\nX-Api-Key:  k \r\nContent-Length: 3\r\n\r\n";
   for (std::size_t n = 0; n < head.size(); ++n) {
     INFO(n);
     CHECK(scan(head.substr(0, n)).state == HeadScan::State::Incomplete);
@@ -68,7 +70,8 @@ TEST_CASE("request head: malformed bytes are refused 400 as soon as they arrive"
       {"two spaces in the request line", "GET  / HTTP/1.1\r\nHost: x\r\n\r\n"},
       {"two Content-Length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"},
       {"signed Content-Length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\n"},
-      {"Content-Length with TE", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"},
+      {"Content-Length with TE",
+       "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"},
       {"gzip TE", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"},
       {"no Host", "GET / HTTP/1.1\r\n\r\n"},
       {"GET with a body", "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"},
@@ -95,7 +98,8 @@ TEST_CASE("request head: limits are enforced on incomplete heads too", "[server]
     many += "X-" + std::to_string(i) + ": v\r\n";
   }
   CHECK(scan(many, limits).status == 431);  // a fourth header, no end of head yet
-  std::string big = "GET / HTTP/1.1\r\nHost: x\r\nX-A: " + std::string(50, 'a') + "\r\nX-B: " + std::string(50, 'b') + "\r\n";
+  std::string big =
+      "GET / HTTP/1.1\r\nHost: x\r\nX-A: " + std::string(50, 'a') + "\r\nX-B: " + std::string(50, 'b') + "\r\n";
   CHECK(scan(big, limits).status == 431);
   CHECK(scan("GET / HTTP/1.1\r\nHost: x\r\nX-A: " + std::string(70, 'a'), limits).status == 431);  // a line goes on
   CHECK(scan("GET /" + std::string(70, 'a'), limits).status == 414);
