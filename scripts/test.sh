@@ -89,11 +89,14 @@ step "concurrency tests under ThreadSanitizer"
 tsan="-fsanitize=thread -fno-omit-frame-pointer"
 if cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBALANCER_BUILD_EXAMPLES=OFF \
      -DBALANCER_BUILD_SERVER=OFF -DCMAKE_CXX_FLAGS="-O1 $tsan" -DCMAKE_EXE_LINKER_FLAGS="$tsan" >/dev/null &&
-   cmake --build build/tsan -j"$jobs" --target unit_tests; then
+   cmake --build build/tsan -j"$jobs" --target unit_tests integration_tests; then
   check "[concurrency] tests under TSan (20 repetitions)" env TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     bash -c 'for i in $(seq 20); do build/tsan/tests/unit_tests "[concurrency]" >build/tsan/last.log 2>&1 || { echo "repetition $i failed:"; tail -n 80 build/tsan/last.log; exit 1; }; done'
   check "[dedup] deduplicator tests under TSan (200 repetitions)" env TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     bash -c 'for i in $(seq 200); do build/tsan/tests/unit_tests "[dedup]" >build/tsan/last.log 2>&1 || { echo "repetition $i failed:"; tail -n 80 build/tsan/last.log; exit 1; }; done'
+  # The connection layer (poller, workers, connection hand-offs) on the real in-process server.
+  check "connection layer tests under TSan (5 repetitions)" env TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    bash -c 'for i in $(seq 5); do build/tsan/tests/integration_tests "connections:*" >build/tsan/last.log 2>&1 || { echo "repetition $i failed:"; tail -n 80 build/tsan/last.log; exit 1; }; done'
 else
   failed=$((failed + 1)); echo "FAILED: TSan build"
 fi
