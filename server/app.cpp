@@ -1,5 +1,7 @@
 #include "app.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
@@ -17,6 +19,41 @@ constexpr std::chrono::seconds kTickInterval{1};
 
 // httplib's request parser, router and response writer, driven by the ConnectionServer one
 // request at a time (process_request is protected in httplib::Server).
+// httplib percent-decodes every header value (`x-api-key: a%2Db` would read as `a-b`, `%0d%0a`
+// as a line break): the handlers get the values as sent, which the head judge checked, plus the
+// connection's addresses (never a client's header of the same name).
+void use_raw_headers(httplib::Request& req, const httplib::Stream& stream, const RawHeaders& headers) {
+  httplib::Headers raw;
+  for (const auto& [name, value] : headers) {
+    raw.emplace(name, value);
+  }
+  for (const char* name : {"REMOTE_ADDR", "REMOTE_PORT", "LOCAL_ADDR", "LOCAL_PORT"}) {
+    raw.erase(name);
+  }
+  std::string ip;
+  int port = 0;
+  stream.get_remote_ip_and_port(ip, port);
+  raw.emplace("REMOTE_ADDR", ip);
+  raw.emplace("REMOTE_PORT", std::to_string(port));
+  stream.get_local_ip_and_port(ip, port);
+  raw.emplace("LOCAL_ADDR", ip);
+  raw.emplace("LOCAL_PORT", std::to_string(port));
+  req.headers = std::move(raw);
+}
+
+// How many connections the poller may hold: 4 × max_connections (at least 4096), but within the
+// open-file limit, keeping two descriptors per worker (client and upstream) and some to spare.
+std::size_t pending_limit(std::size_t max_connections) {
+  rlimit files{};
+  std::size_t wanted = std::max<std::size_t>(4096, 4 * max_connections);
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    const std::size_t reserve = 2 * max_connections + 64;
+    const std::size_t available = files.rlim_cur > reserve ? files.rlim_cur - reserve : 0;
+    wanted = std::min(wanted, std::max<std::size_t>(available, 64));
+  }
+  return wanted;
+}
+
 template <typename D>
 std::chrono::milliseconds ms(D d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d);
@@ -48,7 +85,7 @@ Result<std::unique_ptr<App>> App::create(AppOptions options) {
     return tl::unexpected(created.error());
   }
   app->gateway_ = std::move(*created);
-  if (auto configured = app->configure_server(settings, options.worker_idle_retire); !configured) {
+  if (auto configured = app->configure_server(settings, options.worker_idle_retire, options.max_pending); !configured) {
     return tl::unexpected(configured.error());
   }
   app->ticker_ = std::jthread([raw = app.get()](std::stop_token stop) { raw->tick(std::move(stop)); });
@@ -85,7 +122,8 @@ ConnectionPolicy App::connection_policy() const {
   return policy;
 }
 
-Result<void> App::configure_server(const Settings& settings, std::chrono::milliseconds worker_idle_retire) {
+Result<void> App::configure_server(const Settings& settings, std::chrono::milliseconds worker_idle_retire,
+                                   std::size_t max_pending) {
   if (!settings.tls_cert_file.empty()) {
     tls_.reset(SSL_CTX_new(TLS_server_method()));
     if (!tls_ || SSL_CTX_set_min_proto_version(tls_.get(), TLS1_2_VERSION) != 1 ||
@@ -105,11 +143,13 @@ Result<void> App::configure_server(const Settings& settings, std::chrono::millis
   ConnectionServerOptions options;
   options.policy = [this] { return connection_policy(); };
   options.tls = tls_.get();
-  options.process = [raw = processor_.get()](httplib::Stream& stream, bool close, bool& closed) {
-    return raw->process_request(stream, close, closed, nullptr);
+  options.process = [raw = processor_.get()](httplib::Stream& stream, bool close, bool& closed,
+                                             const RawHeaders& headers) {
+    return raw->process_request(stream, close, closed,
+                                [&](httplib::Request& req) { use_raw_headers(req, stream, headers); });
   };
   options.busy_gauge = busy_connections_;
-  options.max_pending = std::max<std::size_t>(4096, 4 * settings.max_connections);
+  options.max_pending = max_pending != 0 ? max_pending : pending_limit(settings.max_connections);
   options.worker_idle_retire = worker_idle_retire;
   connections_ = std::make_unique<ConnectionServer>(std::move(options));
   install_routes(*processor_, *this);

@@ -42,6 +42,8 @@ struct AppOptions {
   std::shared_ptr<LogSink> log;                  // nullptr: JSON lines as settings.log_* say
   // How long an idle worker thread lives (plain HTTP), down to the 8 kept.
   std::chrono::milliseconds worker_idle_retire{30000};
+  // Connections the poller may hold; 0: derived from max_connections and the open-file limit.
+  std::size_t max_pending = 0;
 };
 
 // Thread-safe: handlers run on many pool threads; stop() may come from a signal thread.
@@ -76,7 +78,8 @@ class App {
 
  private:
   App() = default;
-  Result<void> configure_server(const Settings& settings, std::chrono::milliseconds worker_idle_retire);
+  Result<void> configure_server(const Settings& settings, std::chrono::milliseconds worker_idle_retire,
+                                std::size_t max_pending);
   ConnectionPolicy connection_policy() const;
   // ticker_'s loop: Gateway::tick about every second until `stop`.
   void tick(std::stop_token stop);

@@ -91,6 +91,7 @@ void GrowingTaskQueue::work() {
     std::function<void()> task;
     {
       std::unique_lock lock(mutex_);
+      join_retired();  // peers that ended are joined here, so their stacks do not linger
       const auto has_work = [this] { return shutting_down_ || !tasks_.empty(); };
       if (idle_retire_.count() > 0) {
         if (!ready_.wait_for(lock, idle_retire_, has_work) && workers_.size() - retired_.size() > min_threads_) {

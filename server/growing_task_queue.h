@@ -39,13 +39,14 @@ class GrowingTaskQueue final : public httplib::TaskQueue {
   // Tasks waiting for a worker.
   std::size_t queued() const;
   std::size_t threads() const;
+  std::size_t max_threads() const { return max_threads_; }
   // Waits until `holds(busy(), threads())` or `timeout` passes; true if it holds (tests).
   bool wait_until(const std::function<bool(std::size_t busy, std::size_t threads)>& holds,
                   std::chrono::milliseconds timeout) const;
 
  private:
   void start_worker();  // requires mutex_ held
-  void join_retired();  // requires mutex_ held
+  void join_retired();  // requires mutex_ held; never called by a retired worker itself
   void work();
 
   const std::size_t min_threads_;

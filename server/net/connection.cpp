@@ -55,7 +55,11 @@ Connection::~Connection() {
 void Connection::consume(std::size_t n) {
   start_ += n;
   if (start_ == buffer_.size()) {
-    buffer_.clear();
+    if (buffer_.capacity() > 16u << 10) {
+      std::string().swap(buffer_);  // an idle connection keeps no large buffer
+    } else {
+      buffer_.clear();
+    }
     start_ = 0;
   } else if (start_ > 64u << 10 && start_ * 2 > buffer_.size()) {
     buffer_.erase(0, start_);

@@ -155,9 +155,12 @@ void ConnectionServer::accept_all(const ConnectionPolicy& policy) {
       if (errno == EINTR || errno == ECONNABORTED) {
         continue;
       }
+      if ((errno == EMFILE || errno == ENFILE) && evict_idle()) {
+        continue;  // out of descriptors: an idle connection made room
+      }
       if ((errno == EMFILE || errno == ENFILE) && spare_fd_ >= 0) {
-        // Out of descriptors: take the connection with the spare one and close it at once, so
-        // the listening socket does not stay readable forever.
+        // Out of descriptors and nothing idle: take the connection with the spare one and close
+        // it at once, so the listening socket does not stay readable forever.
         ::close(spare_fd_);
         const int refused = ::accept(listen_fd_, nullptr, nullptr);
         if (refused >= 0) {
@@ -169,8 +172,8 @@ void ConnectionServer::accept_all(const ConnectionPolicy& policy) {
     }
     int on = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-    if (watched_.size() >= options_.max_pending) {
-      ::close(fd);  // too many open connections; an answer would need a handshake with TLS
+    if (watched_.size() >= options_.max_pending && !evict_idle()) {
+      ::close(fd);  // every held connection is mid-request; an answer would need a TLS handshake
       continue;
     }
     sockaddr_storage local{};
@@ -191,10 +194,25 @@ void ConnectionServer::accept_all(const ConnectionPolicy& policy) {
     auto connection =
         std::make_shared<Connection>(fd, std::move(remote_ip), remote_port, std::move(local_ip), local_port, tls);
     watch(connection);
-    // A TLS handshake must be over within the head deadline; an idle plain connection may wait
-    // as long as a kept-alive one.
-    set_deadline(connection, Clock::now() + (tls != nullptr ? policy.head_timeout : policy.keep_alive_timeout));
+    // A new connection must bring its head (and its TLS handshake) within the head deadline:
+    // connections that never send a byte cannot pile up.
+    set_deadline(connection, Clock::now() + policy.head_timeout);
   }
+}
+
+bool ConnectionServer::evict_idle() {
+  constexpr int kLook = 64;  // the earliest deadlines; idle ones are the oldest there
+  int looked = 0;
+  for (auto it = deadlines_.begin(); it != deadlines_.end() && looked < kLook; ++it, ++looked) {
+    const auto found = watched_.find(it->second);
+    if (found != watched_.end() && found->second->phase == Connection::Phase::AwaitingHead &&
+        !found->second->head_started && found->second->unread().empty()) {
+      const ConnectionPtr idle = found->second;
+      forget(idle);
+      return true;
+    }
+  }
+  return false;
 }
 
 void ConnectionServer::on_ready(const ConnectionPtr& connection, const ConnectionPolicy& policy) {
@@ -249,12 +267,17 @@ void ConnectionServer::read_head(const ConnectionPtr& connection, const Connecti
     if (n < 0) {
       break;
     }
+    buffered_ += static_cast<std::size_t>(n);
     got = true;
     if (connection->pending() == 0) {
       break;  // plain: one read per wake-up (level-triggered); TLS: until OpenSSL holds nothing
     }
   }
   if (!got) {
+    return;
+  }
+  if (buffered_ > options_.max_buffered_head_bytes) {
+    refuse(connection, 503, "the balancer holds too many unfinished request heads");
     return;
   }
   if (!connection->head_started) {
@@ -275,8 +298,10 @@ void ConnectionServer::judge(const ConnectionPtr& connection, const ConnectionPo
     case HeadScan::State::Refused: refuse(connection, scan.status, scan.message); return;
     case HeadScan::State::Complete: break;
   }
-  if (workers_.busy() + workers_.queued() >= policy.max_busy) {
-    refuse(connection, 503, fmt::format("the balancer is serving its maximum of {} connections", policy.max_busy));
+  // (A reload may raise max_connections; the workers started with the old ceiling.)
+  const std::size_t max_busy = std::min(policy.max_busy, workers_.max_threads());
+  if (workers_.busy() + workers_.queued() >= max_busy) {
+    refuse(connection, 503, fmt::format("the balancer is serving its maximum of {} connections", max_busy));
     return;
   }
   forget(connection);
@@ -286,6 +311,7 @@ void ConnectionServer::judge(const ConnectionPtr& connection, const ConnectionPo
 void ConnectionServer::refuse(const ConnectionPtr& connection, int status, std::string_view message) {
   send_once(*connection, refusal_response(status, message));
   connection->shutdown_write();
+  buffered_ -= connection->unread().size();
   connection->consume(connection->unread().size());
   connection->phase = Connection::Phase::Draining;
   set_deadline(connection, Clock::now() + options_.linger);
@@ -337,10 +363,12 @@ void ConnectionServer::watch(const ConnectionPtr& connection) {
   event.data.fd = connection->fd();
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, connection->fd(), &event);
   watched_[connection->fd()] = connection;
+  buffered_ += connection->unread().size();
 }
 
 void ConnectionServer::forget(const ConnectionPtr& connection) {
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, connection->fd(), nullptr);
+  buffered_ -= connection->unread().size();
   deadlines_.erase({connection->deadline, connection->fd()});
   watched_.erase(connection->fd());
 }
@@ -375,11 +403,18 @@ void ConnectionServer::serve(ConnectionPtr connection) {
       linger(std::move(connection));
       return;
     }
+    RawHeaders headers;
+    headers.reserve(scan.headers.size());
+    for (const auto& [name, value] : scan.headers) {
+      headers.emplace_back(name, value);
+    }
     connection->consume(scan.skipped);  // httplib would take an empty line for a bad request line
     ConnectionStream stream(*connection, policy.body_idle_timeout, policy.write_timeout);
     bool closed = false;
-    const bool close = scan.close || stopping_.load();
-    const bool ok = options_.process(stream, close, closed);
+    // A chunked body's end is not tracked here, so its connection closes after the answer — and
+    // the answer says so.
+    const bool close = scan.close || scan.framing == BodyFraming::Chunked || stopping_.load();
+    const bool ok = options_.process(stream, close, closed, headers);
     if (!ok || stream.broken()) {
       return;  // the client went away or stalled: the connection is closed as it is dropped
     }

@@ -45,6 +45,9 @@ struct ConnectionPolicy {
   std::chrono::milliseconds write_timeout{121000};
 };
 
+// A request's header fields exactly as the client sent them (httplib percent-decodes values).
+using RawHeaders = std::vector<std::pair<std::string, std::string>>;
+
 struct ConnectionServerOptions {
   std::function<ConnectionPolicy()> policy;
   // TLS: the server context every connection's session is made from (must outlive the
@@ -52,10 +55,16 @@ struct ConnectionServerOptions {
   ssl_ctx_st* tls = nullptr;
   // Serves one request from `stream` (cpp-httplib's Server::process_request): false when the
   // connection cannot go on; `close` asks for Connection: close; `closed` is set when the
-  // request asked for it.
-  std::function<bool(httplib::Stream& stream, bool close, bool& closed)> process;
+  // request asked for it; `headers` are the head's fields as sent, to be used instead of
+  // httplib's decoded ones.
+  std::function<bool(httplib::Stream& stream, bool close, bool& closed, const RawHeaders& headers)> process;
   std::shared_ptr<std::atomic<std::size_t>> busy_gauge;  // optional, mirrors busy()
-  std::size_t max_pending = 4096;                        // connections waiting in the poller
+  // Connections the poller holds (idle, mid-head, draining); when full, the oldest idle one is
+  // closed for a new one. Keep it below the open-file limit.
+  std::size_t max_pending = 4096;
+  // Bytes of unfinished heads the poller holds in all; past it the connection that read more
+  // gets 503 (a crowd of large, slow heads cannot take the memory).
+  std::size_t max_buffered_head_bytes = 64u << 20;
   std::chrono::milliseconds worker_idle_retire{30000};
   std::chrono::milliseconds linger{2000};  // how long a refused connection's input is drained
 };
@@ -90,6 +99,7 @@ class ConnectionServer {
   void continue_handshake(const ConnectionPtr& connection, const ConnectionPolicy& policy);
   void read_head(const ConnectionPtr& connection, const ConnectionPolicy& policy);
   void set_interest(const ConnectionPtr& connection, bool writable);
+  bool evict_idle();  // closes the oldest connection that has not started a request
   void judge(const ConnectionPtr& connection, const ConnectionPolicy& policy);
   void expire(Connection::TimePoint now);
   void adopt_returned(const ConnectionPolicy& policy);
@@ -116,6 +126,7 @@ class ConnectionServer {
   // Poller state.
   std::unordered_map<int, ConnectionPtr> watched_;
   std::set<std::pair<Connection::TimePoint, int>> deadlines_;
+  std::size_t buffered_ = 0;  // sum of the unread bytes of watched_ connections
 
   std::mutex returned_mutex_;
   std::vector<ConnectionPtr> returned_;  // from workers, adopted by the poller

@@ -203,7 +203,8 @@ HeadScan scan_request_head(std::string_view buffer, const HeadLimits& limits) {
   out.state = HeadScan::State::Complete;
   out.head_bytes = pos;
   out.skipped = skipped;
-  bool keep_alive_asked = false;
+  bool keep_alive_asked = false;  // httplib's HTTP/1.0 rule: the first Connection value is "Keep-Alive"
+  bool connection_seen = false;
   for (const auto& [name, value] : headers) {
     if (iequal(name, "content-length")) {
       out.framing = BodyFraming::Length;
@@ -212,7 +213,10 @@ HeadScan scan_request_head(std::string_view buffer, const HeadLimits& limits) {
       out.framing = BodyFraming::Chunked;
     } else if (iequal(name, "connection")) {
       out.close = out.close || lists_token(value, "close");
-      keep_alive_asked = keep_alive_asked || lists_token(value, "keep-alive");
+      if (!connection_seen) {
+        keep_alive_asked = value == "Keep-Alive";
+        connection_seen = true;
+      }
     }
   }
   if (out.framing == BodyFraming::Length && out.content_length == 0) {
@@ -221,6 +225,7 @@ HeadScan scan_request_head(std::string_view buffer, const HeadLimits& limits) {
   if (version == "HTTP/1.0" && !keep_alive_asked) {
     out.close = true;
   }
+  out.headers = std::move(headers);
   return out;
 }
 

@@ -33,6 +33,9 @@ struct HeadScan {
   BodyFraming framing = BodyFraming::None;
   std::uint64_t content_length = 0;  // when framing is Length
   bool close = false;                // the client asked for the connection to close
+  // Complete only: the header fields as sent (names and trimmed values, no decoding), viewing
+  // the scanned buffer — valid until it changes.
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
   int status = 0;
   std::string message;
 };

@@ -4,11 +4,12 @@
 // request_head_fuzz) and, always, as fuzz_replay_head, which runs tests/fuzz/head_corpus in ctest.
 //
 // Oracles beyond "no crash, no sanitizer report":
-// - deterministic; a Complete head ends in CR LF CR LF within the input, every shorter prefix of
-//   it is Incomplete, and bytes after it change nothing (the next request is not its business);
+// - deterministic; a Complete head ends in CR LF CR LF within the input, shorter prefixes of it
+//   are Incomplete, and bytes after it change nothing (the next request is not its business);
 // - a refusal is 400, 414, 431 or 505 with a printable message;
 // - differential: a Complete head with a method httplib knows is parsed by httplib too (never its
-//   400 or 414), so no head means one thing to the judge and another to the parser.
+//   400 or 414) and httplib reads exactly the head plus the declared Content-Length, so no head
+//   means one thing to the judge and another to the parser.
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
@@ -57,6 +58,7 @@ class MemoryStream final : public httplib::Stream {
     const std::size_t n = std::min(size, input_.size());
     std::copy_n(input_.data(), n, ptr);
     input_.remove_prefix(n);
+    consumed += n;
     return static_cast<ssize_t>(n);
   }
   ssize_t write(const char* ptr, size_t size) override {
@@ -74,6 +76,7 @@ class MemoryStream final : public httplib::Stream {
   socket_t socket() const override { return 0; }
 
   std::string output;
+  std::size_t consumed = 0;
 
  private:
   std::string_view input_;
@@ -130,8 +133,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     oracle_failed("a complete head ends in CR LF CR LF");
   }
   const std::string_view head = input.substr(0, scan.head_bytes);
-  if (scan_request_head(head.substr(0, head.size() - 1), limits).state != HeadScan::State::Incomplete) {
-    oracle_failed("a prefix of a complete head is not incomplete");
+  for (const std::size_t cut : {head.size() - 1, head.size() - 2, head.size() / 2, head.size() / 3}) {
+    if (scan_request_head(head.substr(0, cut), limits).state != HeadScan::State::Incomplete) {
+      oracle_failed("a prefix of a complete head is not incomplete");
+    }
   }
   if (!same(scan, scan_request_head(std::string(head) + "\x01garbage", limits))) {
     oracle_failed("bytes after the head changed the judgement");
@@ -151,6 +156,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     parser.process_request(stream, true, closed, nullptr);
     if (stream.output.rfind("HTTP/1.1 400", 0) == 0 || stream.output.rfind("HTTP/1.1 414", 0) == 0) {
       oracle_failed("a head the judge passed is one httplib cannot parse");
+    }
+    // The server keeps a connection only when httplib read exactly the head and the declared
+    // body: it must never read less (or more) than the judge says the request is.
+    if (scan.framing != balancer::server::BodyFraming::Chunked && stream.consumed != request.size()) {
+      oracle_failed("httplib read a different length than the judge's framing");
     }
   }
   return 0;

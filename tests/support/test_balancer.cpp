@@ -53,6 +53,7 @@ TestBalancer::TestBalancer(const std::string& yaml, TestBalancerOptions test_opt
   options.clock = test_options.clock;
   options.log = std::move(test_options.log);
   options.worker_idle_retire = test_options.worker_idle_retire;
+  options.max_pending = test_options.max_pending;
   auto app = server::App::create(std::move(options));
   if (!app) {
     throw std::runtime_error("App::create failed: " + app.error().message);

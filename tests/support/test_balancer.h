@@ -49,6 +49,7 @@ struct TestBalancerOptions {
   HttpTransport* transport = nullptr;           // nullptr: the server's own libcurl transport
   // How long an idle server worker thread lives (server::AppOptions::worker_idle_retire).
   std::chrono::milliseconds worker_idle_retire{30000};
+  std::size_t max_pending = 0;  // server::AppOptions::max_pending
 };
 
 class TestBalancer {

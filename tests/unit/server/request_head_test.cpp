@@ -21,6 +21,9 @@ TEST_CASE("request head: a complete head gives its length, framing and connectio
   CHECK(complete.framing == BodyFraming::Length);
   CHECK(complete.content_length == 12);
   CHECK_FALSE(complete.close);
+  REQUIRE(complete.headers.size() == 2);
+  CHECK(complete.headers[1].first == "Content-Length");
+  CHECK(complete.headers[1].second == "12");
 
   const HeadScan chunked =
       scan("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\nConnection: te, close\r\n\r\n");
@@ -33,6 +36,7 @@ TEST_CASE("request head: a complete head gives its length, framing and connectio
   CHECK(old.close);  // HTTP/1.0 without keep-alive
   CHECK(old.framing == BodyFraming::None);
   CHECK_FALSE(scan("GET /health HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").close);
+  CHECK(scan("GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").close);  // httplib closes it too
 
   // Empty lines before a request are skipped (RFC 9112 §2.2).
   const HeadScan leading = scan("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
