@@ -442,3 +442,32 @@ TEST_CASE("connections: header values reach the balancer as sent, never percent-
 }
 
 }  // namespace balancer::test
+
+namespace balancer::test {
+
+TEST_CASE("connections: an upstream error event that quotes the provider key reaches the client redacted",
+          "[integration]") {
+  const std::string key = "sk-ant-api03-provider-secret-key-0001";
+  std::vector<std::string> events = message_stream({"partial"});
+  events.resize(3);  // message_start, content_block_start, a delta
+  events.push_back(sse_event(
+      "error", R"({"type":"error","error":{"type":"overloaded_error","message":"key )" + key + R"( is overloaded"}})"));
+  FakeUpstream upstream([&](const RecordedRequest&) { return Reply::sse(events); });
+  TestBalancer balancer("providers:\n" + provider_yaml("A", upstream.url(), "api_key", key) +
+                        "model_routes:\n  \"*\": [{provider: \"A\"}]\n" + test_settings_yaml());
+  const std::string streamed =
+      R"({"model":"m","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]})";
+  RawConnection connection(balancer.port());
+  REQUIRE(
+      connection.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                      std::to_string(streamed.size()) + "\r\nConnection: close\r\n\r\n" + streamed));
+  const auto response = connection.read_response();
+  REQUIRE(response);
+  CHECK(response->status == 200);
+  CHECK(response->body.find("event: error") != std::string::npos);
+  CHECK(response->body.find("provider-secret") == std::string::npos);
+  CHECK(response->body.find("key <redacted> is overloaded") != std::string::npos);
+  CHECK(response->body.rfind(join({events[0], events[1], events[2]}), 0) == 0);  // the rest byte for byte
+}
+
+}  // namespace balancer::test

@@ -42,6 +42,31 @@ bool bypasses_cache(const ClientRequest& request) {
   return value.find("no-cache") != std::string::npos || value.find("no-store") != std::string::npos;
 }
 
+// A streamed answer as it goes to the client, with every error event redacted: an upstream's
+// mid-stream error may quote a credential as its error body would. Other events pass byte for
+// byte (the relays hand out whole events, so an error event is never split across chunks).
+// Driven by the thread writing to the client, like the stream it wraps.
+class RedactedErrorEvents final : public BodySource {
+ public:
+  RedactedErrorEvents(std::unique_ptr<BodySource> inner, std::shared_ptr<const Runtime> runtime)
+      : inner_(std::move(inner)), runtime_(std::move(runtime)) {}
+  bool next(std::string& out) override {
+    if (!inner_->next(out)) {
+      return false;
+    }
+    if (out.find("event: error") != std::string::npos || out.find("event:error") != std::string::npos) {
+      out = runtime_->redactor.apply(out);
+    }
+    return true;
+  }
+  bool completed() const override { return inner_->completed(); }
+  const std::string& failure() const override { return inner_->failure(); }
+
+ private:
+  std::unique_ptr<BodySource> inner_;
+  std::shared_ptr<const Runtime> runtime_;
+};
+
 Response from_subscription(std::unique_ptr<DedupSubscription> subscription) {
   Response out;
   out.status = subscription->status();
@@ -130,6 +155,9 @@ Response messages(Gateway::Impl& gateway, ClientRequest& request) {
   // leaves in an error body or reaches the log, whoever wrote the text.
   if (!out.stream && out.status >= 400) {
     out.body = runtime->redactor.apply(out.body);
+  }
+  if (out.stream) {
+    out.stream = std::make_unique<RedactedErrorEvents>(std::move(out.stream), runtime);
   }
   for (Attempt& attempt : out.attempts) {
     attempt.error = runtime->redactor.apply(attempt.error);
