@@ -310,7 +310,8 @@ TEST_CASE("connections: TLS goes through the same connection layer (keep-alive, 
   TempDir dir;
   const TlsIdentity identity;
   REQUIRE(identity.ok());
-  TestBalancer balancer(routes_yaml(upstream) + test_settings_yaml(tls_settings(dir, identity)));
+  TestBalancer balancer(routes_yaml(upstream) +
+                        test_settings_yaml(tls_settings(dir, identity) + "  request_head_timeout_seconds: 2\n"));
   // Connections that never finish a handshake hold no worker.
   std::vector<std::unique_ptr<RawConnection>> stalled;
   for (int i = 0; i < 20; ++i) {
@@ -370,6 +371,8 @@ TEST_CASE("connections: TLS goes through the same connection layer (keep-alive, 
   RawConnection plain(balancer.port());
   plain.send(kHealth);
   CHECK(status_of(plain.read_all()) == 0);
+  // A handshake that does not finish within the head deadline is closed.
+  CHECK(stalled.front()->closed_by_server());
 }
 
 }  // namespace balancer::test
