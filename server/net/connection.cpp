@@ -3,6 +3,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <climits>
 #include <utility>
@@ -27,6 +29,8 @@ ssize_t tls_result(SSL* tls, int rc, bool& wants_write) {
       return -1;
   }
 }
+
+constexpr std::size_t kMaxReceive = 64u << 10;
 
 int clamp_int(std::size_t n) { return n > INT_MAX ? INT_MAX : static_cast<int>(n); }
 
@@ -68,17 +72,21 @@ void Connection::consume(std::size_t n) {
 }
 
 ssize_t Connection::receive(std::size_t max) {
-  const std::size_t old = buffer_.size();
-  buffer_.resize(old + max);
+  // Read into scratch space and keep only what came: a connection that sends a byte at a time
+  // holds a byte, not a read-sized buffer.
+  std::array<char, kMaxReceive> scratch;  // NOLINT(cppcoreguidelines-pro-type-member-init)
+  const std::size_t want = std::min(max, scratch.size());
   ssize_t n = 0;
   wants_write_ = false;
   if (tls_ != nullptr) {
-    const int rc = SSL_read(tls_, buffer_.data() + old, clamp_int(max));
+    const int rc = SSL_read(tls_, scratch.data(), clamp_int(want));
     n = rc > 0 ? rc : tls_result(tls_, rc, wants_write_);
   } else {
-    n = ::recv(fd_, buffer_.data() + old, max, 0);
+    n = ::recv(fd_, scratch.data(), want, 0);
   }
-  buffer_.resize(old + (n > 0 ? static_cast<std::size_t>(n) : 0));
+  if (n > 0) {
+    buffer_.append(scratch.data(), static_cast<std::size_t>(n));
+  }
   return n;
 }
 

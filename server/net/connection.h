@@ -42,7 +42,7 @@ class Connection {
   // Bytes read and not yet consumed.
   std::string_view unread() const { return std::string_view(buffer_).substr(start_); }
   void consume(std::size_t n);
-  // One non-blocking read of up to `max` bytes appended to the unread bytes: > 0 bytes read,
+  // One non-blocking read of up to `max` (at most 64 KiB) bytes appended to the unread bytes: > 0 bytes read,
   // 0 end of input, < 0 an error (errno; EAGAIN when nothing is there yet — then
   // wants_write() says whether TLS waits for the socket to be writable rather than readable).
   ssize_t receive(std::size_t max);
