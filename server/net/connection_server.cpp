@@ -276,10 +276,6 @@ void ConnectionServer::read_head(const ConnectionPtr& connection, const Connecti
   if (!got) {
     return;
   }
-  if (buffered_ > options_.max_buffered_head_bytes) {
-    refuse(connection, 503, "the balancer holds too many unfinished request heads");
-    return;
-  }
   if (!connection->head_started) {
     connection->head_started = true;
     set_deadline(connection, Clock::now() + policy.head_timeout);
@@ -293,6 +289,9 @@ void ConnectionServer::judge(const ConnectionPtr& connection, const ConnectionPo
     case HeadScan::State::Incomplete:
       if (connection->unread().size() > head_budget(policy.head)) {
         refuse(connection, 431, "the request head is too large");
+      } else if (buffered_ > options_.max_buffered_head_bytes) {
+        // Only a head still unfinished pays for the budget: complete ones are served.
+        refuse(connection, 503, "the balancer holds too many unfinished request heads");
       }
       return;
     case HeadScan::State::Refused: refuse(connection, scan.status, scan.message); return;
