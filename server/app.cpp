@@ -17,8 +17,6 @@ namespace {
 
 constexpr std::chrono::seconds kTickInterval{1};
 
-// httplib's request parser, router and response writer, driven by the ConnectionServer one
-// request at a time (process_request is protected in httplib::Server).
 // httplib percent-decodes every header value (`x-api-key: a%2Db` would read as `a-b`, `%0d%0a`
 // as a line break): the handlers get the values as sent, which the head judge checked, plus the
 // connection's addresses (never a client's header of the same name).

@@ -44,7 +44,7 @@ void GrowingTaskQueue::enqueue(std::function<void()> fn) {
       return;
     }
     tasks_.push_back(std::move(fn));
-    if (idle_ < tasks_.size() && workers_.size() - retired_.size() < max_threads_) {
+    if (idle_ < tasks_.size() && alive() < max_threads_) {
       start_worker();
     }
   }
@@ -77,13 +77,13 @@ std::size_t GrowingTaskQueue::queued() const {
 
 std::size_t GrowingTaskQueue::threads() const {
   std::lock_guard lock(mutex_);
-  return workers_.size() - retired_.size();
+  return alive();
 }
 
 bool GrowingTaskQueue::wait_until(const std::function<bool(std::size_t busy, std::size_t threads)>& holds,
                                   std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mutex_);
-  return changed_.wait_for(lock, timeout, [&] { return holds(busy_, workers_.size() - retired_.size()); });
+  return changed_.wait_for(lock, timeout, [&] { return holds(busy_, alive()); });
 }
 
 void GrowingTaskQueue::work() {
@@ -94,7 +94,7 @@ void GrowingTaskQueue::work() {
       join_retired();  // peers that ended are joined here, so their stacks do not linger
       const auto has_work = [this] { return shutting_down_ || !tasks_.empty(); };
       if (idle_retire_.count() > 0) {
-        if (!ready_.wait_for(lock, idle_retire_, has_work) && workers_.size() - retired_.size() > min_threads_) {
+        if (!ready_.wait_for(lock, idle_retire_, has_work) && alive() > min_threads_) {
           --idle_;
           retired_.push_back(std::this_thread::get_id());
           changed_.notify_all();

@@ -1,6 +1,6 @@
-// growing_task_queue.h — the cpp-httplib TaskQueue of balancer-server: one worker per
-// connection, grown on demand. The .so's default pool has 8 threads, and a long SSE stream
-// holds its worker for minutes, so a fixed small pool would serialise Claude Code sessions.
+// growing_task_queue.h — the worker pool of balancer-server's connection layer: one worker per
+// request being served, grown on demand. A long SSE stream holds its worker for minutes, so a
+// fixed small pool would serialise Claude Code sessions.
 #pragma once
 
 #include <atomic>
@@ -21,9 +21,8 @@ namespace balancer::server {
 // Starts a new worker whenever a task arrives and no worker is idle, up to `max_threads`;
 // beyond that tasks wait in FIFO order. A worker idle for `idle_retire` (zero: never) ends,
 // down to `initial_threads`, so a burst leaves no threads behind. enqueue() is called by the
-// accepting thread (httplib's, or the ConnectionServer's poller); busy() from any thread.
-// `busy_gauge` (optional) mirrors busy() for an owner that outlives the queue: httplib deletes
-// the queue when it stops listening, and the gauge stays readable after that.
+// ConnectionServer's poller; busy() from any thread. `busy_gauge` (optional) mirrors busy() for
+// an owner that reads it without the queue's lock (the App's /metrics gauge).
 class GrowingTaskQueue final : public httplib::TaskQueue {
  public:
   GrowingTaskQueue(std::size_t initial_threads, std::size_t max_threads,
@@ -47,6 +46,7 @@ class GrowingTaskQueue final : public httplib::TaskQueue {
  private:
   void start_worker();  // requires mutex_ held
   void join_retired();  // requires mutex_ held; never called by a retired worker itself
+  std::size_t alive() const { return workers_.size() - retired_.size(); }  // requires mutex_ held
   void work();
 
   const std::size_t min_threads_;

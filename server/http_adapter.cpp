@@ -124,9 +124,6 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
       send_error(res, 400, "invalid_request_error", "the request body ended before its declared length");
       return;
     }
-    if (request.body.size() > limit) {
-      res.set_header("Connection", "close");  // the rest of the body is left unread
-    }
   }
   send(res, gateway.handle(std::move(request)));
 }

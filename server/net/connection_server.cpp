@@ -388,9 +388,6 @@ int ConnectionServer::next_timeout_ms(Connection::TimePoint now) const {
 
 void ConnectionServer::serve(ConnectionPtr connection) {
   for (;;) {
-    while (connection->pending() > 0 && connection->receive(kReadChunk) > 0) {
-      // TLS: bytes OpenSSL already decrypted would never wake the poller.
-    }
     const ConnectionPolicy policy = options_.policy();
     const HeadScan scan = scan_request_head(connection->unread(), policy.head);
     if (scan.state == HeadScan::State::Incomplete) {
@@ -421,13 +418,14 @@ void ConnectionServer::serve(ConnectionPtr connection) {
         scan.head_bytes - scan.skipped +
         (scan.framing == BodyFraming::Length ? static_cast<std::size_t>(scan.content_length) : 0);
     // A body left unread (a refusal answered from the head) must never be taken for the next
-    // request; a chunked body's end is not tracked here, so its connection closes too.
-    const bool body_read = scan.framing != BodyFraming::Chunked && stream.consumed() == body_end;
+    // request (chunked bodies close through `close`).
+    const bool body_read = stream.consumed() == body_end;
     if (!body_read || close || closed || stopping_.load()) {
       linger(std::move(connection));
       return;
     }
     while (connection->pending() > 0 && connection->receive(kReadChunk) > 0) {
+      // TLS: bytes OpenSSL already decrypted would never wake the poller.
     }
     if (connection->unread().empty()) {
       give_back(std::move(connection));  // idle keep-alive, watched by the poller

@@ -20,6 +20,7 @@
 
 #include <httplib.h>
 
+#include "app.h"
 #include "net/request_head.h"
 
 namespace {
@@ -33,21 +34,16 @@ using balancer::server::scan_request_head;
   std::abort();
 }
 
-// httplib's parser and router, fed from memory.
-class Parser final : public httplib::Server {
- public:
-  Parser() {
-    svr_sock_ = 0;
-    const auto ok = [](const httplib::Request&, httplib::Response& res) { res.status = 200; };
-    Get(".*", ok);
-    Post(".*", ok);
-    Put(".*", ok);
-    Patch(".*", ok);
-    Delete(".*", ok);
-    Options(".*", ok);
-  }
-  using httplib::Server::process_request;
-};
+// The server's own httplib parser and router (app.h), with handlers that accept everything.
+void accept_everything(balancer::server::RequestProcessor& parser) {
+  const auto ok = [](const httplib::Request&, httplib::Response& res) { res.status = 200; };
+  parser.Get(".*", ok);
+  parser.Post(".*", ok);
+  parser.Put(".*", ok);
+  parser.Patch(".*", ok);
+  parser.Delete(".*", ok);
+  parser.Options(".*", ok);
+}
 
 class MemoryStream final : public httplib::Stream {
  public:
@@ -143,7 +139,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const std::size_t start = scan.skipped;  // the server drops these before httplib reads
   if (httplib_knows(head.substr(start)) && !is_multipart(head) && scan.content_length <= (1u << 20)) {
-    Parser parser;
+    balancer::server::RequestProcessor parser;
+    accept_everything(parser);
     // The head with a well-formed body of the length it declares.
     std::string request(head.substr(start));
     if (scan.framing == balancer::server::BodyFraming::Length) {
