@@ -17,28 +17,6 @@ namespace {
 
 constexpr std::chrono::seconds kTickInterval{1};
 
-// httplib percent-decodes every header value (`x-api-key: a%2Db` would read as `a-b`, `%0d%0a`
-// as a line break): the handlers get the values as sent, which the head judge checked, plus the
-// connection's addresses (never a client's header of the same name).
-void use_raw_headers(httplib::Request& req, const httplib::Stream& stream, const RawHeaders& headers) {
-  httplib::Headers raw;
-  for (const auto& [name, value] : headers) {
-    raw.emplace(name, value);
-  }
-  for (const char* name : {"REMOTE_ADDR", "REMOTE_PORT", "LOCAL_ADDR", "LOCAL_PORT"}) {
-    raw.erase(name);
-  }
-  std::string ip;
-  int port = 0;
-  stream.get_remote_ip_and_port(ip, port);
-  raw.emplace("REMOTE_ADDR", ip);
-  raw.emplace("REMOTE_PORT", std::to_string(port));
-  stream.get_local_ip_and_port(ip, port);
-  raw.emplace("LOCAL_ADDR", ip);
-  raw.emplace("LOCAL_PORT", std::to_string(port));
-  req.headers = std::move(raw);
-}
-
 // How many connections the poller may hold: 4 × max_connections (at least 4096), but within the
 // open-file limit, keeping two descriptors per worker (client and upstream) and some to spare.
 std::size_t pending_limit(std::size_t max_connections) {
@@ -58,6 +36,28 @@ std::chrono::milliseconds ms(D d) {
 }
 
 }  // namespace
+
+bool RequestProcessor::process(httplib::Stream& stream, bool close, bool& closed, const RawHeaders& headers) {
+  return process_request(stream, close, closed, [&](httplib::Request& req) {
+    httplib::Headers raw;
+    for (const auto& [name, value] : headers) {
+      raw.emplace(name, value);
+    }
+    for (const char* name : {"REMOTE_ADDR", "REMOTE_PORT", "LOCAL_ADDR", "LOCAL_PORT"}) {
+      raw.erase(name);
+    }
+    std::string ip;
+    int port = 0;
+    stream.get_remote_ip_and_port(ip, port);
+    raw.emplace("REMOTE_ADDR", ip);
+    raw.emplace("REMOTE_PORT", std::to_string(port));
+    stream.get_local_ip_and_port(ip, port);
+    raw.emplace("LOCAL_ADDR", ip);
+    raw.emplace("LOCAL_PORT", std::to_string(port));
+    req.headers = std::move(raw);
+    req.ranges.clear();  // parsed from the decoded value; an API answer is never sent in parts
+  });
+}
 
 void free_tls_context(ssl_ctx_st* context) { SSL_CTX_free(context); }
 
@@ -143,8 +143,7 @@ Result<void> App::configure_server(const Settings& settings, std::chrono::millis
   options.tls = tls_.get();
   options.process = [raw = processor_.get()](httplib::Stream& stream, bool close, bool& closed,
                                              const RawHeaders& headers) {
-    return raw->process_request(stream, close, closed,
-                                [&](httplib::Request& req) { use_raw_headers(req, stream, headers); });
+    return raw->process(stream, close, closed, headers);
   };
   options.busy_gauge = busy_connections_;
   options.max_pending = max_pending != 0 ? max_pending : pending_limit(settings.max_connections);

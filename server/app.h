@@ -20,13 +20,18 @@
 namespace balancer::server {
 
 // httplib's request parser, router and response writer, driven by the ConnectionServer one
-// request at a time (process_request is protected in httplib::Server).
+// request at a time (process_request is protected in httplib::Server). Any thread; handlers
+// must be installed before the first request.
 class RequestProcessor final : public httplib::Server {
  public:
   // httplib ends streamed (content provider) responses as soon as it believes its own listening
   // socket closed; here there is none, so it is marked open.
   RequestProcessor() { svr_sock_ = 0; }
-  using httplib::Server::process_request;
+  // Serves one request from `stream` (ConnectionServerOptions::process). The handlers see
+  // `headers` as the client sent them (httplib percent-decodes values: `x-api-key: a%2Db` would
+  // read as `a-b`, `%0d%0a` as a line break), plus the connection's own addresses (never a
+  // client's header of the same name); a Range header is ignored (no API answer is partial).
+  bool process(httplib::Stream& stream, bool close, bool& closed, const RawHeaders& headers);
 };
 
 // SSL_CTX_free, without OpenSSL's headers here.

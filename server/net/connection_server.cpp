@@ -135,6 +135,7 @@ void ConnectionServer::run() {
   listen_fd_ = -1;
   watched_.clear();  // idle and half-read connections are closed
   deadlines_.clear();
+  idle_.clear();
   workers_.shutdown();  // requests being served finish first
   std::lock_guard lock(returned_mutex_);
   returned_.clear();
@@ -201,18 +202,33 @@ void ConnectionServer::accept_all(const ConnectionPolicy& policy) {
 }
 
 bool ConnectionServer::evict_idle() {
-  constexpr int kLook = 64;  // the earliest deadlines; idle ones are the oldest there
-  int looked = 0;
-  for (auto it = deadlines_.begin(); it != deadlines_.end() && looked < kLook; ++it, ++looked) {
-    const auto found = watched_.find(it->second);
-    if (found != watched_.end() && found->second->phase == Connection::Phase::AwaitingHead &&
-        !found->second->head_started && found->second->unread().empty()) {
-      const ConnectionPtr idle = found->second;
-      forget(idle);
-      return true;
-    }
+  if (idle_.empty()) {
+    return false;
   }
-  return false;
+  const auto found = watched_.find(idle_.begin()->second);
+  if (found == watched_.end()) {
+    idle_.erase(idle_.begin());  // not reached: forget() untracks
+    return evict_idle();
+  }
+  const ConnectionPtr oldest = found->second;
+  forget(oldest);
+  return true;
+}
+
+void ConnectionServer::track_idle(const ConnectionPtr& connection, Connection::TimePoint now) {
+  const bool idle = connection->phase == Connection::Phase::Handshaking ||
+                    (connection->phase == Connection::Phase::AwaitingHead && !connection->head_started &&
+                     connection->unread().empty());
+  if (idle == connection->idle) {
+    return;
+  }
+  if (idle) {
+    connection->idle_since = now;
+    idle_.emplace(now, connection->fd());
+  } else {
+    idle_.erase({connection->idle_since, connection->fd()});
+  }
+  connection->idle = idle;
 }
 
 void ConnectionServer::on_ready(const ConnectionPtr& connection, const ConnectionPolicy& policy) {
@@ -239,8 +255,7 @@ void ConnectionServer::continue_handshake(const ConnectionPtr& connection, const
     return;
   }
   set_interest(connection, false);
-  connection->phase = Connection::Phase::AwaitingHead;
-  set_deadline(connection, Clock::now() + policy.keep_alive_timeout);
+  connection->phase = Connection::Phase::AwaitingHead;  // the first head is still due by the accept deadline
   read_head(connection, policy);  // the first request may have come with the handshake's last flight
 }
 
@@ -369,6 +384,10 @@ void ConnectionServer::forget(const ConnectionPtr& connection) {
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, connection->fd(), nullptr);
   buffered_ -= connection->unread().size();
   deadlines_.erase({connection->deadline, connection->fd()});
+  if (connection->idle) {
+    idle_.erase({connection->idle_since, connection->fd()});
+    connection->idle = false;
+  }
   watched_.erase(connection->fd());
 }
 
@@ -376,6 +395,7 @@ void ConnectionServer::set_deadline(const ConnectionPtr& connection, Connection:
   deadlines_.erase({connection->deadline, connection->fd()});
   connection->deadline = deadline;
   deadlines_.emplace(deadline, connection->fd());
+  track_idle(connection, Clock::now());
 }
 
 int ConnectionServer::next_timeout_ms(Connection::TimePoint now) const {

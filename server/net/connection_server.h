@@ -100,6 +100,8 @@ class ConnectionServer {
   void read_head(const ConnectionPtr& connection, const ConnectionPolicy& policy);
   void set_interest(const ConnectionPtr& connection, bool writable);
   bool evict_idle();  // closes the oldest connection that has not started a request
+  // Keeps idle_ in step with the connection's state; called wherever that state changes.
+  void track_idle(const ConnectionPtr& connection, Connection::TimePoint now);
   void judge(const ConnectionPtr& connection, const ConnectionPolicy& policy);
   void expire(Connection::TimePoint now);
   void adopt_returned(const ConnectionPolicy& policy);
@@ -126,6 +128,9 @@ class ConnectionServer {
   // Poller state.
   std::unordered_map<int, ConnectionPtr> watched_;
   std::set<std::pair<Connection::TimePoint, int>> deadlines_;
+  // Connections with no request under way (handshaking, or waiting for a first byte), by when
+  // they became so: the eviction order.
+  std::set<std::pair<Connection::TimePoint, int>> idle_;
   std::size_t buffered_ = 0;  // sum of the unread bytes of watched_ connections
 
   std::mutex returned_mutex_;

@@ -148,9 +148,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } else if (scan.framing == balancer::server::BodyFraming::Chunked) {
       request += "1\r\nx\r\n0\r\n\r\n";
     }
+    balancer::server::RawHeaders headers;
+    for (const auto& [name, value] : scan.headers) {
+      headers.emplace_back(name, value);
+    }
     MemoryStream stream(request);
     bool closed = false;
-    parser.process_request(stream, true, closed, nullptr);
+    parser.process(stream, true, closed, headers);
     if (stream.output.rfind("HTTP/1.1 400", 0) == 0 || stream.output.rfind("HTTP/1.1 414", 0) == 0) {
       oracle_failed("a head the judge passed is one httplib cannot parse");
     }

@@ -9,9 +9,18 @@
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <catch2/catch.hpp>
 
 #include "fake_upstream.h"
@@ -292,6 +301,50 @@ size_t collect(char* data, size_t size, size_t count, void* out) {
   return size * count;
 }
 
+// A TLS client that completes its handshake and then sends nothing.
+class SilentTlsClient {
+ public:
+  explicit SilentTlsClient(int port) {
+    context_ = SSL_CTX_new(TLS_client_method());
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval wait{6, 0};  // a failure guard only: the server's head deadline is 2 s
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (context_ == nullptr || ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+      return;
+    }
+    tls_ = SSL_new(context_);
+    SSL_set_fd(tls_, fd_);
+    connected_ = SSL_connect(tls_) == 1;
+  }
+  ~SilentTlsClient() {
+    SSL_free(tls_);
+    SSL_CTX_free(context_);
+    ::close(fd_);
+  }
+  SilentTlsClient(const SilentTlsClient&) = delete;
+  SilentTlsClient& operator=(const SilentTlsClient&) = delete;
+  bool connected() const { return connected_; }
+  // The server closed (close_notify or end of input) before the guard passed.
+  bool closed_by_server() {
+    char byte = 0;
+    const int n = SSL_read(tls_, &byte, 1);
+    const int error = SSL_get_error(tls_, n);
+    // (OpenSSL 3 reports an end of input without close_notify as SSL_ERROR_SSL.)
+    const bool timed_out = error == SSL_ERROR_WANT_READ || (error == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK));
+    return n <= 0 && !timed_out;
+  }
+
+ private:
+  SSL_CTX* context_ = nullptr;
+  SSL* tls_ = nullptr;
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
 // A PEM certificate and key for 127.0.0.1 written to `dir`; returns the settings lines.
 std::string tls_settings(const TempDir& dir, const TlsIdentity& identity) {
   FILE* cert = std::fopen(dir.file("cert.pem").c_str(), "w");
@@ -314,10 +367,13 @@ TEST_CASE("connections: TLS goes through the same connection layer (keep-alive, 
   const TlsIdentity identity;
   REQUIRE(identity.ok());
   TestBalancer balancer(routes_yaml(upstream) +
-                        test_settings_yaml(tls_settings(dir, identity) + "  request_head_timeout_seconds: 2\n"));
-  // Connections that never finish a handshake hold no worker.
+                            test_settings_yaml(tls_settings(dir, identity) +
+                                               "  request_head_timeout_seconds: 2\n  keep_alive_timeout_seconds: 30\n"),
+                        TestBalancerOptions{.max_pending = 16});
+  // Connections that never finish a handshake hold no worker, and when there are more of them
+  // than the poller may hold, the oldest make room for new ones.
   std::vector<std::unique_ptr<RawConnection>> stalled;
-  for (int i = 0; i < 20; ++i) {
+  for (int i = 0; i < 24; ++i) {
     stalled.push_back(std::make_unique<RawConnection>(balancer.port()));
     REQUIRE(stalled.back()->send(std::string("\x16\x03\x01\x00", 4)));  // the start of a ClientHello
   }
@@ -375,7 +431,12 @@ TEST_CASE("connections: TLS goes through the same connection layer (keep-alive, 
   plain.send(kHealth);
   CHECK(status_of(plain.read_all()) == 0);
   // A handshake that does not finish within the head deadline is closed.
-  CHECK(stalled.front()->closed_by_server());
+  CHECK(stalled.back()->closed_by_server());
+  // So is a finished handshake that brings no request: its first head is due by the head
+  // deadline counted from the accept, not the (longer) keep-alive timeout.
+  SilentTlsClient silent(balancer.port());
+  REQUIRE(silent.connected());
+  CHECK(silent.closed_by_server());
 }
 
 }  // namespace balancer::test
@@ -391,6 +452,27 @@ TEST_CASE("connections: when the poller is full, the oldest idle connection make
   }
   CHECK(health_status(balancer.port(), milliseconds(1000)) == 200);
   CHECK(idle.front()->closed_by_server());  // the oldest went first
+}
+
+TEST_CASE("connections: an idle connection makes room even behind many half-sent heads", "[integration]") {
+  raise_fd_limit(4096);
+  FakeUpstream upstream;
+  TestBalancer balancer(routes_yaml(upstream) + test_settings_yaml(), TestBalancerOptions{.max_pending = 100});
+  // Heads under way are never evicted, however many come first; the one idle connection is.
+  std::vector<std::unique_ptr<RawConnection>> partial;
+  for (int i = 0; i < 99; ++i) {
+    partial.push_back(std::make_unique<RawConnection>(balancer.port()));
+    REQUIRE(partial.back()->send("GET /health HTTP/1.1\r\nHo"));
+  }
+  // Once this answer is back, the poller has read every half-sent head (one wake-up reports all
+  // ready connections): none of them can pass for idle.
+  CHECK(health_status(balancer.port(), milliseconds(1000)) == 200);
+  RawConnection idle(balancer.port());
+  CHECK(health_status(balancer.port(), milliseconds(1000)) == 200);  // full: an idle one went
+  REQUIRE(partial.front()->send("st: x\r\n\r\n"));
+  const auto finished = partial.front()->read_response();
+  REQUIRE(finished);
+  CHECK(finished->status == 200);
 }
 
 TEST_CASE("connections: a connection closed after its answer says Connection: close", "[integration]") {
@@ -418,7 +500,29 @@ TEST_CASE("connections: a connection closed after its answer says Connection: cl
   CHECK(refused->status == 413);
   CHECK(refused->has_header("Connection: close"));
   CHECK(over.closed_by_server());
+  // A chunked body over the limit, likewise.
+  RawConnection over_chunked(small.port());
+  REQUIRE(over_chunked.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            "Transfer-Encoding: chunked\r\n\r\n" +
+                            fmt::format("{:x}\r\n{}\r\n0\r\n\r\n", kBody.size(), kBody) + kHealth));
+  const auto refused_chunked = over_chunked.read_response();
+  REQUIRE(refused_chunked);
+  CHECK(refused_chunked->status == 413);
+  CHECK(anthropic_error_type(refused_chunked->body) == "request_too_large");
+  CHECK(refused_chunked->has_header("Connection: close"));
+  CHECK(over_chunked.closed_by_server());
   CHECK(upstream.request_count() == 1);
+}
+
+TEST_CASE("connections: the balancer's own answers ignore a Range header", "[integration]") {
+  FakeUpstream upstream;
+  TestBalancer balancer(routes_yaml(upstream) + test_settings_yaml());
+  RawConnection connection(balancer.port());
+  REQUIRE(connection.send("GET /health HTTP/1.1\r\nHost: x\r\nRange: bytes=0-0\r\n\r\n"));
+  const auto health = connection.read_response();
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  CHECK(health->body.size() > 1);
 }
 
 TEST_CASE("connections: header values reach the balancer as sent, never percent-decoded", "[integration]") {

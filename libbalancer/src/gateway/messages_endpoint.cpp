@@ -43,9 +43,9 @@ bool bypasses_cache(const ClientRequest& request) {
 }
 
 // A streamed answer as it goes to the client, with every error event redacted: an upstream's
-// mid-stream error may quote a credential as its error body would. Other events pass byte for
-// byte (the relays hand out whole events, so an error event is never split across chunks).
-// Driven by the thread writing to the client, like the stream it wraps.
+// mid-stream error may quote a credential as its error body would. Every other event passes
+// byte for byte, even in the same chunk (the relays hand out whole events). Driven by the
+// thread writing to the client, like the stream it wraps.
 class RedactedErrorEvents final : public BodySource {
  public:
   RedactedErrorEvents(std::unique_ptr<BodySource> inner, std::shared_ptr<const Runtime> runtime)
@@ -54,8 +54,8 @@ class RedactedErrorEvents final : public BodySource {
     if (!inner_->next(out)) {
       return false;
     }
-    if (out.find("event: error") != std::string::npos || out.find("event:error") != std::string::npos) {
-      out = runtime_->redactor.apply(out);
+    if (out.find("error") != std::string::npos) {  // else no event in the chunk can be one
+      out = runtime_->redactor.apply_to_error_events(out);
     }
     return true;
   }

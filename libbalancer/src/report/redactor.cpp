@@ -77,6 +77,51 @@ void add_url_credentials(std::vector<std::string>& secrets, std::string_view url
   }
 }
 
+// Whether one SSE event (its lines, without the blank line ending it) is an error: an
+// `event: error` line, or a data payload of type error (streams that name no events).
+bool is_error_event(std::string_view event) {
+  for (std::size_t start = 0; start < event.size();) {
+    std::size_t end = event.find('\n', start);
+    if (end == std::string_view::npos) {
+      end = event.size();
+    }
+    std::string_view line = event.substr(start, end - start);
+    start = end + 1;
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    }
+    std::string_view value;
+    if (line.substr(0, 6) == "event:") {
+      value = line.substr(6);
+      value.remove_prefix(std::min(value.find_first_not_of(' '), value.size()));
+      if (value == "error") {
+        return true;
+      }
+    } else if (line.substr(0, 5) == "data:" &&
+               (line.find("\"type\":\"error\"") != std::string_view::npos ||
+                line.find("\"type\": \"error\"") != std::string_view::npos)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Where the SSE event starting at `start` ends: after its blank line (LF or CR LF), or at the end.
+std::size_t event_end(std::string_view text, std::size_t start) {
+  for (std::size_t line = start; line < text.size();) {
+    const std::size_t newline = text.find('\n', line);
+    if (newline == std::string_view::npos) {
+      break;
+    }
+    const bool blank = newline == line || (newline == line + 1 && text[line] == '\r');
+    if (blank && line > start) {
+      return newline + 1;
+    }
+    line = newline + 1;
+  }
+  return text.size();
+}
+
 }  // namespace
 
 Redactor::Redactor(const BalancerConfig& config) {
@@ -109,6 +154,22 @@ std::string Redactor::apply(std::string_view text) const {
     }
   }
   redact_key_shapes(out);
+  return out;
+}
+
+std::string Redactor::apply_to_error_events(std::string_view sse) const {
+  std::string out;
+  out.reserve(sse.size());
+  for (std::size_t start = 0; start < sse.size();) {
+    const std::size_t end = event_end(sse, start);
+    const std::string_view event = sse.substr(start, end - start);
+    if (is_error_event(event)) {
+      out += apply(event);
+    } else {
+      out += event;
+    }
+    start = end;
+  }
   return out;
 }
 

@@ -21,6 +21,9 @@ class Redactor {
 
   // `text` with every occurrence of every secret replaced by "<redacted>".
   std::string apply(std::string_view text) const;
+  // Server-sent events (whole events, LF or CR LF) with apply() over each error event only (an
+  // `event: error` line, or a data payload of type error); every other event byte for byte.
+  std::string apply_to_error_events(std::string_view sse) const;
 
  private:
   std::vector<std::string> secrets_;  // longest first, so that no secret is left half-replaced

@@ -55,3 +55,26 @@ TEST_CASE("Redactor replaces proxy credentials, escaped spellings and key-shaped
   CHECK(out.find("task-ant-1") != std::string::npos);  // not a key: inside a word
   CHECK(out.find("sk-short") != std::string::npos);    // too short to be a key
 }
+
+TEST_CASE("Redactor redacts error events of a stream and leaves every other event as it was", "[unit][report]") {
+  BalancerConfig config;
+  ProviderConfig a;
+  a.name = "a";
+  a.auth_value = "provider-secret-0001";
+  config.providers = {a};
+  const detail::Redactor redactor(config);
+  // A text delta may legitimately quote key-shaped text (the model's answer); only the error
+  // events around it are the upstream's words.
+  const std::string delta =
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"use "
+      "sk-ant-api03-AbCdEfGhIjKlMnOpQr or provider-secret-0001\"}}\n\n";
+  const std::string named = "event: error\ndata: {\"type\":\"error\",\"error\":{\"message\":\"provider-secret-0001\"}}\n\n";
+  const std::string unnamed = "data: {\"type\": \"error\", \"error\": {\"message\": \"bad provider-secret-0001\"}}\r\n\r\n";
+  const std::string out = redactor.apply_to_error_events(delta + named + unnamed + delta);
+  CHECK(out == delta + "event: error\ndata: {\"type\":\"error\",\"error\":{\"message\":\"<redacted>\"}}\n\n" +
+                   "data: {\"type\": \"error\", \"error\": {\"message\": \"bad <redacted>\"}}\r\n\r\n" + delta);
+  CHECK(redactor.apply_to_error_events(delta) == delta);
+  CHECK(redactor.apply_to_error_events("") == "");
+  // An event without its blank line yet (the end of a cut stream) is judged all the same.
+  CHECK(redactor.apply_to_error_events("event:error\ndata: provider-secret-0001") == "event:error\ndata: <redacted>");
+}
