@@ -334,7 +334,8 @@ class SilentTlsClient {
     const int n = SSL_read(tls_, &byte, 1);
     const int error = SSL_get_error(tls_, n);
     // (OpenSSL 3 reports an end of input without close_notify as SSL_ERROR_SSL.)
-    const bool timed_out = error == SSL_ERROR_WANT_READ || (error == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK));
+    const bool timed_out =
+        error == SSL_ERROR_WANT_READ || (error == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK));
     return n <= 0 && !timed_out;
   }
 
@@ -502,9 +503,10 @@ TEST_CASE("connections: a connection closed after its answer says Connection: cl
   CHECK(over.closed_by_server());
   // A chunked body over the limit, likewise.
   RawConnection over_chunked(small.port());
-  REQUIRE(over_chunked.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                            "Transfer-Encoding: chunked\r\n\r\n" +
-                            fmt::format("{:x}\r\n{}\r\n0\r\n\r\n", kBody.size(), kBody) + kHealth));
+  REQUIRE(
+      over_chunked.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n" +
+                        fmt::format("{:x}\r\n{}\r\n0\r\n\r\n", kBody.size(), kBody) + kHealth));
   const auto refused_chunked = over_chunked.read_response();
   REQUIRE(refused_chunked);
   CHECK(refused_chunked->status == 413);

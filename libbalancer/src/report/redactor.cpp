@@ -97,9 +97,8 @@ bool is_error_event(std::string_view event) {
       if (value == "error") {
         return true;
       }
-    } else if (line.substr(0, 5) == "data:" &&
-               (line.find("\"type\":\"error\"") != std::string_view::npos ||
-                line.find("\"type\": \"error\"") != std::string_view::npos)) {
+    } else if (line.substr(0, 5) == "data:" && (line.find("\"type\":\"error\"") != std::string_view::npos ||
+                                                line.find("\"type\": \"error\"") != std::string_view::npos)) {
       return true;
     }
   }

@@ -68,8 +68,10 @@ TEST_CASE("Redactor redacts error events of a stream and leaves every other even
   const std::string delta =
       "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"use "
       "sk-ant-api03-AbCdEfGhIjKlMnOpQr or provider-secret-0001\"}}\n\n";
-  const std::string named = "event: error\ndata: {\"type\":\"error\",\"error\":{\"message\":\"provider-secret-0001\"}}\n\n";
-  const std::string unnamed = "data: {\"type\": \"error\", \"error\": {\"message\": \"bad provider-secret-0001\"}}\r\n\r\n";
+  const std::string named =
+      "event: error\ndata: {\"type\":\"error\",\"error\":{\"message\":\"provider-secret-0001\"}}\n\n";
+  const std::string unnamed =
+      "data: {\"type\": \"error\", \"error\": {\"message\": \"bad provider-secret-0001\"}}\r\n\r\n";
   const std::string out = redactor.apply_to_error_events(delta + named + unnamed + delta);
   CHECK(out == delta + "event: error\ndata: {\"type\":\"error\",\"error\":{\"message\":\"<redacted>\"}}\n\n" +
                    "data: {\"type\": \"error\", \"error\": {\"message\": \"bad <redacted>\"}}\r\n\r\n" + delta);
