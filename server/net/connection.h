@@ -60,6 +60,7 @@ class Connection {
   Phase phase = Phase::AwaitingHead;
   TimePoint deadline{};
   bool head_started = false;  // a byte of the current head has arrived (its deadline runs)
+  bool served = false;        // a request was served: later heads get their own deadline
   // Poller bookkeeping: since when the connection has had no request under way (when idle).
   bool idle = false;
   TimePoint idle_since{};

@@ -202,17 +202,17 @@ void ConnectionServer::accept_all(const ConnectionPolicy& policy) {
 }
 
 bool ConnectionServer::evict_idle() {
-  if (idle_.empty()) {
-    return false;
+  while (!idle_.empty()) {
+    const auto found = watched_.find(idle_.begin()->second);
+    if (found == watched_.end()) {
+      idle_.erase(idle_.begin());  // not reached: forget() untracks
+      continue;
+    }
+    const ConnectionPtr oldest = found->second;
+    forget(oldest);
+    return true;
   }
-  const auto found = watched_.find(idle_.begin()->second);
-  if (found == watched_.end()) {
-    idle_.erase(idle_.begin());  // not reached: forget() untracks
-    return evict_idle();
-  }
-  const ConnectionPtr oldest = found->second;
-  forget(oldest);
-  return true;
+  return false;
 }
 
 void ConnectionServer::track_idle(const ConnectionPtr& connection, Connection::TimePoint now) {
@@ -293,7 +293,10 @@ void ConnectionServer::read_head(const ConnectionPtr& connection, const Connecti
   }
   if (!connection->head_started) {
     connection->head_started = true;
-    set_deadline(connection, Clock::now() + policy.head_timeout);
+    // A kept-alive connection's next head is due head_timeout after its first byte; a new
+    // connection's first head stays due by the deadline counted from its accept.
+    const auto due = Clock::now() + policy.head_timeout;
+    set_deadline(connection, connection->served ? due : std::min(due, connection->deadline));
   }
   judge(connection, policy);
 }
@@ -359,6 +362,7 @@ void ConnectionServer::adopt_returned(const ConnectionPolicy& policy) {
   const auto now = Clock::now();
   for (ConnectionPtr& connection : returned) {
     watch(connection);
+    connection->served = true;
     if (connection->phase == Connection::Phase::Draining) {
       set_deadline(connection, now + options_.linger);
     } else if (!connection->unread().empty()) {

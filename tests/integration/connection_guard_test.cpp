@@ -470,6 +470,7 @@ TEST_CASE("connections: an idle connection makes room even behind many half-sent
   CHECK(health_status(balancer.port(), milliseconds(1000)) == 200);
   RawConnection idle(balancer.port());
   CHECK(health_status(balancer.port(), milliseconds(1000)) == 200);  // full: an idle one went
+  CHECK(idle.closed_by_server());                                    // and it was the idle one
   REQUIRE(partial.front()->send("st: x\r\n\r\n"));
   const auto finished = partial.front()->read_response();
   REQUIRE(finished);
@@ -500,6 +501,7 @@ TEST_CASE("connections: a connection closed after its answer says Connection: cl
   REQUIRE(refused);
   CHECK(refused->status == 413);
   CHECK(refused->has_header("Connection: close"));
+  CHECK(refused->head.find("Connection: close") == refused->head.rfind("Connection: close"));  // once
   CHECK(over.closed_by_server());
   // A chunked body over the limit, likewise.
   RawConnection over_chunked(small.port());
@@ -512,6 +514,7 @@ TEST_CASE("connections: a connection closed after its answer says Connection: cl
   CHECK(refused_chunked->status == 413);
   CHECK(anthropic_error_type(refused_chunked->body) == "request_too_large");
   CHECK(refused_chunked->has_header("Connection: close"));
+  CHECK(refused_chunked->head.find("Connection: close") == refused_chunked->head.rfind("Connection: close"));
   CHECK(over_chunked.closed_by_server());
   CHECK(upstream.request_count() == 1);
 }

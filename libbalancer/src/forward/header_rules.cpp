@@ -9,9 +9,10 @@ constexpr std::array<std::string_view, 9> kHopByHop = {
     "connection",        "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
     "transfer-encoding", "upgrade"};
 
-constexpr std::array<std::string_view, 11> kNeverForwardedUpstream = {
-    "x-api-key",       "authorization", "cookie",      "host",       "content-length", "expect",
-    "accept-encoding", "remote_addr",   "remote_port", "local_addr", "local_port"};
+// Range/If-Range: no Messages API answer is partial, and a 206 must never reach a client.
+constexpr std::array<std::string_view, 13> kNeverForwardedUpstream = {
+    "x-api-key",   "authorization", "cookie",     "host",       "content-length", "expect",  "accept-encoding",
+    "remote_addr", "remote_port",   "local_addr", "local_port", "range",          "if-range"};
 
 template <std::size_t N>
 bool in_list(const std::array<std::string_view, N>& list, std::string_view name) {

@@ -77,32 +77,48 @@ void add_url_credentials(std::vector<std::string>& secrets, std::string_view url
   }
 }
 
-// Whether one SSE event (its lines, without the blank line ending it) is an error: an
-// `event: error` line, or a data payload of type error (streams that name no events).
+constexpr std::string_view kSpaces = " \t\r";
+
+std::string_view trim(std::string_view text) {
+  text.remove_prefix(std::min(text.find_first_not_of(kSpaces), text.size()));
+  const std::size_t last = text.find_last_not_of(kSpaces);
+  return last == std::string_view::npos ? std::string_view() : text.substr(0, last + 1);
+}
+
+// Whether one SSE event (its lines, LF or CR LF, without the blank line ending it) may be an
+// error: an `event:` line naming error (spaces around the name allowed), or data that is a JSON
+// object of type error, or data mentioning "error" that is not JSON at all (fail closed).
 bool is_error_event(std::string_view event) {
+  std::string data;
   for (std::size_t start = 0; start < event.size();) {
     std::size_t end = event.find('\n', start);
     if (end == std::string_view::npos) {
       end = event.size();
     }
-    std::string_view line = event.substr(start, end - start);
+    const std::string_view line = event.substr(start, end - start);
     start = end + 1;
-    if (!line.empty() && line.back() == '\r') {
-      line.remove_suffix(1);
-    }
-    std::string_view value;
-    if (line.substr(0, 6) == "event:") {
-      value = line.substr(6);
-      value.remove_prefix(std::min(value.find_first_not_of(' '), value.size()));
-      if (value == "error") {
-        return true;
-      }
-    } else if (line.substr(0, 5) == "data:" && (line.find("\"type\":\"error\"") != std::string_view::npos ||
-                                                line.find("\"type\": \"error\"") != std::string_view::npos)) {
+    const std::size_t colon = line.find(':');
+    const std::string_view field = line.substr(0, colon);
+    const std::string_view value = colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
+    if (field == "event" && trim(value) == "error") {
       return true;
     }
+    if (field == "data") {
+      data.append(value).push_back('\n');
+    }
   }
-  return false;
+  if (data.find("error") == std::string::npos) {
+    return false;
+  }
+  const auto json = nlohmann::json::parse(data, nullptr, false);
+  if (json.is_discarded()) {
+    return true;
+  }
+  if (!json.is_object()) {
+    return false;
+  }
+  const auto type = json.find("type");
+  return type != json.end() && type->is_string() && type->get_ref<const std::string&>() == "error";
 }
 
 // Where the SSE event starting at `start` ends: after its blank line (LF or CR LF), or at the end.
@@ -119,6 +135,17 @@ std::size_t event_end(std::string_view text, std::size_t start) {
     line = newline + 1;
   }
   return text.size();
+}
+
+// Events this splitter cannot delimit as an SSE parser would: a CR not followed by LF (a line
+// ending of its own) or a byte order mark.
+bool has_unusual_framing(std::string_view sse) {
+  for (std::size_t at = sse.find('\r'); at != std::string_view::npos; at = sse.find('\r', at + 1)) {
+    if (at + 1 >= sse.size() || sse[at + 1] != '\n') {
+      return true;
+    }
+  }
+  return sse.find("\xEF\xBB\xBF") != std::string_view::npos;
 }
 
 }  // namespace
@@ -157,6 +184,9 @@ std::string Redactor::apply(std::string_view text) const {
 }
 
 std::string Redactor::apply_to_error_events(std::string_view sse) const {
+  if (has_unusual_framing(sse)) {
+    return apply(sse);  // fail closed: the whole chunk
+  }
   std::string out;
   out.reserve(sse.size());
   for (std::size_t start = 0; start < sse.size();) {

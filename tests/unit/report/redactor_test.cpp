@@ -79,4 +79,23 @@ TEST_CASE("Redactor redacts error events of a stream and leaves every other even
   CHECK(redactor.apply_to_error_events("") == "");
   // An event without its blank line yet (the end of a cut stream) is judged all the same.
   CHECK(redactor.apply_to_error_events("event:error\ndata: provider-secret-0001") == "event:error\ndata: <redacted>");
+
+  // Spellings an SSE parser accepts as error events are judged as it would judge them.
+  CHECK(redactor.apply_to_error_events("event: error \ndata: x provider-secret-0001\n\n") ==
+        "event: error \ndata: x <redacted>\n\n");
+  CHECK(redactor.apply_to_error_events("data: {\"type\" : \"error\", \"m\": \"provider-secret-0001\"}\n\n") ==
+        "data: {\"type\" : \"error\", \"m\": \"<redacted>\"}\n\n");
+  CHECK(redactor.apply_to_error_events("data: error: provider-secret-0001\n\n") == "data: error: <redacted>\n\n");
+  // Framing this splitter does not follow (bare CR line endings, a byte order mark): the whole
+  // chunk is redacted rather than misjudged.
+  CHECK(redactor.apply_to_error_events("event: error\rdata: provider-secret-0001\r\r") ==
+        "event: error\rdata: <redacted>\r\r");
+  CHECK(redactor.apply_to_error_events("\xEF\xBB\xBF" + named) ==
+        "\xEF\xBB\xBF"
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"message\":\"<redacted>\"}}\n\n");
+  // A model's text that talks about errors is still the model's, byte for byte.
+  const std::string talks_of_errors =
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"an error: "
+      "provider-secret-0001\"}}\n\n";
+  CHECK(redactor.apply_to_error_events(talks_of_errors) == talks_of_errors);
 }
