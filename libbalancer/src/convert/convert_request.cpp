@@ -1,7 +1,10 @@
 // convert_request.cpp — Anthropic /v1/messages request → OpenAI /chat/completions request
 // (spec §7). Content blocks become message content parts, tool_use → assistant tool_calls,
-// tool_result → role "tool" messages; whatever cannot be carried over is noted.
+// tool_result → role "tool" messages; whatever cannot be carried over is noted. Adjacent turns
+// of one role (and mid-conversation system entries, which become user content) are merged, so
+// roles alternate as strict chat templates require.
 #include <algorithm>
+#include <iterator>
 
 #include "convert/convert_common.h"
 
@@ -158,30 +161,6 @@ json tool_message(const Node& block, Parts& user_parts, Context& ctx) {
   return {{"role", "tool"}, {"tool_call_id", id}, {"content", text}};
 }
 
-// A user message → its tool messages (first, in block order, as OpenAI wants them right
-// after the assistant's tool_calls), then one user message with the rest, if any.
-void convert_user(const Node& message, json::array_t& out, Context& ctx) {
-  const Node content = message["content"];
-  if (content.value().is_string()) {
-    out.push_back({{"role", "user"}, {"content", content.value()}});
-    return;
-  }
-  content.require_array("content must be a string or an array of blocks");
-  Parts parts;
-  for (std::size_t i = 0; i < content.size(); ++i) {
-    const Node block = content[i];
-    if (block_type(block) == "tool_result") {
-      note_cache_control(block, ctx);
-      out.push_back(tool_message(block, parts, ctx));
-    } else {
-      append_block(block, parts, ctx);
-    }
-  }
-  if (!parts.empty()) {
-    out.push_back({{"role", "user"}, {"content", collapse(parts)}});
-  }
-}
-
 // ---- Assistant messages -----------------------------------------------------------------
 
 json tool_call(const Node& block) {
@@ -221,32 +200,149 @@ void gather_assistant_block(const Node& block, AssistantParts& parts, Context& c
   }
 }
 
-// An assistant message: text joined into `content` (null when there are only tool calls),
-// tool_use → tool_calls in block order, thinking → reasoning_content.
-void convert_assistant(const Node& message, json::array_t& out, Context& ctx) {
+// ---- The message list ----------------------------------------------------------------
+
+// The OpenAI messages as they are gathered, merged so that roles alternate: content of a user
+// turn that follows a user turn joins it (parts in order), an assistant turn that follows an
+// assistant turn joins it (texts, tool calls and reasoning in order), and a tool message never
+// lands after user content that follows the tool calls it answers (it goes right before it).
+class MessageList {
+ public:
+  // Text for the top-level system message (system entries before the first turn).
+  void add_system(std::string text) {
+    if (!text.empty()) {
+      system_.push_back(std::move(text));
+    }
+  }
+
+  void add_user(Parts parts) {
+    if (parts.empty()) {
+      return;
+    }
+    if (turns_.empty() || turns_.back().role != Role::User) {
+      turns_.push_back({Role::User, {}, {}, {}});
+    }
+    Parts& into = turns_.back().parts;
+    into.insert(into.end(), std::make_move_iterator(parts.begin()), std::make_move_iterator(parts.end()));
+  }
+
+  void add_assistant(AssistantParts parts) {
+    if (turns_.empty() || turns_.back().role != Role::Assistant) {
+      turns_.push_back({Role::Assistant, {}, std::move(parts), {}});
+      return;
+    }
+    AssistantParts& into = turns_.back().assistant;
+    append(into.texts, parts.texts);
+    append(into.reasoning, parts.reasoning);
+    append(into.tool_calls, parts.tool_calls);
+  }
+
+  // A tool message after user content that itself follows the tool calls (or earlier tool
+  // messages) goes before that content: OpenAI wants the tool messages right after the
+  // assistant message with the tool_calls.
+  void add_tool(json message) {
+    Turn turn{Role::Tool, {}, {}, std::move(message)};
+    const std::size_t n = turns_.size();
+    if (n >= 2 && turns_[n - 1].role == Role::User &&
+        (turns_[n - 2].role == Role::Tool ||
+         (turns_[n - 2].role == Role::Assistant && !turns_[n - 2].assistant.tool_calls.empty()))) {
+      turns_.insert(turns_.end() - 1, std::move(turn));
+      return;
+    }
+    turns_.push_back(std::move(turn));
+  }
+
+  // No turn yet: a system entry here still belongs to the system prompt.
+  bool started() const { return !turns_.empty(); }
+
+  json::array_t finish() && {
+    json::array_t out;
+    if (!system_.empty()) {
+      out.push_back({{"role", "system"}, {"content", join(system_, "\n\n")}});
+    }
+    for (Turn& turn : turns_) {
+      if (turn.role == Role::User) {
+        out.push_back({{"role", "user"}, {"content", collapse(turn.parts)}});
+      } else if (turn.role == Role::Assistant) {
+        out.push_back(assistant_message(std::move(turn.assistant)));
+      } else {
+        out.push_back(std::move(turn.tool));
+      }
+    }
+    return out;
+  }
+
+ private:
+  enum class Role { User, Assistant, Tool };
+  struct Turn {
+    Role role;
+    Parts parts;               // User
+    AssistantParts assistant;  // Assistant
+    json tool;                 // Tool: the whole message
+  };
+
+  template <class T>
+  static void append(std::vector<T>& into, std::vector<T>& from) {
+    into.insert(into.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+  }
+
+  // Text joined into `content` (null when there are only tool calls), tool_use → tool_calls
+  // in block order, thinking → reasoning_content.
+  static json assistant_message(AssistantParts parts) {
+    json result = {{"role", "assistant"}};
+    if (!parts.texts.empty()) {
+      result["content"] = join(parts.texts, "\n\n");
+    } else {
+      result["content"] = parts.tool_calls.empty() ? json("") : json(nullptr);
+    }
+    if (!parts.tool_calls.empty()) {
+      result["tool_calls"] = std::move(parts.tool_calls);
+    }
+    if (!parts.reasoning.empty()) {
+      result["reasoning_content"] = join(parts.reasoning, "\n\n");
+    }
+    return result;
+  }
+
+  std::vector<std::string> system_;
+  std::vector<Turn> turns_;
+};
+
+// A user message → its tool messages (in block order, as OpenAI wants them right after the
+// assistant's tool_calls), then the rest as user content.
+void convert_user(const Node& message, MessageList& out, Context& ctx) {
   const Node content = message["content"];
   if (content.value().is_string()) {
-    out.push_back({{"role", "assistant"}, {"content", content.value()}});
+    out.add_user({text_part(content.value().get<std::string>())});
     return;
   }
   content.require_array("content must be a string or an array of blocks");
-  AssistantParts parts;
+  Parts parts;
   for (std::size_t i = 0; i < content.size(); ++i) {
-    gather_assistant_block(content[i], parts, ctx);
+    const Node block = content[i];
+    if (block_type(block) == "tool_result") {
+      note_cache_control(block, ctx);
+      out.add_tool(tool_message(block, parts, ctx));
+    } else {
+      append_block(block, parts, ctx);
+    }
   }
-  json result = {{"role", "assistant"}};
-  if (!parts.texts.empty()) {
-    result["content"] = join(parts.texts, "\n\n");
+  out.add_user(std::move(parts));
+}
+
+// An assistant message → its text, tool calls and reasoning.
+void convert_assistant(const Node& message, MessageList& out, Context& ctx) {
+  const Node content = message["content"];
+  AssistantParts parts;
+  if (content.value().is_string()) {
+    parts.texts.push_back(content.value().get<std::string>());
   } else {
-    result["content"] = parts.tool_calls.empty() ? json("") : json(nullptr);
+    content.require_array("content must be a string or an array of blocks");
+    for (std::size_t i = 0; i < content.size(); ++i) {
+      gather_assistant_block(content[i], parts, ctx);
+    }
   }
-  if (!parts.tool_calls.empty()) {
-    result["tool_calls"] = std::move(parts.tool_calls);
-  }
-  if (!parts.reasoning.empty()) {
-    result["reasoning_content"] = join(parts.reasoning, "\n\n");
-  }
-  out.push_back(std::move(result));
+  out.add_assistant(std::move(parts));
 }
 
 // ---- System and messages ----------------------------------------------------------------
@@ -279,25 +375,28 @@ std::string system_text(const Node& system, Context& ctx) {
   return join(texts, "\n\n");
 }
 
-// A mid-conversation system message (Anthropic allows one right after a user turn). Many
-// OpenAI-compatible servers (vLLM chat templates of Qwen, Mistral, …) reject a system message
-// that is not first, so it becomes a user message marked the way Claude Code marks injected
-// context.
-void convert_mid_system(const Node& message, json::array_t& out, Context& ctx) {
+// A system entry inside `messages` (Claude Code sends environment and reminder blocks this
+// way, after the prompt and after tool results). Before the first turn it is part of the system
+// prompt. Later, many OpenAI-compatible servers (vLLM chat templates of Qwen, Mistral, …) reject
+// a system message that is not first, so it becomes user content marked the way Claude Code
+// marks injected context, merged into the neighbouring user turn in its place.
+void convert_system_entry(const Node& message, MessageList& out, Context& ctx) {
   std::string text = system_text(message["content"], ctx);
+  if (!out.started()) {
+    ctx.notes.add("system message before the first turn merged into the system prompt");
+    out.add_system(std::move(text));
+    return;
+  }
   if (text.rfind("<system-reminder>", 0) != 0) {
     text = "<system-reminder>\n" + text + "\n</system-reminder>";
   }
   ctx.notes.add("mid-conversation system message sent as a user message");
-  out.push_back({{"role", "user"}, {"content", text}});
+  out.add_user({text_part(std::move(text))});
 }
 
 json convert_messages(const Node& request, Context& ctx) {
-  json::array_t out;
-  const std::string system = system_text(request["system"], ctx);
-  if (!system.empty()) {
-    out.push_back({{"role", "system"}, {"content", system}});
-  }
+  MessageList out;
+  out.add_system(system_text(request["system"], ctx));
   const Node messages = request["messages"];
   messages.require_array("must be an array");
   for (std::size_t i = 0; i < messages.size(); ++i) {
@@ -309,12 +408,12 @@ json convert_messages(const Node& request, Context& ctx) {
     } else if (role == "assistant") {
       convert_assistant(message, out, ctx);
     } else if (role == "system") {
-      convert_mid_system(message, out, ctx);
+      convert_system_entry(message, out, ctx);
     } else {
       message.fail("role must be \"user\", \"assistant\" or \"system\"");
     }
   }
-  return out;
+  return std::move(out).finish();
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // convert_reverse.cpp — OpenAI /chat/completions request → Anthropic /v1/messages request, for
-// gateways that speak OpenAI inbound (the reverse of convert_request.cpp).
+// gateways that speak OpenAI inbound (the reverse of convert_request.cpp). Adjacent messages
+// of one role are merged (Anthropic wants user and assistant turns to alternate).
 #include <set>
 
 #include "convert/convert_common.h"
@@ -93,9 +94,61 @@ json tool_use_block(const Node& call) {
           {"input", std::move(input)}};
 }
 
+// ---- The message list -------------------------------------------------------------------
+
+// The Anthropic messages as they are gathered, merged so that roles alternate: a message of the
+// role of the one before joins it (its content becomes blocks, in order). tool_result blocks go
+// after the tool_results already at the start of their user turn and before any other content,
+// as Anthropic requires.
+class MessageList {
+ public:
+  void add(const std::string& role, json content) {
+    if (out_.empty() || out_.back()["role"] != role) {
+      out_.push_back({{"role", role}, {"content", std::move(content)}});
+      return;
+    }
+    json& into = as_blocks(out_.back()["content"]);
+    for (json& block : as_blocks(content)) {
+      into.push_back(std::move(block));
+    }
+  }
+
+  void add_tool_result(json block) {
+    if (out_.empty() || out_.back()["role"] != "user") {
+      out_.push_back({{"role", "user"}, {"content", json::array({std::move(block)})}});
+      return;
+    }
+    json& into = as_blocks(out_.back()["content"]);
+    auto at = into.begin();
+    while (at != into.end() && at->value("type", "") == "tool_result") {
+      ++at;
+    }
+    into.insert(at, std::move(block));
+  }
+
+  bool started() const { return !out_.empty(); }
+
+  json::array_t finish() && { return std::move(out_); }
+
+ private:
+  // `content` as an array of blocks: a string becomes one text block (none when empty).
+  static json& as_blocks(json& content) {
+    if (content.is_string()) {
+      std::string text = content.get<std::string>();
+      content = json::array();
+      if (!text.empty()) {
+        content.push_back({{"type", "text"}, {"text", std::move(text)}});
+      }
+    }
+    return content;
+  }
+
+  json::array_t out_;
+};
+
 // Assistant text (string or text/refusal parts) + tool_calls → an Anthropic assistant
 // message; an assistant message with neither is dropped (Anthropic rejects empty content).
-void convert_assistant(const Node& message, json::array_t& out, Notes& notes) {
+void convert_assistant(const Node& message, MessageList& out, Notes& notes) {
   if (message.has("reasoning_content") || message.has("reasoning")) {
     notes.add("assistant reasoning dropped (Anthropic needs signed thinking blocks)");
   }
@@ -109,7 +162,7 @@ void convert_assistant(const Node& message, json::array_t& out, Notes& notes) {
       notes.add("empty assistant message dropped");
       return;
     }
-    out.push_back({{"role", "assistant"}, {"content", text}});
+    out.add("assistant", text);
     return;
   }
   json::array_t blocks;
@@ -119,20 +172,34 @@ void convert_assistant(const Node& message, json::array_t& out, Notes& notes) {
   for (std::size_t i = 0; i < calls.size(); ++i) {
     blocks.push_back(tool_use_block(calls[i]));
   }
-  out.push_back({{"role", "assistant"}, {"content", std::move(blocks)}});
+  out.add("assistant", std::move(blocks));
 }
 
-// A role "tool" message → a tool_result block, appended to the user message of tool
-// results that the previous tool message opened (consecutive tool messages share one).
-void convert_tool(const Node& message, json::array_t& out, bool continues_results) {
-  json block = {{"type", "tool_result"},
-                {"tool_use_id", message.string("tool_call_id", "tool message without tool_call_id")},
-                {"content", openai_text(message["content"].value(), "\n\n")}};
-  if (continues_results) {
-    out.back()["content"].push_back(std::move(block));
-  } else {
-    out.push_back({{"role", "user"}, {"content", json::array({std::move(block)})}});
+// A role "tool" message → a tool_result block in the user turn that follows the tool calls
+// (consecutive tool messages, and user content after them, share one).
+void convert_tool(const Node& message, MessageList& out) {
+  out.add_tool_result({{"type", "tool_result"},
+                       {"tool_use_id", message.string("tool_call_id", "tool message without tool_call_id")},
+                       {"content", openai_text(message["content"].value(), "\n\n")}});
+}
+
+// A system or developer message: before the first turn, part of the top-level system prompt;
+// later, user text in <system-reminder> tags where it stood (hoisting it into the system prompt
+// would move it and change the cached prefix of the whole conversation).
+void convert_system(const Node& message, MessageList& out, std::vector<std::string>& system, Notes& notes) {
+  std::string text = openai_text(message["content"].value(), "\n\n");
+  if (text.empty()) {
+    return;
   }
+  if (!out.started()) {
+    system.push_back(std::move(text));
+    return;
+  }
+  if (text.rfind("<system-reminder>", 0) != 0) {
+    text = "<system-reminder>\n" + text + "\n</system-reminder>";
+  }
+  notes.add("mid-conversation system message sent as user text");
+  out.add("user", json::array({{{"type", "text"}, {"text", std::move(text)}}}));
 }
 
 // ---- Messages ---------------------------------------------------------------------------
@@ -141,8 +208,7 @@ void convert_messages(const Node& request, json& body, Notes& notes) {
   const Node messages = request["messages"];
   messages.require_array("must be an array");
   std::vector<std::string> system;
-  json::array_t out;
-  bool previous_tool = false;
+  MessageList out;
   for (std::size_t i = 0; i < messages.size(); ++i) {
     const Node message = messages[i];
     message.require_object("must be an object");
@@ -151,22 +217,21 @@ void convert_messages(const Node& request, json& body, Notes& notes) {
       notes.add("message names dropped");
     }
     if (role == "system" || role == "developer") {
-      system.push_back(openai_text(message["content"].value(), "\n\n"));
+      convert_system(message, out, system, notes);
     } else if (role == "user") {
-      out.push_back({{"role", "user"}, {"content", user_content(message["content"], notes)}});
+      out.add("user", user_content(message["content"], notes));
     } else if (role == "assistant") {
       convert_assistant(message, out, notes);
     } else if (role == "tool") {
-      convert_tool(message, out, previous_tool);
+      convert_tool(message, out);
     } else {
       message.fail("role must be system, developer, user, assistant or tool");
     }
-    previous_tool = role == "tool";
   }
   if (!system.empty()) {
     body["system"] = join(system, "\n\n");
   }
-  body["messages"] = std::move(out);
+  body["messages"] = std::move(out).finish();
 }
 
 // ---- Tools and parameters ---------------------------------------------------------------

@@ -42,8 +42,24 @@ void write_json(const std::string& name, const json& value) {
   out << value.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
 }
 
-// Compares `actual` with the golden file `name`, or writes it in update mode.
+// Strict chat templates (Mistral, many vLLM/TGI ones) and Anthropic want user and assistant
+// turns to alternate: no two consecutive messages of one role, except OpenAI's run of tool
+// messages that answer one assistant message.
+void check_roles_alternate(const json& messages) {
+  for (std::size_t i = 1; i < messages.size(); ++i) {
+    const std::string role = messages[i].value("role", "");
+    INFO("messages[" << i - 1 << "] and messages[" << i << "] both have role " << role);
+    CHECK((role == "tool" || role != messages[i - 1].value("role", "")));
+  }
+}
+
+// Compares `actual` with the golden file `name`, or writes it in update mode. Every converted
+// request (either direction) must alternate its roles, whatever its golden says.
 void check_golden(const std::string& name, const json& actual) {
+  if (actual.is_object() && actual.contains("messages")) {
+    INFO("golden " << name);
+    check_roles_alternate(actual["messages"]);
+  }
   if (update_mode()) {
     write_json(name, actual);
     return;
@@ -152,6 +168,58 @@ ToolTrace tool_trace(const json& request) {
   return trace;
 }
 
+// The user's own words in the last turn of an Anthropic request: the last text that is not a
+// <system-reminder> block, in the user messages after the last assistant message. Empty when
+// that turn holds only tool results and reminders.
+std::string last_prompt(const json& request) {
+  std::string prompt;
+  for (const json& message : request["messages"]) {
+    if (message["role"] == "assistant") {
+      prompt.clear();
+    } else if (message["role"] == "user") {
+      const json content = message["content"].is_string()
+                               ? json::array({{{"type", "text"}, {"text", message["content"]}}})
+                               : message["content"];
+      for (const json& block : content) {
+        const std::string text = block.value("text", "");
+        if (block["type"] == "text" && !text.empty() && text.rfind("<system-reminder>", 0) != 0) {
+          prompt = text;
+        }
+      }
+    }
+  }
+  return prompt;
+}
+
+// Whether the content of the last user message of an OpenAI request contains `text`.
+bool last_user_message_has(const json& body, const std::string& text) {
+  const json& messages = body["messages"];
+  for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
+    if ((*it)["role"] != "user") {
+      continue;
+    }
+    const json& content = (*it)["content"];
+    if (content.is_string()) {
+      return content.get<std::string>().find(text) != std::string::npos;
+    }
+    return std::any_of(content.begin(), content.end(),
+                       [&](const json& part) { return part.value("text", "").find(text) != std::string::npos; });
+  }
+  return false;
+}
+
+// The turns of an Anthropic request: runs of one role, system entries counting as user.
+std::size_t turns(const json& request) {
+  std::size_t count = 0;
+  std::string previous;
+  for (const json& message : request["messages"]) {
+    const std::string role = message["role"] == "assistant" ? "assistant" : "user";
+    count += role != previous ? 1 : 0;
+    previous = role;
+  }
+  return count;
+}
+
 std::set<std::string> schema_tool_names(const json& request) {
   std::set<std::string> names;
   for (const json& tool : request.value("tools", json::array())) {
@@ -216,6 +284,8 @@ const RequestCase kRequestCases[] = {
     {"text_blocks_cache_control", {}, ""},
     {"system_blocks", {}, ""},
     {"system_message_mid", {}, ""},
+    {"system_message_leading", {}, ""},
+    {"merge_adjacent_turns", {}, ""},
     {"image_base64", {}, ""},
     {"image_url", {}, ""},
     {"document_text", {}, ""},
@@ -258,6 +328,11 @@ TEST_CASE("converter: Anthropic request → OpenAI request goldens", "[unit][con
     check_notes(c.name, result->notes);
     CHECK_FALSE(contains_string(result->body, "cache_control"));
     check_openai_structure(result->body);
+    const std::string prompt = last_prompt(read_json(std::string(c.name) + ".anthropic.json"));
+    if (!prompt.empty()) {
+      INFO("prompt " << prompt);
+      CHECK(last_user_message_has(result->body, prompt));
+    }
   }
 }
 
@@ -294,9 +369,21 @@ TEST_CASE("converter: realistic Claude Code requests", "[unit][converter]") {
     CHECK(call_ids == use_ids);
     CHECK_FALSE(contains_string(body, "cache_control"));
     CHECK(body["messages"][0]["role"] == "system");
-    CHECK(body["messages"].size() >= request["messages"].size());
+    CHECK(body["messages"].size() >= turns(request));
     CHECK(body["messages"].size() <= request["messages"].size() * 8 + 1);
     check_openai_structure(body);
+
+    // Claude Code 2.1.3xx puts system entries after the prompt; the prompt must stay in the
+    // last user message (with the reminders merged into it, in order).
+    const std::string prompt = last_prompt(request);
+    if (file.rfind("claude_code_system_", 0) == 0) {
+      CHECK_FALSE(prompt.empty());
+      CHECK(body["messages"].back()["role"] == "user");
+    }
+    if (!prompt.empty()) {
+      INFO("prompt " << prompt);
+      CHECK(last_user_message_has(body, prompt));
+    }
   }
 }
 
@@ -319,6 +406,8 @@ TEST_CASE("converter: Anthropic → OpenAI → Anthropic keeps text, tools and i
     auto back = converter().openai_to_anthropic_request(there->body);
     require_ok(back);
     const json& returned = back->body;
+    check_roles_alternate(there->body["messages"]);
+    check_roles_alternate(returned["messages"]);
 
     std::string all_text;
     for (const std::string& text : anthropic_texts(returned)) {
