@@ -43,9 +43,10 @@ bool RequestProcessor::process(httplib::Stream& stream, bool close, bool& closed
     for (const auto& [name, value] : headers) {
       raw.emplace(name, value);
     }
-    for (const char* name : {"REMOTE_ADDR", "REMOTE_PORT", "LOCAL_ADDR", "LOCAL_PORT"}) {
+    for (const char* name : {"REMOTE_ADDR", "REMOTE_PORT", "LOCAL_ADDR", "LOCAL_PORT", kClientSocketHeader}) {
       raw.erase(name);
     }
+    raw.emplace(kClientSocketHeader, std::to_string(stream.socket()));
     std::string ip;
     int port = 0;
     stream.get_remote_ip_and_port(ip, port);

@@ -19,6 +19,11 @@
 
 namespace balancer::server {
 
+// The pseudo-header through which RequestProcessor::process tells the handlers the client's
+// socket (never a client's header of that name); http_adapter turns it into
+// ClientRequest::client_gone and drops it.
+inline constexpr const char* kClientSocketHeader = "BALANCER_CLIENT_SOCKET";
+
 // httplib's request parser, router and response writer, driven by the ConnectionServer one
 // request at a time (process_request is protected in httplib::Server). Any thread; handlers
 // must be installed before the first request.

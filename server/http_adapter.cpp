@@ -1,6 +1,9 @@
 #include "http_adapter.h"
 
+#include <poll.h>
+
 #include <algorithm>
+#include <charconv>
 #include <memory>
 #include <string>
 #include <utility>
@@ -27,7 +30,16 @@ bool has_body(const httplib::Request& req) {
   return req.has_header("Content-Length") || req.has_header("Transfer-Encoding");
 }
 
-// The request line and headers (no body yet) as the Gateway sees them.
+// Whether the peer of `fd` has closed its side (or the connection broke): POLLRDHUP is set on
+// a FIN whatever bytes are still unread (a pipelined request, a TLS close_notify). A client
+// that only shuts down its sending side counts as gone, as with nginx.
+bool peer_closed(int fd) {
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+// The request line and headers (no body yet) as the Gateway sees them, and a check of whether
+// the client went away (valid while the handler runs: the connection is the handler's).
 ClientRequest head_of(const httplib::Request& req) {
   ClientRequest out;
   out.method = req.method;
@@ -36,6 +48,14 @@ ClientRequest head_of(const httplib::Request& req) {
   out.query = q == std::string::npos ? std::string() : req.target.substr(q + 1);
   out.headers.reserve(req.headers.size());
   for (const auto& [name, value] : req.headers) {
+    if (name == kClientSocketHeader) {
+      int fd = -1;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), fd);
+      if (ec == std::errc() && end == value.data() + value.size() && fd >= 0) {
+        out.client_gone = [fd] { return peer_closed(fd); };
+      }
+      continue;
+    }
     out.headers.emplace_back(name, value);
   }
   return out;

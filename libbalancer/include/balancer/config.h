@@ -69,6 +69,21 @@ struct ModelRoute {
 struct TimeoutSettings {
   Duration connect_timeout = std::chrono::seconds(10);
   Duration read_timeout = std::chrono::seconds(120);  // max idle gap inside a body/stream
+  // From a stream's response headers to its first SSE event; exceeded before anything reached
+  // the client, the attempt fails (timeout_error) and the request fails over.
+  Duration first_event_timeout = std::chrono::seconds(30);
+  // count_tokens calls: the wait for headers and the longest gap inside the body.
+  Duration count_tokens_timeout = std::chrono::seconds(10);
+};
+
+// Per-class cooldowns (`settings.cooldowns`); a class not given cools down for failure_cooldown.
+struct CooldownSettings {
+  std::optional<Duration> rate_limit;    // 429, rate_limit_error
+  std::optional<Duration> overloaded;    // 529, 503, overloaded_error
+  std::optional<Duration> server_error;  // other 5xx, error payloads, broken bodies and streams
+  std::optional<Duration> auth;          // 401, 402, 403, refused OAuth tokens
+  std::optional<Duration> connection;    // refused, reset, DNS, TLS, protocol errors
+  std::optional<Duration> timeout;       // timeout_error, 408, 504, 524
 };
 
 struct DedupSettings {
@@ -80,6 +95,7 @@ struct DedupSettings {
 struct Settings {
   SelectionStrategy selection_strategy = SelectionStrategy::Priority;
   Duration failure_cooldown = std::chrono::seconds(180);
+  CooldownSettings cooldowns;
   int unhealthy_threshold = 2;
   bool unhealthy_reset_on_success = true;
   Duration unhealthy_reset_timeout = std::chrono::seconds(300);

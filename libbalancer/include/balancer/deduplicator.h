@@ -113,6 +113,10 @@ class Deduplicator {
   std::unique_ptr<DedupSubscription> subscribe(const std::string& key, const Producer& produce,
                                                bool bypass_cache = false);
 
+  // Subscribers of the flight in progress for `key` (its leader included); 0 when there is none.
+  // A leader whose client went away cancels its upstream call only while it is the only one.
+  std::size_t listeners(const std::string& key) const;
+
   // Changes the caps and cache settings for new flights (config reload).
   void set_options(DedupOptions options);
   DedupStats stats() const;

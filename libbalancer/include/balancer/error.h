@@ -49,6 +49,8 @@ enum class FailureClass {
   UnsupportedEndpoint,  // "unsupported_endpoint": count_tokens answered 404/405/501
   InvalidResponse,      // "invalid_response": an OpenAI answer that cannot be converted
   StreamError,          // "stream_error": an event stream failed
+  UpstreamError,        // "upstream_error": the upstream sent an error event inside a committed stream
+  Cancelled,            // "cancelled": the client went away while the attempt ran (no penalty)
 };
 
 std::string_view to_string(FailureClass failure_class);

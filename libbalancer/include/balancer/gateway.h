@@ -45,6 +45,10 @@ struct ClientRequest {
   std::string query;   // raw, without '?'; may be empty
   Headers headers;
   std::string body;
+  // Optional, from the front end: true once the client has gone away (closed its connection).
+  // Polled while the balancer waits for a whole upstream answer, so that the upstream call is
+  // cancelled instead of running for nobody.
+  std::function<bool()> client_gone;
 };
 
 // One extra sample for GET /metrics from the front end (e.g. busy connections).

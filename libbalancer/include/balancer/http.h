@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,9 @@ struct HttpRequest {
   // Longest gap without body bytes once the headers arrived. There is no total timeout.
   std::chrono::milliseconds idle_timeout{120'000};
   std::string proxy;  // e.g. "socks5://127.0.0.1:1080"; empty = direct
+  // Polled (from the thread driving the call) while it waits for the upstream, at least every
+  // 250 ms: true once the client went away, which cancels the transfer (ErrorCode::Cancelled).
+  std::function<bool()> cancelled;
 };
 
 // Status line and headers of a response. Value type.
@@ -60,6 +64,12 @@ class UpstreamCall {
   // Blocks until more body bytes arrived and replaces `chunk` with them: true = data, false =
   // the body ended cleanly. Errors: UpstreamConnect (dropped), UpstreamTimeout (idle_timeout).
   virtual Result<bool> read(std::string& chunk) = 0;
+  // As read(), waiting at most `longest` (or idle_timeout when shorter) for the bytes: the
+  // caller's own deadline, e.g. for a stream's first event.
+  virtual Result<bool> read_for(std::string& chunk, std::chrono::milliseconds longest) {
+    (void)longest;
+    return read(chunk);
+  }
 };
 
 // Starts upstream requests. Implementations must allow concurrent start() calls from many threads.

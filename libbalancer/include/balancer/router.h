@@ -26,6 +26,10 @@ struct RouteRequest {
   // Conversation affinity: the provider that served this conversation before. Put first when
   // it is a healthy candidate; ignored otherwise.
   std::optional<std::string_view> preferred_provider = std::nullopt;
+  // The health key (provider, or provider/account) whose committed stream of this conversation
+  // just failed: among the healthy candidates it goes last (and an unbound OAuth provider picks
+  // another account), so the retry lands elsewhere. It never removes a candidate.
+  std::optional<std::string_view> avoided = std::nullopt;
   // OAuth providers that bind no account (spec §9): the accounts logged in and usable, and the
   // conversation key that picks one of them (rendezvous hashing: a conversation keeps its
   // account while that account is not cooling down). Empty: such candidates get no account.
@@ -83,11 +87,12 @@ class Router {
   std::vector<const ModelRoute*> matching_routes(std::string_view model) const;
   std::optional<Candidate> make_candidate(const ModelRoute& route, const RouteEntry& entry,
                                           const RouteRequest& request) const;
-  // Unbound OAuth candidates: the conversation's account unless it is cooling down; with every
-  // account cooling down, the one whose cooldown ends first (the candidate is then in cooldown).
+  // Unbound OAuth candidates: the conversation's account unless it is cooling down (or avoided
+  // while another is usable); with every account cooling down, the one whose cooldown ends
+  // first (the candidate is then in cooldown).
   void choose_account(Candidate& candidate, const RouteRequest& request) const;
   void order(std::vector<Candidate>& candidates, const std::string& route_pattern,
-             std::optional<std::string_view> preferred) const;
+             std::optional<std::string_view> preferred, std::optional<std::string_view> avoided) const;
   std::size_t pick_first(const std::vector<Candidate>& healthy, const std::string& route_pattern) const;
 
   // Rotation state of one route.

@@ -559,10 +559,12 @@ void parse_timeouts(Reader r, TimeoutSettings& t) {
   r.require_map();
   std::optional<Reader> connect = r.take("connect_timeout");
   std::optional<Reader> read = r.take("read_timeout");
+  std::optional<Reader> first_event = r.take("first_event_timeout");
   if (auto streaming = r.take("streaming")) {
     streaming->require_map();
     if (!connect) connect = streaming->take("connect_timeout");
     if (!read) read = streaming->take("read_timeout");
+    if (!first_event) first_event = streaming->take("first_chunk_timeout");
     streaming->ignore({"connect_timeout", "read_timeout", "pool_timeout", "chunk_timeout", "first_chunk_timeout",
                        "processing_timeout"});
     streaming->finish();
@@ -570,6 +572,8 @@ void parse_timeouts(Reader r, TimeoutSettings& t) {
   r.ignore({"non_streaming", "caching", "health_check"});
   if (connect) t.connect_timeout = positive_duration(*connect);
   if (read) t.read_timeout = positive_duration(*read);
+  if (first_event) t.first_event_timeout = positive_duration(*first_event);
+  if (auto count_tokens = r.take("count_tokens_timeout")) t.count_tokens_timeout = positive_duration(*count_tokens);
   r.finish();
 }
 
@@ -582,12 +586,26 @@ void parse_dedup(Reader r, DedupSettings& d) {
   r.finish();
 }
 
+// `cooldowns: {rate_limit: 60, auth: 1800, ...}`: seconds per failure class.
+void parse_cooldowns(Reader r, CooldownSettings& c) {
+  r.require_map();
+  const std::pair<const char*, std::optional<Duration>*> classes[] = {
+      {"rate_limit", &c.rate_limit},     {"overloaded", &c.overloaded},
+      {"server_error", &c.server_error}, {"auth", &c.auth},
+      {"connection", &c.connection},     {"timeout", &c.timeout}};
+  for (const auto& [name, slot] : classes) {
+    if (auto value = r.take(name)) *slot = value->as_duration();
+  }
+  r.finish();
+}
+
 void parse_health_settings(Reader& r, Settings& s) {
   std::optional<Reader> cooldown = r.take("failure_cooldown");
   std::optional<Reader> alias = r.take("cooldown_seconds");
   if (cooldown && alias)
     alias->warn(fmt::format("ignored: {} (line {}) takes precedence", cooldown->path(), cooldown->line()));
   if (cooldown || alias) s.failure_cooldown = (cooldown ? cooldown : alias)->as_duration();
+  if (auto cooldowns = r.take("cooldowns")) parse_cooldowns(*cooldowns, s.cooldowns);
   r.read("unhealthy_threshold", s.unhealthy_threshold, 1, std::numeric_limits<int>::max());
   r.read("unhealthy_reset_on_success", s.unhealthy_reset_on_success);
   if (auto reset = r.take("unhealthy_reset_timeout")) {  // <= 0 disables: stored as zero

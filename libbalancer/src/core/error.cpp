@@ -39,6 +39,8 @@ std::string_view to_string(FailureClass failure_class) {
     case FailureClass::UnsupportedEndpoint: return "unsupported_endpoint";
     case FailureClass::InvalidResponse: return "invalid_response";
     case FailureClass::StreamError: return "stream_error";
+    case FailureClass::UpstreamError: return "upstream_error";
+    case FailureClass::Cancelled: return "cancelled";
   }
   return "internal_error";
 }

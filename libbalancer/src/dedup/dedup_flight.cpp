@@ -230,6 +230,11 @@ bool Flight::completed() {
   return completed_;
 }
 
+std::size_t Flight::subscribers() {
+  std::lock_guard lock(mutex_);
+  return subscribers_;
+}
+
 std::string Flight::failure() {
   std::lock_guard lock(mutex_);
   return failure_;

@@ -105,7 +105,8 @@ class Flight : public std::enable_shared_from_this<Flight> {
   bool streaming() const { return streaming_; }   // after wait_head()
   bool next(Cursor cursor, std::string& out);
   bool completed();
-  std::string failure();  // why the stream did not complete; empty when it did
+  std::string failure();      // why the stream did not complete; empty when it did
+  std::size_t subscribers();  // the leader, followers and cache readers still subscribed
 
  private:
   // After a transition made under the lock: the actions that must run without it.

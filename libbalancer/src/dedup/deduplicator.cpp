@@ -248,6 +248,19 @@ void Deduplicator::set_options(DedupOptions options) {
   state_->signal->changed();
 }
 
+std::size_t Deduplicator::listeners(const std::string& key) const {
+  std::shared_ptr<detail::Flight> flight;
+  {
+    std::lock_guard lock(state_->mutex);
+    auto it = state_->flights.find(key);
+    if (it == state_->flights.end()) {
+      return 0;
+    }
+    flight = it->second;
+  }
+  return flight->subscribers();
+}
+
 DedupStats Deduplicator::stats() const {
   std::lock_guard lock(state_->mutex);
   DedupStats stats;

@@ -1,6 +1,7 @@
 #include "forward/forwarder.h"
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <optional>
 
@@ -11,6 +12,7 @@
 #include "json/client_request.h"
 #include "tokens/token_estimator.h"
 
+#include "core/retry_after.h"
 #include "forward/anthropic_upstream.h"
 #include "forward/header_rules.h"
 #include "forward/openai_upstream.h"
@@ -26,10 +28,11 @@ namespace balancer {
 struct Forwarder::TryOutcome {
   std::optional<ForwardResult> result;
   Attempt attempt;
-  std::optional<long> retry_after_s;              // from a failed 429/503/529
-  FailureClass error_class = FailureClass::None;  // failures: what kind (see response_classifier.h)
-  bool penalize = false;                          // failures: counts against the provider's health
-  bool endpoint_unsupported = false;              // count_tokens answered 404/405/501: not a failure
+  std::optional<std::chrono::seconds> retry_after;  // from a failed 429/503/529
+  FailureClass error_class = FailureClass::None;    // failures: what kind (see response_classifier.h)
+  std::string upstream_error_type;                  // failures: the error type the upstream named
+  bool penalize = false;                            // failures: counts against the provider's health
+  bool endpoint_unsupported = false;                // count_tokens answered 404/405/501: not a failure
 };
 
 namespace {
@@ -40,7 +43,6 @@ using std::chrono::milliseconds;
 constexpr std::size_t kErrorBodyPeek = 64 * 1024;
 
 using detail::is_event_stream;
-using detail::parse_retry_after;
 using detail::read_body;
 using detail::summarize_error_body;
 
@@ -54,6 +56,44 @@ ForwardResult balancer_error(int status, std::string_view type, std::string_view
 
 bool is_count_tokens(const ForwardRequest& request) { return request.path.ends_with("/count_tokens"); }
 
+bool client_gone(const ForwardRequest& request) { return request.cancelled && request.cancelled(); }
+
+// The client-gone check as an upstream call sees it: live only while the attempt that started
+// the call runs (a committed stream outlives it, and may be pumped by a coalesced follower once
+// the client's connection is gone and its descriptor reused). Closed on destruction.
+class CancelScope {
+ public:
+  explicit CancelScope(const ForwardRequest& request)
+      : state_(request.cancelled ? std::make_shared<State>(request.cancelled) : nullptr) {}
+  ~CancelScope() {
+    if (state_) {
+      state_->open.store(false);
+    }
+  }
+  CancelScope(const CancelScope&) = delete;
+  CancelScope& operator=(const CancelScope&) = delete;
+
+  std::function<bool()> check() const {
+    if (!state_) {
+      return {};
+    }
+    return [state = state_] { return state->open.load() && state->gone(); };
+  }
+
+ private:
+  struct State {
+    explicit State(std::function<bool()> g) : gone(std::move(g)) {}
+    std::function<bool()> gone;
+    std::atomic<bool> open{true};
+  };
+  std::shared_ptr<State> state_;
+};
+
+// count_tokens keeps a health record of its own: its failures never touch messages health.
+std::string attempt_health_key(const std::string& key, bool count_tokens) {
+  return count_tokens ? key + "#count_tokens" : key;
+}
+
 std::string describe(const Error& error) { return fmt::format("{}: {}", to_string(error.code), error.message); }
 
 }  // namespace
@@ -63,7 +103,8 @@ Forwarder::Forwarder(const Router& router, HttpTransport& transport, const Clien
     : router_(router), transport_(transport), auth_(auth), clock_(clock), stats_(stats), options_(options) {}
 
 Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate, const ForwardRequest& request,
-                                               const MessageRequestInfo& info, const std::string& account) const {
+                                               const MessageRequestInfo& info, const std::string& account,
+                                               const std::string& conversation) const {
   const std::string& client_model = info.model;
   const bool remove_provider = info.pinned_provider.has_value();
   const bool client_streams = info.stream;
@@ -72,7 +113,13 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate, const
   TryOutcome outcome;
   outcome.attempt.provider = provider.name;
   const SteadyTime started = clock_.now();
-  auto fail = [&](const detail::Classification& c, std::string error) {
+  auto fail = [&](detail::Classification c, std::string error) {
+    if (c.error_class != FailureClass::Cancelled && client_gone(request)) {
+      // The client left while this attempt ran: whatever went wrong, it says nothing sure
+      // about the provider, and nobody is left to fail over for.
+      c = {detail::Classification::Verdict::Failure, FailureClass::Cancelled, false};
+      error = "cancelled: the client went away (" + error + ")";
+    }
     outcome.error_class = c.error_class;
     outcome.attempt.error_class = std::string(to_string(c.error_class));
     outcome.penalize = c.penalize;
@@ -111,6 +158,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate, const
     }
     token = std::move(*got);
   }
+  const CancelScope cancel_scope(request);  // closed when this attempt returns
   std::unique_ptr<UpstreamCall> call;
   bool counted = false;
   bool unconvertible = false;  // the request could not be built for this provider
@@ -125,9 +173,15 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate, const
       return tl::unexpected(upstream.error());
     }
     upstream->connect_timeout = settings.timeouts.connect_timeout;
-    upstream->header_timeout = settings.header_timeout;
-    upstream->idle_timeout = settings.timeouts.read_timeout;
+    if (is_count_tokens(request)) {  // a count is quick or not worth waiting for: estimate
+      upstream->header_timeout = settings.timeouts.count_tokens_timeout;
+      upstream->idle_timeout = settings.timeouts.count_tokens_timeout;
+    } else {
+      upstream->header_timeout = settings.header_timeout;
+      upstream->idle_timeout = settings.timeouts.read_timeout;
+    }
     upstream->proxy = provider.proxy;
+    upstream->cancelled = cancel_scope.check();
     if (!counted) {  // a retry after a 401 is part of the same attempt
       stats_.record_attempt(provider.name);
       counted = true;
@@ -180,11 +234,21 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate, const
   if (evidence.event_stream) {
     // The stream may outlive this Forwarder (a reload frees its snapshot while the stream runs):
     // capture only the shared, server-lifetime objects.
-    auto on_failure = [stats = &stats_, health = options_.health, name = provider.name,
-                       key = health_key(provider, account)](const std::string& failure) {
-      stats->record_failure(name, "stream: " + failure);
+    // After a committed stream failed, the conversation's retry must land elsewhere at once,
+    // below the failure threshold too: the failed provider/account is avoided for it.
+    const Duration avoid_for = settings.sticky_provider_duration > Duration::zero() ? settings.sticky_provider_duration
+                                                                                    : settings.failure_cooldown;
+    auto on_failure = [stats = &stats_, health = options_.health, affinity = options_.affinity, clock = &clock_,
+                       name = provider.name, key = health_key(provider, account), conversation,
+                       avoid_for](const detail::StreamFailure& failure) {
+      stats->record_failure(name, "stream: " + failure.message);
+      const std::string error_class(to_string(failure.error_class));
       if (health != nullptr) {
-        health->record(key, Outcome::failure(std::string(to_string(FailureClass::StreamError))));
+        health->record(key, Outcome::failure(error_class, 0, std::nullopt,
+                                             cooldown_class_of(error_class, 0, failure.upstream_error_type)));
+      }
+      if (affinity != nullptr && !conversation.empty()) {
+        affinity->avoid(conversation, key, clock->now() + avoid_for);
       }
     };
     if (openai) {
@@ -192,12 +256,11 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate, const
     } else {
       relay = std::make_unique<detail::SseRelay>(std::move(call), provider.name, std::move(on_failure));
     }
-    if (std::string failure = relay->prime(); !failure.empty()) {
-      const auto c =
-          failure.rfind("empty_stream", 0) == 0
-              ? detail::Classification{detail::Classification::Verdict::Failure, FailureClass::EmptyBody, true}
-              : detail::Classification{detail::Classification::Verdict::Failure, FailureClass::StreamError, true};
-      return fail(c, failure);
+    if (auto failure = relay->prime(clock_, settings.timeouts.first_event_timeout)) {
+      if (failure->error_class == FailureClass::TimeoutError) {
+        return fail(detail::classify_transport_error(ErrorCode::UpstreamTimeout, settings), failure->message);
+      }
+      return fail({detail::Classification::Verdict::Failure, failure->error_class, true}, failure->message);
     }
     evidence.first_event = relay->first_event_type();
     evidence.body = relay->first_event_data();
@@ -224,8 +287,11 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate, const
   const auto verdict = detail::classify_response(evidence, settings);
   if (verdict.failure()) {
     if (status == 429 || status == 503 || status == 529) {
-      outcome.retry_after_s = parse_retry_after(head->headers);
+      if (auto value = find_header(head->headers, "retry-after")) {
+        outcome.retry_after = detail::parse_retry_after(*value, clock_.wall_now());
+      }
     }
+    outcome.upstream_error_type = detail::error_type_of(evidence.body);
     const std::string summary = summarize_error_body(evidence.body);
     const std::string what = verdict.error_class == FailureClass::HttpStatus
                                  ? fmt::format("HTTP {}", status)
@@ -264,10 +330,10 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate, const
 
 void Forwarder::record_outcome(const std::string& provider, const std::string& health_key, TryOutcome& outcome) const {
   if (outcome.endpoint_unsupported || outcome.error_class == FailureClass::InvalidRequest ||
-      outcome.error_class == FailureClass::OAuthLogin) {
+      outcome.error_class == FailureClass::OAuthLogin || outcome.error_class == FailureClass::Cancelled) {
     // The provider answered but cannot count tokens, or it was never contacted (the request
-    // could not be converted for it, or its account has no usable login): none of this says
-    // anything about its health.
+    // could not be converted for it, or its account has no usable login), or the client left:
+    // none of this says anything about its health.
     if (options_.health != nullptr) {
       options_.health->release_probe(health_key);
     }
@@ -288,11 +354,13 @@ void Forwarder::record_outcome(const std::string& provider, const std::string& h
     options_.health->record(health_key, Outcome::ok());
   } else if (outcome.penalize) {
     std::optional<Duration> retry_after;
-    if (outcome.retry_after_s) {
-      retry_after = std::chrono::seconds(*outcome.retry_after_s);
+    if (outcome.retry_after) {
+      retry_after = std::chrono::duration_cast<Duration>(*outcome.retry_after);
     }
-    options_.health->record(
-        health_key, Outcome::failure(std::string(to_string(outcome.error_class)), outcome.attempt.status, retry_after));
+    const std::string error_class(to_string(outcome.error_class));
+    options_.health->record(health_key, Outcome::failure(error_class, outcome.attempt.status, retry_after,
+                                                         cooldown_class_of(error_class, outcome.attempt.status,
+                                                                           outcome.upstream_error_type)));
   } else {
     options_.health->release_probe(health_key);
   }
@@ -347,6 +415,15 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
   if (preferred) {
     route_request.preferred_provider = *preferred;
   }
+  // A conversation whose committed stream just failed (Claude Code retries it with the same
+  // key) avoids that provider/account.
+  std::optional<std::string> avoided;
+  if (options_.affinity != nullptr && !account_conversation.empty()) {
+    avoided = options_.affinity->avoided(account_conversation, clock_.now());
+  }
+  if (avoided) {
+    route_request.avoided = *avoided;
+  }
   // OAuth providers that bind no account take the conversation's account among these.
   const bool any_oauth = std::any_of(router_.config().providers.begin(), router_.config().providers.end(),
                                      [](const ProviderConfig& p) { return p.auth_type == AuthType::OAuth; });
@@ -363,7 +440,7 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
 
   std::vector<Attempt> attempts;
   std::vector<std::string> skipped;
-  std::optional<long> min_retry_after;
+  std::optional<std::chrono::seconds> min_retry_after;
   bool all_rate_limited = true;
   bool all_invalid = true;  // every attempt refused the request as unconvertible
   // Providers in cooldown are contacted only when every candidate is in cooldown (or pinned).
@@ -381,14 +458,14 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
       return estimate_tokens(request, info->model, "unsupported_by_provider");
     }
     const std::string& account = candidate.account_email;
-    const std::string key = health_key(*candidate.provider, account);
+    const std::string key = attempt_health_key(health_key(*candidate.provider, account), count_tokens);
     if (options_.health != nullptr && options_.health->acquire(key, force) == HealthPermit::Skip) {
       skipped.push_back(key);
       continue;
     }
     TryOutcome outcome;
     try {
-      outcome = try_candidate(candidate, request, *info, account);
+      outcome = try_candidate(candidate, request, *info, account, account_conversation);
     } catch (const std::exception& e) {  // a bug must cost one attempt, not the request or a probe
       outcome = TryOutcome{};
       outcome.attempt.provider = name;
@@ -398,6 +475,13 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
       outcome.attempt.error_class = std::string(to_string(outcome.error_class));
     }
     record_outcome(name, key, outcome);
+    if (outcome.error_class == FailureClass::Cancelled) {
+      attempts.push_back(std::move(outcome.attempt));
+      auto r = balancer_error(503, "api_error", "the client went away before the answer");
+      r.attempts = std::move(attempts);
+      r.model = info->model;
+      return r;
+    }
     if (outcome.endpoint_unsupported) {
       if (options_.endpoint_support != nullptr) {
         options_.endpoint_support->mark_unsupported(name, clock_.now());
@@ -418,8 +502,8 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
     }
     all_rate_limited = all_rate_limited && outcome.attempt.status == 429;
     all_invalid = all_invalid && outcome.error_class == FailureClass::InvalidRequest;
-    if (outcome.retry_after_s && outcome.attempt.status == 429) {
-      min_retry_after = std::min(min_retry_after.value_or(*outcome.retry_after_s), *outcome.retry_after_s);
+    if (outcome.retry_after && outcome.attempt.status == 429) {
+      min_retry_after = std::min(min_retry_after.value_or(*outcome.retry_after), *outcome.retry_after);
     }
     attempts.push_back(std::move(outcome.attempt));
   }
@@ -443,7 +527,7 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
   } else if (all_rate_limited && !attempts.empty()) {
     r = balancer_error(429, "rate_limit_error", message);
     if (min_retry_after) {
-      r.headers.emplace_back("retry-after", std::to_string(*min_retry_after));
+      r.headers.emplace_back("retry-after", std::to_string(min_retry_after->count()));
     }
   } else if (!attempts.empty() && attempts.back().status == 529) {
     r = balancer_error(529, "overloaded_error", message);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ struct ForwardRequest {
   std::string query;  // raw query string without '?', may be empty
   Headers headers;    // the client's headers
   std::string body;
+  // Optional: true once the client went away; polled while waiting for an upstream, which
+  // cancels the transfer (a non-streaming answer nobody waits for any more).
+  std::function<bool()> cancelled;
 };
 
 // The request and response types now live in <balancer/response.h>; these are their names on
@@ -62,8 +66,10 @@ class Forwarder {
 
  private:
   struct TryOutcome;
+  // `conversation`: the request's conversation key (empty: none), avoided after a committed
+  // stream of it fails.
   TryOutcome try_candidate(const Candidate& candidate, const ForwardRequest& request, const MessageRequestInfo& info,
-                           const std::string& account) const;
+                           const std::string& account, const std::string& conversation) const;
   ForwardResult estimate_tokens(const ForwardRequest& request, const std::string& model, std::string_view reason) const;
   void record_outcome(const std::string& provider, const std::string& health_key, TryOutcome& outcome) const;
   std::string conversation_key(const ForwardRequest& request, const std::string& user_id) const;

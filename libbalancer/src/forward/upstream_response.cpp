@@ -1,8 +1,6 @@
 // upstream_response.cpp — see upstream_response.h.
 #include "forward/upstream_response.h"
 
-#include <charconv>
-
 #include <nlohmann/json.hpp>
 
 namespace balancer::detail {
@@ -12,17 +10,17 @@ bool is_event_stream(const Headers& headers) {
   return type && type->size() >= 17 && iequals(type->substr(0, 17), "text/event-stream");
 }
 
-std::optional<long> parse_retry_after(const Headers& headers) {
-  auto value = find_header(headers, "retry-after");
-  if (!value) {
-    return std::nullopt;
+std::string error_type_of(std::string_view body) {
+  const auto json = nlohmann::json::parse(body, nullptr, false);
+  if (!json.is_object()) {
+    return {};
   }
-  long seconds = 0;
-  auto [ptr, ec] = std::from_chars(value->data(), value->data() + value->size(), seconds);
-  if (ec != std::errc() || ptr != value->data() + value->size() || seconds < 0) {
-    return std::nullopt;
+  const auto error = json.find("error");
+  if (error == json.end() || !error->is_object()) {
+    return {};
   }
-  return seconds;
+  const auto type = error->find("type");
+  return type != error->end() && type->is_string() ? type->get<std::string>() : std::string();
 }
 
 std::string summarize_error_body(std::string_view body) {

@@ -13,8 +13,9 @@ namespace balancer::detail {
 
 // True when content-type is text/event-stream (parameters allowed).
 bool is_event_stream(const Headers& headers);
-// Retry-After in whole seconds (the delta-seconds form only).
-std::optional<long> parse_retry_after(const Headers& headers);
+// The `error.type` of an Anthropic or OpenAI error body (e.g. "overloaded_error"); empty when
+// there is none.
+std::string error_type_of(std::string_view body);
 // "<type>: <message>" of an Anthropic or OpenAI error body (string fields only, message cut at
 // 200 bytes); empty when the body has no error object.
 std::string summarize_error_body(std::string_view body);

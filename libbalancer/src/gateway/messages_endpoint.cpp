@@ -134,7 +134,7 @@ Response messages(Gateway::Impl& gateway, ClientRequest& request) {
   const SteadyTime started = gateway.clock().now();
   const std::string id = gateway.next_request_id();
   auto runtime = gateway.runtime();  // this request's snapshot, whatever reloads happen meanwhile
-  ForwardRequest forward{request.path, request.query, request.headers, std::move(request.body)};
+  ForwardRequest forward{request.path, request.query, request.headers, std::move(request.body), request.client_gone};
   Response out;
   std::string role;
   if (request.path != "/v1/messages" || !runtime->config->settings.deduplication.enabled) {
@@ -147,6 +147,12 @@ Response messages(Gateway::Impl& gateway, ClientRequest& request) {
         detail::header_value(request, "x-api-key") + '\n' + detail::header_value(request, "authorization");
     const std::string key = dedup_key(forward.path + (forward.query.empty() ? "" : "?" + forward.query), forward.body,
                                       forward.headers, caller);
+    if (request.client_gone) {
+      // A leader whose client left goes on while identical requests still wait for its answer.
+      forward.cancelled = [&gateway, &key, gone = request.client_gone] {
+        return gone() && gateway.dedup().listeners(key) <= 1;
+      };
+    }
     out = from_subscription(gateway.dedup().subscribe(
         key, [&] { return runtime->forwarder.forward(forward); }, bypasses_cache(request)));
     role = find_header(out.headers, "x-balancer-dedup").value_or("");
@@ -176,7 +182,10 @@ Response messages(Gateway::Impl& gateway, ClientRequest& request) {
       if (!stream->failure().empty() && !summary->attempts.empty()) {
         summary->attempts.back().error = runtime->redactor.apply("stream: " + stream->failure());
       }
-      outcome = !delivered ? "client_disconnected" : stream->completed() ? "complete" : "stream_error";
+      outcome = !delivered                                        ? "client_disconnected"
+                : stream->completed()                             ? "complete"
+                : stream->failure().starts_with("upstream_error") ? "upstream_error"
+                                                                  : "stream_error";
     }
     log_request(gateway, id, path, *summary, started, outcome, role);
   };

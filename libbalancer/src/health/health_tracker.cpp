@@ -14,6 +14,8 @@ HealthConfig HealthConfig::from(const Settings& settings) {
   config.failure_cooldown = settings.failure_cooldown;
   config.reset_on_success = settings.unhealthy_reset_on_success;
   config.reset_timeout = settings.unhealthy_reset_timeout;
+  const CooldownSettings& c = settings.cooldowns;
+  config.cooldowns = {c.rate_limit, c.overloaded, c.server_error, c.auth, c.connection, c.timeout};
   return config;
 }
 

@@ -100,6 +100,7 @@ Classification classify_transport_error(ErrorCode code, const Settings& settings
     // The balancer could not even set the request up (a libcurl handle refused an option, no
     // memory): not the provider's fault, but another provider may still serve the request.
     case ErrorCode::Internal: error_class = FailureClass::InternalError; break;
+    case ErrorCode::Cancelled: return failure(FailureClass::Cancelled, false);  // the client left
     default: error_class = FailureClass::ProtocolError; break;
   }
   const auto& types = settings.unhealthy_error_types;

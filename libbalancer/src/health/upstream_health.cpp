@@ -9,7 +9,8 @@
 //                first acquire() gets the single probe; others skip until its outcome or
 //                release_probe().
 // A success always makes the provider healthy (count 0, ejections 0). A failed probe starts the
-// next, doubled cooldown.
+// next, doubled cooldown. Each failure's cooldown is that of its class (settings.cooldowns); a
+// Retry-After (429/503/529) puts the provider out until then even below the threshold.
 #include "health/upstream_health.h"
 
 #include <algorithm>
@@ -20,8 +21,9 @@ namespace {
 
 int threshold_of(const HealthConfig& config) { return std::max(1, config.unhealthy_threshold); }
 
-Duration max_cooldown(const HealthConfig& config) {
-  const Duration base = std::max(Duration::zero(), config.failure_cooldown);
+// The longest cooldown of a class: max_cooldown_factor x its base.
+Duration max_cooldown(const HealthConfig& config, Duration base) {
+  base = std::max(Duration::zero(), base);
   const auto factor = static_cast<Duration::rep>(std::max(1, config.max_cooldown_factor));
   if (base.count() > Duration::max().count() / factor) {
     return Duration::max();
@@ -29,15 +31,17 @@ Duration max_cooldown(const HealthConfig& config) {
   return base * factor;
 }
 
-// failure_cooldown x 2^(ejections - 1), capped; `ejections` counts this cooldown too (>= 1).
-Duration doubled_cooldown(const HealthConfig& config, int ejections) {
-  const Duration cap = max_cooldown(config);
-  Duration d = std::max(Duration::zero(), config.failure_cooldown);
+// base x 2^(ejections - 1), capped; `ejections` counts this cooldown too (>= 1).
+Duration doubled_cooldown(const HealthConfig& config, Duration base, int ejections) {
+  const Duration cap = max_cooldown(config, base);
+  Duration d = std::max(Duration::zero(), base);
   for (int i = 1; i < ejections && d < cap; ++i) {
     d = d > cap / 2 ? cap : d * 2;
   }
   return std::min(d, cap);
 }
+
+SteadyTime later(SteadyTime now, Duration d) { return d >= SteadyTime::max() - now ? SteadyTime::max() : now + d; }
 
 }  // namespace
 
@@ -100,24 +104,34 @@ void UpstreamHealth::on_outcome(const HealthConfig& config, const Outcome& outco
   last_error_ = outcome.error_class;
   last_status_ = outcome.status;
 
+  const CooldownClass cooldown_class =
+      outcome.cooldown_class.value_or(cooldown_class_of(outcome.error_class, outcome.status));
+  const Duration base = config.cooldown_for(cooldown_class);
+  // A Retry-After puts the provider out until then at once, whatever the count (capped).
+  std::optional<SteadyTime> retry_until;
+  if (outcome.retry_after && *outcome.retry_after > Duration::zero()) {
+    retry_until = later(now, std::min(*outcome.retry_after, max_cooldown(config, base)));
+  }
   if (cooldown_until_ && now < *cooldown_until_ && !was_probe) {
     // A request granted before the cooldown began failed late: counted, but the running
-    // cooldown is neither extended nor doubled.
+    // cooldown is neither doubled nor shortened (a later Retry-After extends it).
+    if (retry_until && *retry_until > *cooldown_until_) {
+      cooldown_until_ = retry_until;
+    }
     return;
   }
   if (!cooldown_until_ && failures_ < threshold_of(config)) {
-    return;  // still below the threshold
+    if (retry_until) {
+      cooldown_until_ = retry_until;  // below the threshold: out for the Retry-After only
+    }
+    return;
   }
   // The threshold is reached, or a probe (or a request after the cooldown ended) failed.
   if (ejections_ < std::numeric_limits<int>::max()) {
     ++ejections_;
   }
-  Duration cooldown = doubled_cooldown(config, ejections_);
-  if (outcome.retry_after) {
-    const Duration retry_after = std::clamp(*outcome.retry_after, Duration::zero(), max_cooldown(config));
-    cooldown = std::max(cooldown, retry_after);  // the larger, not the sum
-  }
-  cooldown_until_ = now + cooldown;
+  const SteadyTime until = later(now, doubled_cooldown(config, base, ejections_));
+  cooldown_until_ = retry_until ? std::max(until, *retry_until) : until;  // the larger, not the sum
 }
 
 void UpstreamHealth::release_probe() { probe_in_flight_ = false; }

@@ -6,11 +6,13 @@
 // refresh token) before the waiters are woken.
 #include <balancer/oauth_client.h>
 
-#include <charconv>
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include "core/retry_after.h"
 
 #include "oauth/oauth_client_state.h"
 #include "oauth/oauth_token_response.h"
@@ -27,33 +29,18 @@ struct RefreshOutcome {
   std::optional<std::chrono::seconds> retry_after;  // Failure: the endpoint's Retry-After
 };
 
-// Retry-After in delta-seconds (an HTTP date is ignored), at least 1 s and at most a day.
-std::optional<std::chrono::seconds> parse_retry_after(const Headers& headers) {
+// The endpoint's Retry-After, at least 1 s and at most a day.
+std::optional<std::chrono::seconds> refresh_retry_after(const Headers& headers, WallTime now) {
   const auto value = find_header(headers, "retry-after");
-  if (!value) {
+  const auto seconds = value ? detail::parse_retry_after(*value, now) : std::nullopt;
+  if (!seconds) {
     return std::nullopt;
   }
-  std::string_view text = *value;
-  while (!text.empty() && text.front() == ' ') {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && text.back() == ' ') {
-    text.remove_suffix(1);
-  }
-  std::uint64_t seconds = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-  if (text.empty() || ec == std::errc::invalid_argument || end != text.data() + text.size()) {
-    return std::nullopt;
-  }
-  constexpr std::uint64_t kDay = 24 * 3600;
-  if (ec == std::errc::result_out_of_range || seconds > kDay) {
-    seconds = kDay;
-  }
-  return std::chrono::seconds(std::max<std::uint64_t>(seconds, 1));
+  return std::clamp(*seconds, std::chrono::seconds(1), std::chrono::seconds(24 * 3600));
 }
 
-RefreshOutcome refresh_tokens(HttpTransport& transport, const OAuthSettings& settings,
-                              const std::string& refresh_token) {
+RefreshOutcome refresh_tokens(HttpTransport& transport, const OAuthSettings& settings, const std::string& refresh_token,
+                              WallTime now) {
   RefreshOutcome out;
   const nlohmann::json body = {
       {"grant_type", "refresh_token"},
@@ -92,7 +79,7 @@ RefreshOutcome refresh_tokens(HttpTransport& transport, const OAuthSettings& set
     return out;
   }
   out.error = Error{ErrorCode::UpstreamProtocol, "the token endpoint answered " + why};
-  out.retry_after = parse_retry_after(response->headers);
+  out.retry_after = refresh_retry_after(response->headers, now);
   return out;
 }
 
@@ -248,7 +235,7 @@ Result<std::string> OAuthClient::obtain(std::string_view account_email, Trigger 
     const std::string refresh_token = account.token.refresh_token;
     const OAuthSettings settings = settings_;
     lock.unlock();
-    RefreshOutcome outcome = refresh_tokens(transport_, settings, refresh_token);
+    RefreshOutcome outcome = refresh_tokens(transport_, settings, refresh_token, clock_.wall_now());
     lock.lock();
 
     const auto found = accounts_.find(email);

@@ -32,7 +32,21 @@ class ConversationAffinity {
   }
   std::size_t size() const { return store_->affinity_size(); }
 
+  // After a committed stream of `key` failed on `health_key` (a provider, or provider/account):
+  // the conversation's next requests (Claude Code's retry) go elsewhere until `expires_at`.
+  void avoid(std::string_view key, std::string_view health_key, SteadyTime expires_at) {
+    store_->affinity_put(avoid_key(key), health_key, expires_at);
+  }
+  // The health key `key` should avoid, unless none or the entry expired by `now`.
+  std::optional<std::string> avoided(std::string_view key, SteadyTime now) {
+    return store_->affinity_get(avoid_key(key), now);
+  }
+
  private:
+  // Kept next to the affinity entries, under a key no conversation key can spell (they are
+  // "user:…" or "session:…").
+  static std::string avoid_key(std::string_view key) { return "avoid:" + std::string(key); }
+
   std::shared_ptr<StateStore> store_;
 };
 

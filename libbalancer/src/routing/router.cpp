@@ -65,8 +65,14 @@ std::optional<Candidate> Router::make_candidate(const ModelRoute& route, const R
 void Router::choose_account(Candidate& candidate, const RouteRequest& request) const {
   const std::vector<std::string> ranked = detail::rank_accounts(
       request.conversation, std::vector<std::string>(request.oauth_accounts.begin(), request.oauth_accounts.end()));
+  bool usable_avoided = false;  // the avoided account is usable: taken only if no other is
   for (const std::string& account : ranked) {
-    const auto until = health_.unavailable_until(health_key(*candidate.provider, account));
+    const std::string key = health_key(*candidate.provider, account);
+    const auto until = health_.unavailable_until(key);
+    if (!until && request.avoided && key == *request.avoided) {
+      usable_avoided = true;
+      continue;
+    }
     if (!until) {
       candidate.account_email = account;
       candidate.cooldown_until.reset();
@@ -75,6 +81,14 @@ void Router::choose_account(Candidate& candidate, const RouteRequest& request) c
     if (candidate.account_email.empty() || *until < *candidate.cooldown_until) {
       candidate.account_email = account;
       candidate.cooldown_until = until;
+    }
+  }
+  if (usable_avoided) {  // every other account is cooling down
+    for (const std::string& account : ranked) {
+      if (health_key(*candidate.provider, account) == *request.avoided) {
+        candidate.account_email = account;
+        candidate.cooldown_until.reset();
+      }
     }
   }
 }
@@ -112,7 +126,7 @@ std::size_t Router::pick_first(const std::vector<Candidate>& healthy, const std:
 }
 
 void Router::order(std::vector<Candidate>& candidates, const std::string& route_pattern,
-                   std::optional<std::string_view> preferred) const {
+                   std::optional<std::string_view> preferred, std::optional<std::string_view> avoided) const {
   // Base order: healthy first; by ascending priority, ties by higher weight, then file order.
   std::stable_sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
     if (a.healthy() != b.healthy()) {
@@ -128,9 +142,19 @@ void Router::order(std::vector<Candidate>& candidates, const std::string& route_
   // Candidates in cooldown follow the healthy ones, earliest cooldown end first.
   std::stable_sort(first_unhealthy, candidates.end(),
                    [](const Candidate& a, const Candidate& b) { return *a.cooldown_until < *b.cooldown_until; });
-  const auto healthy_count = static_cast<std::size_t>(first_unhealthy - candidates.begin());
+  auto healthy_count = static_cast<std::size_t>(first_unhealthy - candidates.begin());
   if (healthy_count == 0) {
     return;
+  }
+  if (avoided) {
+    // The candidate the conversation just failed on follows the other healthy ones; the
+    // strategy and affinity choose among those others.
+    const auto others = std::stable_partition(candidates.begin(), first_unhealthy, [&](const Candidate& c) {
+      return health_key(*c.provider, c.account_email) != *avoided;
+    });
+    if (others != candidates.begin()) {
+      healthy_count = static_cast<std::size_t>(others - candidates.begin());
+    }
   }
   // The strategy chooses which healthy candidate goes first; the rest stay in base order as
   // fallbacks. Conversation affinity overrides the strategy's choice.
@@ -144,7 +168,8 @@ void Router::order(std::vector<Candidate>& candidates, const std::string& route_
     }
   }
   if (first == healthy_count) {
-    const std::vector<Candidate> healthy(candidates.begin(), first_unhealthy);
+    const std::vector<Candidate> healthy(candidates.begin(),
+                                         candidates.begin() + static_cast<std::ptrdiff_t>(healthy_count));
     first = pick_first(healthy, route_pattern);
   }
   std::rotate(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(first),
@@ -186,7 +211,7 @@ Result<RouteDecision> Router::route(const RouteRequest& request) const {
     const bool any_healthy =
         std::any_of(candidates.begin(), candidates.end(), [](const Candidate& c) { return c.healthy(); });
     if (any_healthy) {
-      order(candidates, route->pattern, request.preferred_provider);
+      order(candidates, route->pattern, request.preferred_provider, request.avoided);
       decision.candidates = std::move(candidates);
       return decision;
     }
@@ -198,7 +223,7 @@ Result<RouteDecision> Router::route(const RouteRequest& request) const {
     return make_error(ErrorCode::NotFound,
                       "no enabled provider is configured for model '" + std::string(request.model) + "'");
   }
-  order(fallback, fallback.front().route_pattern, std::nullopt);
+  order(fallback, fallback.front().route_pattern, std::nullopt, std::nullopt);
   decision.candidates = std::move(fallback);
   return decision;
 }

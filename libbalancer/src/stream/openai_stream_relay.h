@@ -3,7 +3,9 @@
 // (StreamTranslator), ending any unfinished stream with an Anthropic error event.
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <balancer/http.h>
@@ -20,13 +22,16 @@ class OpenAiStreamRelay final : public PrimedStream {
 
   // Primed when message_start is ready. An upstream error chunk before it is reported as a
   // first event of type "error" with the upstream's data (the caller fails over).
-  std::string prime() override;
+  std::optional<StreamFailure> prime(const Clock& clock, Duration first_event_timeout) override;
   bool next(std::string& out) override;
   bool completed() const override { return translator_.completed(); }
-  const std::string& failure() const override { return translator_.failure(); }
+  // "upstream_error: <type>: <message>" for an error the upstream sent, else the translator's.
+  const std::string& failure() const override { return failure_; }
 
  private:
-  void pump();
+  // One read: waiting at most `longest` when given, else the call's idle timeout.
+  void pump(std::optional<std::chrono::milliseconds> longest);
+  StreamFailure describe_failure() const;
 
   std::unique_ptr<UpstreamCall> call_;
   StreamTranslator translator_;
@@ -34,8 +39,9 @@ class OpenAiStreamRelay final : public PrimedStream {
   std::string chunk_;
   std::string ready_;  // translated bytes not yet handed out
   std::size_t bytes_received_ = 0;
+  std::optional<ErrorCode> read_error_;  // the last failed read's code
   bool committed_ = false;
-  bool failure_reported_ = false;
+  std::string failure_;  // set once, when the translator ended the stream unfinished
 };
 
 }  // namespace balancer::detail

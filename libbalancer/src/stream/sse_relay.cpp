@@ -4,6 +4,8 @@
 
 #include <balancer/anthropic_error.h>
 
+#include "stream/openai_chunk.h"
+
 namespace balancer::detail {
 namespace {
 
@@ -27,13 +29,14 @@ std::string event_type(const SseEvent& event) {
 SseRelay::SseRelay(std::unique_ptr<UpstreamCall> call, std::string provider, FailureCallback on_failure)
     : call_(std::move(call)), provider_(std::move(provider)), on_failure_(std::move(on_failure)) {}
 
-SseRelay::Pump SseRelay::pump() {
+SseRelay::Pump SseRelay::pump(std::optional<std::chrono::milliseconds> longest) {
   if (upstream_ended_) {
     return Pump::End;
   }
-  auto more = call_->read(chunk_);
+  auto more = longest ? call_->read_for(chunk_, *longest) : call_->read(chunk_);
   if (!more) {
-    fail(std::string(to_string(more.error().code)) + ": " + more.error().message);
+    fail(more.error().code == ErrorCode::UpstreamTimeout ? FailureClass::TimeoutError : FailureClass::StreamError,
+         std::string(to_string(more.error().code)) + ": " + more.error().message);
     return Pump::Failed;
   }
   if (!*more) {
@@ -50,6 +53,9 @@ SseRelay::Pump SseRelay::pump() {
     if (type == "message_stop" || type == "error") {
       terminal_seen_ = true;
     }
+    if (type == "error" && !upstream_error_) {
+      upstream_error_ = describe_upstream_error(event.data);
+    }
   });
   held_ += chunk_;
   const std::size_t complete = held_.size() - parser_.pending_bytes();
@@ -58,31 +64,54 @@ SseRelay::Pump SseRelay::pump() {
   return Pump::Data;
 }
 
-void SseRelay::fail(std::string reason) {
+void SseRelay::fail(FailureClass error_class, std::string reason) {
   failure_ = std::move(reason);
   finished_ = true;
   held_.clear();
   ready_ += anthropic_error_event("api_error", "upstream provider '" + provider_ + "' stream failed: " + failure_);
   if (committed_ && on_failure_) {
-    on_failure_(failure_);
+    on_failure_(StreamFailure{error_class, {}, failure_});
   }
 }
 
-std::string SseRelay::prime() {
-  while (ready_.empty()) {
-    switch (pump()) {
+void SseRelay::end_after_upstream_error() {
+  // The error event is relayed as the upstream sent it; nothing after it is read.
+  finished_ = true;
+  held_.clear();
+  failure_ = "upstream_error: " + upstream_error_->type + ": " + upstream_error_->message;
+  if (on_failure_) {
+    on_failure_(StreamFailure{FailureClass::UpstreamError, upstream_error_->type, failure_});
+  }
+}
+
+std::optional<StreamFailure> SseRelay::prime(const Clock& clock, Duration first_event_timeout) {
+  const SteadyTime deadline = clock.now() + first_event_timeout;
+  while (!events_seen_) {
+    const auto left = time_left(clock, deadline);
+    if (left.count() == 0) {
+      return first_event_timed_out(first_event_timeout);
+    }
+    switch (pump(left)) {
       case Pump::Data: break;
-      case Pump::End: return events_seen_ ? std::string() : "empty_stream: the upstream sent no event";
-      case Pump::Failed: return failure_;
+      case Pump::End: return StreamFailure{FailureClass::EmptyBody, {}, "empty_stream: the upstream sent no event"};
+      case Pump::Failed:
+        if (clock.now() >= deadline) {
+          return first_event_timed_out(first_event_timeout);
+        }
+        return StreamFailure{FailureClass::StreamError, {}, failure_};
     }
   }
-  return {};
+  return std::nullopt;
 }
 
 bool SseRelay::next(std::string& out) {
   committed_ = true;
   while (ready_.empty() && !finished_) {
-    switch (pump()) {
+    if (upstream_error_) {
+      end_after_upstream_error();
+      break;
+    }
+    switch (pump(std::nullopt)) {
       case Pump::Data:
       case Pump::Failed: break;
       case Pump::End:
@@ -91,7 +120,7 @@ bool SseRelay::next(std::string& out) {
           held_.clear();
           finished_ = true;
         } else {
-          fail("the stream ended before message_stop");
+          fail(FailureClass::StreamError, "the stream ended before message_stop");
         }
         break;
     }

@@ -306,7 +306,10 @@ class CurlCall final : public UpstreamCall {
     return HttpResponseHead{status_, headers_};
   }
 
-  Result<bool> read(std::string& chunk) override {
+  Result<bool> read(std::string& chunk) override { return read_for(chunk, request_.idle_timeout); }
+
+  Result<bool> read_for(std::string& chunk, milliseconds longest) override {
+    const milliseconds wait = std::min(longest, request_.idle_timeout);
     chunk.clear();
     if (setup_error_) {
       return tl::unexpected(*setup_error_);
@@ -318,7 +321,7 @@ class CurlCall final : public UpstreamCall {
     if (local_error_) {
       return tl::unexpected(*local_error_);
     }
-    const auto deadline = SteadyClock::now() + request_.idle_timeout;
+    const auto deadline = SteadyClock::now() + wait;
     switch (drive_until([this] { return !body_.empty(); }, deadline)) {
       case Drive::Ready: hand_out(chunk); return true;
       case Drive::Finished:
@@ -327,8 +330,8 @@ class CurlCall final : public UpstreamCall {
         }
         return false;
       case Drive::TimedOut:
-        return make_error(ErrorCode::UpstreamTimeout, "no response body bytes from upstream for " +
-                                                          std::to_string(request_.idle_timeout.count()) + " ms");
+        return make_error(ErrorCode::UpstreamTimeout,
+                          "no response body bytes from upstream for " + std::to_string(wait.count()) + " ms");
       case Drive::Failed: break;
     }
     return tl::unexpected(*local_error_);
@@ -460,8 +463,8 @@ class CurlCall final : public UpstreamCall {
   }
 
   // Runs libcurl until `ready()` holds, the transfer finished, `deadline` passed, or the multi
-  // interface itself failed (then local_error_ is set). Never blocks longer than kMaxPollWait
-  // without re-checking.
+  // interface itself failed or the client went away (then local_error_ is set). Never blocks
+  // longer than kMaxPollWait without re-checking.
   template <class Ready>
   Drive drive_until(Ready ready, SteadyClock::time_point deadline) {
     CURLM* multi = session_->multi.get();
@@ -492,6 +495,11 @@ class CurlCall final : public UpstreamCall {
       const auto now = SteadyClock::now();
       if (now >= deadline) {
         return Drive::TimedOut;
+      }
+      if (request_.cancelled && request_.cancelled()) {
+        // Checked only when about to wait: never costs a ready transfer anything.
+        local_error_ = Error{ErrorCode::Cancelled, "the client went away"};
+        return Drive::Failed;
       }
       const auto left = std::chrono::ceil<milliseconds>(deadline - now);
       const auto wait = std::clamp(left, milliseconds(1), kMaxPollWait);

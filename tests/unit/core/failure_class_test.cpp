@@ -27,11 +27,13 @@ TEST_CASE("FailureClass: to_string gives the names logs, /providers and settings
   CHECK(to_string(FailureClass::UnsupportedEndpoint) == "unsupported_endpoint");
   CHECK(to_string(FailureClass::InvalidResponse) == "invalid_response");
   CHECK(to_string(FailureClass::StreamError) == "stream_error");
+  CHECK(to_string(FailureClass::UpstreamError) == "upstream_error");
+  CHECK(to_string(FailureClass::Cancelled) == "cancelled");
 }
 
 TEST_CASE("FailureClass: every name is distinct", "[unit][error]") {
   std::set<std::string> names;
-  const auto last = static_cast<int>(FailureClass::StreamError);
+  const auto last = static_cast<int>(FailureClass::Cancelled);
   for (int i = 0; i <= last; ++i) {
     names.insert(std::string(to_string(static_cast<FailureClass>(i))));
   }

@@ -371,13 +371,15 @@ TEST_CASE("Forwarder: a stream dropped after the first byte ends with an error e
     CHECK_THAT(all, Catch::EndsWith("\n\n") && Catch::Contains("ended before message_stop"));
     CHECK_FALSE(result.stream->completed());
   }
-  SECTION("an upstream error event is relayed as the end") {
+  SECTION("an upstream error event is relayed as the end, and counts as a failure") {
     const std::string err =
         "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"x\"}}\n\n";
     Fixture f([&](const HttpRequest&) { return FakeResponse::sse({start, err}); });
     auto result = f.post(kBody);
     REQUIRE(result.stream);
     CHECK(drain(*result.stream) == start + err);
-    CHECK(result.stream->completed());
+    CHECK_FALSE(result.stream->completed());
+    CHECK_THAT(result.stream->failure(), Catch::StartsWith("upstream_error") && Catch::Contains("overloaded_error"));
+    CHECK(f.stats.get("A").failures == 1);
   }
 }

@@ -350,9 +350,10 @@ class Sequence {
   // Spec §6 for one recorded outcome: a success makes the provider healthy (count reset when
   // it ends a cooldown or reset_on_success); a failure adds 1 to the count; reaching the
   // threshold starts a cooldown of failure_cooldown, or the Retry-After when longer (capped);
-  // a failure after the cooldown (the probe's) starts a doubled one, capped at 10x; a late
-  // failure during a cooldown counts but neither extends nor doubles it, unless it is the
-  // outcome of a (forced) probe.
+  // below the threshold a Retry-After alone puts the provider out until then (capped); a failure
+  // after the cooldown (the probe's) starts a doubled one, capped at 10x; a late failure during
+  // a cooldown counts but neither doubles nor shortens it (its Retry-After may extend it),
+  // unless it is the outcome of a (forced) probe.
   void check_outcome(const std::string& provider, const Outcome& outcome, const HealthSnapshot& before,
                      const std::optional<SteadyTime>& until_before, bool probe_before) {
     const HealthSnapshot after = tracker_->snapshot(provider);
@@ -388,15 +389,24 @@ class Sequence {
       }
       return d;
     };
+    std::optional<SteadyTime> retry_until;
+    if (outcome.retry_after && *outcome.retry_after > Duration::zero()) {
+      retry_until = now + std::min(*outcome.retry_after, cap);
+    }
     std::optional<SteadyTime> expected;
     if (before.status == "healthy") {
       if (after.failure_count >= health_config_.unhealthy_threshold) {
         expected = now + expected_cooldown(1);
+      } else {
+        expected = retry_until;
       }
     } else if (before.status == "probing" || probe_before) {
       expected = now + expected_cooldown(before.ejections + 1);
     } else {
       expected = until_before;  // a late failure during the cooldown
+      if (retry_until && (!expected || *retry_until > *expected)) {
+        expected = retry_until;
+      }
     }
     if (until != expected) {
       const auto show = [&](const std::optional<SteadyTime>& t) {

@@ -363,12 +363,29 @@ TEST_CASE("Retry-After: longer is used, shorter ignored, huge capped, never summ
   }
 }
 
-TEST_CASE("Retry-After below the threshold does not make the provider unavailable", "[unit][health]") {
+TEST_CASE("Retry-After below the threshold puts the provider out until then, at once", "[unit][health]") {
   testing::ManualClock clock;
-  HealthTracker t(make_config(2, 60s), clock);
+  HealthTracker t(make_config(3, 60s), clock);
   t.record("A", Outcome::failure("http_status", 429, 120s));
+  CHECK(t.snapshot("A").failure_count == 1);
+  CHECK(t.acquire("A", false) == Permit::Skip);
+  CHECK(seconds_unavailable(t, clock, "A") == Approx(120.0));
+  clock.advance(119s);
+  CHECK(t.acquire("A", false) == Permit::Skip);
+  clock.advance(1s);
+  CHECK(t.acquire("A", false) == Permit::GrantedProbe);  // one request tries it first
+  t.record("A", Outcome::ok());
   CHECK(t.acquire("A", false) == Permit::Granted);
-  CHECK_FALSE(t.unavailable_until("A").has_value());
+  CHECK(t.snapshot("A").failure_count == 0);
+
+  SECTION("capped at ten times the class cooldown") {
+    t.record("A", Outcome::failure("http_status", 429, std::chrono::hours(24)));
+    CHECK(seconds_unavailable(t, clock, "A") == Approx(600.0));
+  }
+  SECTION("a zero Retry-After changes nothing below the threshold") {
+    t.record("A", Outcome::failure("http_status", 429, 0s));
+    CHECK(t.acquire("A", false) == Permit::Granted);
+  }
 }
 
 TEST_CASE("A forced acquire tries a provider in cooldown", "[unit][health]") {
@@ -594,8 +611,16 @@ TEST_CASE("UpstreamHealth transitions (table)", "[unit][health]") {
       {"a late failure during the cooldown does not extend it",
        {{0, F, -1, kNone, -1, "healthy", 1},
         {0, F, -1, kNone, 10, "unhealthy", 2},
-        {5, F, 50, kNone, 10, "unhealthy", 3},
+        {5, F, -1, kNone, 10, "unhealthy", 3},
         {10, A, -1, P, 10, "probing", 3}}},
+      {"a late failure's Retry-After extends the cooldown, never shortens it",
+       {{0, F, -1, kNone, -1, "healthy", 1},
+        {0, F, -1, kNone, 10, "unhealthy", 2},
+        {5, F, 2, kNone, 10, "unhealthy", 3},
+        {5, F, 50, kNone, 55, "unhealthy", 4},
+        {55, A, -1, P, 55, "probing", 4}}},
+      {"Retry-After below the threshold: out at once, then one probe",
+       {{0, F, 7, kNone, 7, "unhealthy", 1}, {7, A, -1, P, 7, "probing", 1}, {7, Op::Ok, -1, kNone, -1, "healthy", 0}}},
       {"release_probe reopens the probe",
        {{0, F, -1, kNone, -1, "healthy", 1},
         {0, F, -1, kNone, 10, "unhealthy", 2},
