@@ -26,6 +26,7 @@
 #include <balancer/testing/manual_clock.h>
 
 #include "fake_upstream.h"
+#include "provider_fixture.h"
 #include "recording_log.h"
 #include "test_balancer.h"
 #include "test_client.h"
@@ -37,8 +38,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 constexpr auto kDeadline = 10s;  // failure guard for waits
-
-HeaderList json_headers() { return {{"Content-Type", "application/json"}, {"anthropic-version", "2023-06-01"}}; }
 
 std::string simple_body(bool stream = false) {
   return fmt::format(
@@ -55,37 +54,6 @@ std::string conversation_body(std::string_view user_id) {
 
 ClientResponse send(const TestBalancer& balancer, const std::string& body) {
   return post(balancer.url("/v1/messages"), body, json_headers());
-}
-
-// Providers (name, url) in this order, one route "*" listing them with `priority` each given
-// (consecutive priorities when empty), and `settings` lines.
-std::string config_yaml(const std::vector<std::pair<std::string, std::string>>& providers,
-                        std::string_view settings = "", const std::vector<std::string>& entry_extras = {}) {
-  std::string yaml = "providers:\n";
-  for (const auto& [name, url] : providers) {
-    yaml += provider_yaml(name, url);
-  }
-  yaml += "model_routes:\n  \"*\":\n";
-  for (std::size_t i = 0; i < providers.size(); ++i) {
-    const std::string extra = i < entry_extras.size() ? entry_extras[i] : fmt::format("priority: {}", i + 1);
-    yaml += fmt::format("    - {{provider: \"{}\", {}}}\n", providers[i].first, extra);
-  }
-  return yaml + test_settings_yaml(settings);
-}
-
-// The /providers entry of `name`.
-json provider_status(const TestBalancer& balancer, std::string_view name) {
-  const ClientResponse response = get(balancer.url("/providers"));
-  if (response.status != 200) {
-    throw std::runtime_error(fmt::format("GET /providers answered {}", response.status));
-  }
-  const json report = json::parse(response.body);
-  for (const json& p : report.at("providers")) {
-    if (p.at("name").get<std::string>() == name) {
-      return p;
-    }
-  }
-  throw std::runtime_error(fmt::format("/providers does not list '{}': {}", name, response.body));
 }
 
 // A port on 127.0.0.1 that refuses connections: a socket bound to it that never listens, so

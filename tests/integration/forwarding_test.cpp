@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_upstream.h"
+#include "provider_fixture.h"
 #include "test_balancer.h"
 #include "test_client.h"
 
@@ -72,8 +73,6 @@ std::string simple_body(std::string_view model, bool stream = false) {
   return fmt::format(R"({{"model":"{}","max_tokens":16,"stream":{},"messages":[{{"role":"user","content":"hi"}}]}})",
                      model, stream ? "true" : "false");
 }
-
-HeaderList json_headers() { return {{"Content-Type", "application/json"}, {"anthropic-version", "2023-06-01"}}; }
 
 // True when no header of `request` carries `secret` in its value.
 bool no_header_contains(const RecordedRequest& request, std::string_view secret) {

@@ -16,6 +16,7 @@
 #include <csignal>
 #include <cstring>
 #include <stdexcept>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -307,36 +308,73 @@ void FakeUpstream::handle(const httplib::Request& req, httplib::Response& res) {
 // ---------------------------------------------------------------------------------------------
 // ClosingUpstream
 
-ClosingUpstream::ClosingUpstream() {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) {
-    throw std::runtime_error("closing upstream: socket() failed");
+namespace {
+
+// A socket listening on 127.0.0.1:<ephemeral>; returns {fd, port}. Throws naming `who`.
+std::pair<int, int> listen_on_loopback(const char* who) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw std::runtime_error(fmt::format("{}: socket() failed", who));
   }
   int on = 1;
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
   socklen_t len = sizeof(addr);
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(listen_fd_, 128) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(listen_fd_);
-    throw std::runtime_error("closing upstream: cannot listen on 127.0.0.1:0");
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(fd, 128) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error(fmt::format("{}: cannot listen on 127.0.0.1:0", who));
   }
-  port_ = ntohs(addr.sin_port);
-  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (stop_fd_ < 0) {
-    ::close(listen_fd_);
-    throw std::runtime_error("closing upstream: eventfd() failed");
+  return {fd, ntohs(addr.sin_port)};
+}
+
+int make_stop_fd(int listen_fd, const char* who) {
+  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) {
+    ::close(listen_fd);
+    throw std::runtime_error(fmt::format("{}: eventfd() failed", who));
   }
+  return fd;
+}
+
+void signal_stop(int stop_fd) {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(stop_fd, &one, sizeof one);  // wakes serve()'s poll
+}
+
+// The whole length of the request whose first bytes are `received` (head and Content-Length
+// body); npos while the head is incomplete.
+std::size_t request_length(const std::string& received) {
+  const auto header_end = received.find("\r\n\r\n");
+  if (header_end == std::string::npos) {
+    return std::string::npos;
+  }
+  std::string lower = received.substr(0, header_end);
+  for (char& c : lower) {
+    c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  std::size_t length = 0;
+  const auto at = lower.find("\r\ncontent-length:");
+  if (at != std::string::npos) {
+    length = std::strtoul(lower.c_str() + at + 17, nullptr, 10);
+  }
+  return header_end + 4 + length;
+}
+
+}  // namespace
+
+ClosingUpstream::ClosingUpstream() {
+  std::tie(listen_fd_, port_) = listen_on_loopback("closing upstream");
+  stop_fd_ = make_stop_fd(listen_fd_, "closing upstream");
   thread_ = std::thread([this] { serve(); });
 }
 
 ClosingUpstream::~ClosingUpstream() {
   stopping_ = true;
-  const std::uint64_t one = 1;
-  [[maybe_unused]] const ssize_t n = ::write(stop_fd_, &one, sizeof one);  // wakes serve()'s poll
+  signal_stop(stop_fd_);
   thread_.join();
   ::close(stop_fd_);
   ::close(listen_fd_);
@@ -359,22 +397,9 @@ void ClosingUpstream::serve() {
     // Read the request (headers, then a Content-Length body) so that the client has sent it all,
     // then close without answering: the client sees the connection end before any byte.
     std::string received;
-    std::size_t wanted = std::string::npos;
     const auto deadline = SteadyClock::now() + std::chrono::seconds(5);
     while (SteadyClock::now() < deadline && !stopping_) {
-      const auto header_end = received.find("\r\n\r\n");
-      if (header_end != std::string::npos && wanted == std::string::npos) {
-        std::size_t length = 0;
-        std::string lower = received.substr(0, header_end);
-        for (char& c : lower) {
-          c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-        }
-        const auto at = lower.find("\r\ncontent-length:");
-        if (at != std::string::npos) {
-          length = std::strtoul(lower.c_str() + at + 17, nullptr, 10);
-        }
-        wanted = header_end + 4 + length;
-      }
+      const std::size_t wanted = request_length(received);
       if (wanted != std::string::npos && received.size() >= wanted) {
         break;
       }
@@ -395,6 +420,123 @@ void ClosingUpstream::serve() {
     ++dropped_;  // counted before the close, so a client that saw the close sees the count
     ::close(fd);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SilentUpstream
+
+SilentUpstream::SilentUpstream(std::string reply_head) : reply_head_(std::move(reply_head)) {
+  std::tie(listen_fd_, port_) = listen_on_loopback("silent upstream");
+  stop_fd_ = make_stop_fd(listen_fd_, "silent upstream");
+  thread_ = std::thread([this] { serve(); });
+}
+
+SilentUpstream::~SilentUpstream() {
+  signal_stop(stop_fd_);
+  thread_.join();
+  ::close(stop_fd_);
+  ::close(listen_fd_);
+}
+
+std::string SilentUpstream::url() const { return fmt::format("http://127.0.0.1:{}", port_); }
+
+std::size_t SilentUpstream::requests_read() const {
+  std::lock_guard lock(mutex_);
+  return requests_at_.size();
+}
+
+std::vector<SteadyClock::time_point> SilentUpstream::requests_at() const {
+  std::lock_guard lock(mutex_);
+  return requests_at_;
+}
+
+std::vector<SteadyClock::time_point> SilentUpstream::peers_gone_at() const {
+  std::lock_guard lock(mutex_);
+  return gone_at_;
+}
+
+bool SilentUpstream::wait_for_requests(std::size_t n, Millis timeout) const {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return requests_at_.size() >= n; });
+}
+
+bool SilentUpstream::wait_for_peers_gone(std::size_t n, Millis timeout) const {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return gone_at_.size() >= n; });
+}
+
+void SilentUpstream::serve() {
+  struct Peer {
+    int fd;
+    std::string received;
+    bool answered = false;
+  };
+  std::vector<Peer> peers;
+  // One poll over the listener, the stop event and every peer: woken by a connection, by bytes,
+  // by a close or by the destructor, never by a timer.
+  for (;;) {
+    std::vector<pollfd> fds = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    for (const Peer& p : peers) {
+      fds.push_back({p.fd, POLLIN, 0});
+    }
+    if (::poll(fds.data(), fds.size(), -1) <= 0) {
+      continue;
+    }
+    if (fds[1].revents != 0) {
+      break;
+    }
+    for (std::size_t i = peers.size(); i-- > 0;) {
+      const short events = fds[i + 2].revents;
+      if (events == 0) {
+        continue;
+      }
+      Peer& p = peers[i];
+      char buffer[16384];
+      const ssize_t n = ::recv(p.fd, buffer, sizeof(buffer), 0);
+      if (n > 0) {
+        if (!p.answered) {
+          p.received.append(buffer, static_cast<std::size_t>(n));
+          const std::size_t wanted = request_length(p.received);
+          if (wanted != std::string::npos && p.received.size() >= wanted) {
+            p.answered = true;
+            if (!reply_head_.empty()) {
+              [[maybe_unused]] const ssize_t w = ::send(p.fd, reply_head_.data(), reply_head_.size(), MSG_NOSIGNAL);
+            }
+            {
+              std::lock_guard lock(mutex_);
+              requests_at_.push_back(SteadyClock::now());
+            }
+            changed_.notify_all();
+          }
+        }
+        continue;  // bytes after the request are ignored
+      }
+      const bool had_request = p.answered;
+      ::close(p.fd);
+      peers.erase(peers.begin() + static_cast<std::ptrdiff_t>(i));
+      if (had_request) {
+        {
+          std::lock_guard lock(mutex_);
+          gone_at_.push_back(SteadyClock::now());
+        }
+        changed_.notify_all();
+      }
+    }
+    if ((fds[0].revents & POLLIN) != 0) {
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) {
+        peers.push_back(Peer{fd, {}, false});
+      }
+    }
+  }
+  for (const Peer& p : peers) {
+    ::close(p.fd);
+  }
+}
+
+std::string silent_sse_head() {
+  return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n";
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -169,6 +169,45 @@ class ClosingUpstream {
   std::thread thread_;
 };
 
+// A raw TCP listener on 127.0.0.1:<ephemeral> that reads each request (headers and a
+// Content-Length body), writes `reply_head` (may be empty: then nothing at all) and then holds
+// the connection open, silent, until the peer closes it. It records when each peer went away,
+// so a test can see the balancer give up on (or cancel) an upstream call. Serves any number of
+// connections at once on one thread. Thread-safe.
+class SilentUpstream {
+ public:
+  explicit SilentUpstream(std::string reply_head = "");
+  ~SilentUpstream();
+  SilentUpstream(const SilentUpstream&) = delete;
+  SilentUpstream& operator=(const SilentUpstream&) = delete;
+
+  int port() const { return port_; }
+  std::string url() const;
+  std::size_t requests_read() const;
+  // When the n-th (from 0) peer that had sent a whole request closed its connection.
+  std::vector<SteadyClock::time_point> requests_at() const;
+  std::vector<SteadyClock::time_point> peers_gone_at() const;
+  bool wait_for_requests(std::size_t n, Millis timeout) const;
+  bool wait_for_peers_gone(std::size_t n, Millis timeout) const;
+
+ private:
+  void serve();
+
+  std::string reply_head_;
+  int listen_fd_ = -1;
+  int stop_fd_ = -1;  // eventfd: readable once the destructor asks serve() to return
+  int port_ = -1;
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  std::vector<SteadyClock::time_point> requests_at_;
+  std::vector<SteadyClock::time_point> gone_at_;
+  std::thread thread_;
+};
+
+// "HTTP/1.1 200 OK" + SSE headers with chunked framing and no chunk yet: a stream that started
+// and then says nothing (for SilentUpstream).
+std::string silent_sse_head();
+
 // SSE helpers.
 // "event: <type>\ndata: <data>\n\n"
 std::string sse_event(std::string_view type, std::string_view data);

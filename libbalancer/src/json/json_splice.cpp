@@ -134,12 +134,15 @@ Result<std::string> splice_request_body(std::string_view body, const std::option
     std::string replacement;
   };
   std::vector<Edit> edits;
+  const std::string model_json =
+      new_model ? nlohmann::json(*new_model).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) : "";
   const auto& list = *members;
   auto removed = [&](std::size_t i) { return remove_provider && list[i].key == "provider"; };
   for (std::size_t i = 0; i < list.size(); ++i) {
     const MemberSpan& m = list[i];
     if (new_model && m.key == "model") {
-      edits.push_back({m.value_begin, m.value_end, nlohmann::json(*new_model).dump()});
+      // A configured name may hold invalid UTF-8 (YAML passes it through): replaced, never thrown.
+      edits.push_back({m.value_begin, m.value_end, model_json});
     } else if (removed(i)) {
       std::size_t next = i + 1;
       while (next < list.size() && removed(next)) {

@@ -24,9 +24,9 @@ struct MemberSpan {
 // valid JSON (it is validated first by the caller); malformed input gives InvalidRequest.
 Result<std::vector<MemberSpan>> scan_top_level_members(std::string_view json);
 
-// Returns `body` with every top-level "model" value replaced by `new_model` (JSON-encoded) when
-// given, and every top-level "provider" member removed when `remove_provider`. All other bytes
-// are unchanged. Pure.
+// Returns `body` with every top-level "model" value replaced by `new_model` (JSON-encoded, any
+// invalid UTF-8 in it replaced by U+FFFD) when given, and every top-level "provider" member
+// removed when `remove_provider`. All other bytes are unchanged. Pure; never throws.
 Result<std::string> splice_request_body(std::string_view body, const std::optional<std::string>& new_model,
                                         bool remove_provider);
 

@@ -327,6 +327,10 @@ TEST_CASE("absent sections keep the spec's defaults", "[unit][config]") {
   CHECK(s.header_timeout == 300s);
   CHECK(s.timeouts.connect_timeout == 10s);
   CHECK(s.timeouts.read_timeout == 120s);
+  CHECK(s.timeouts.first_event_timeout == 30s);
+  CHECK(s.timeouts.count_tokens_timeout == 10s);
+  CHECK_FALSE(s.cooldowns.rate_limit.has_value());
+  CHECK_FALSE(s.cooldowns.auth.has_value());
   CHECK(s.port == 9090);
   CHECK(s.log_level == "INFO");
   CHECK(s.deduplication.enabled);
@@ -861,4 +865,52 @@ TEST_CASE("config errors never echo a value that could be a secret", "[unit][con
   }
   // Short words are echoed, so a typo is easy to see.
   CHECK(parse_error(kOneProvider + "    enabled: maybe\n").find("\"maybe\"") != std::string::npos);
+}
+
+// Found by config_fuzz (tests/fuzz/config_corpus/regress_header_nul.yaml): a NUL in a header
+// value passed the loader, and the transport then refused every request to that provider.
+TEST_CASE("a header value holding a NUL is refused like a line break", "[unit][config]") {
+  const std::string message =
+      parse_error(kOneProvider + "    headers:\n      A: ${NUL}\n", env_of({{"NUL", std::string("a\0b", 3)}}));
+  CHECK_THAT(message, Catch::Contains("providers[0].headers.A (line 7): must not contain a line break or NUL"));
+}
+
+// config_fuzz (tests/fuzz/config_corpus/regress_upper_key.yaml): log_level is upper-cased
+// before it is quoted, and "SK-..." escaped the key-shape rule, so a short key was echoed.
+TEST_CASE("a key-shaped value is not echoed whatever its case", "[unit][config]") {
+  for (const std::string& value : {"sk-ant-abc", "SK-ant-abc", "Sk-x"}) {
+    INFO(value);
+    const std::string message = parse_error(kOneProvider + "settings:\n  log_level: " + value + "\n");
+    CHECK_THAT(message, Catch::Contains("settings.log_level (line 7)"));
+    CHECK_THAT(message, Catch::Contains("characters, not shown in full"));
+    CHECK(message.find("ANT-ABC") == std::string::npos);
+  }
+}
+
+TEST_CASE("config: first-event and count_tokens timeouts, per-class cooldowns", "[unit][config]") {
+  const auto cfg = parse_ok(kMinimal + R"(settings:
+  failure_cooldown: 60
+  timeouts: {first_event_timeout: 12.5, count_tokens_timeout: 3}
+  cooldowns: {rate_limit: 30, overloaded: 120, server_error: 45, auth: 1800, connection: 20, timeout: 90}
+)");
+  const auto& s = cfg.settings;
+  CHECK(s.timeouts.first_event_timeout == 12500ms);
+  CHECK(s.timeouts.count_tokens_timeout == 3s);
+  CHECK(s.cooldowns.rate_limit == std::optional<balancer::Duration>(30s));
+  CHECK(s.cooldowns.overloaded == std::optional<balancer::Duration>(120s));
+  CHECK(s.cooldowns.server_error == std::optional<balancer::Duration>(45s));
+  CHECK(s.cooldowns.auth == std::optional<balancer::Duration>(1800s));
+  CHECK(s.cooldowns.connection == std::optional<balancer::Duration>(20s));
+  CHECK(s.cooldowns.timeout == std::optional<balancer::Duration>(90s));
+
+  // zk's streaming.first_chunk_timeout stands in for first_event_timeout.
+  CHECK(parse_ok(kMinimal + "settings:\n  timeouts:\n    streaming: {first_chunk_timeout: 8}\n")
+            .settings.timeouts.first_event_timeout == 8s);
+  // A class not given keeps failure_cooldown (unset here).
+  CHECK_FALSE(parse_ok(kMinimal + "settings:\n  cooldowns: {auth: 5}\n").settings.cooldowns.rate_limit.has_value());
+
+  CHECK(contains(parse_ok(kMinimal + "settings:\n  cooldowns: {ratelimit: 5}\n").warnings, "ratelimit"));
+  CHECK_THAT(parse_error(kMinimal + "settings:\n  timeouts: {first_event_timeout: 0}\n"),
+             Catch::Contains("first_event_timeout"));
+  CHECK_THAT(parse_error(kMinimal + "settings:\n  cooldowns: {auth: -1}\n"), Catch::Contains("cooldowns.auth"));
 }

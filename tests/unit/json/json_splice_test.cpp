@@ -86,3 +86,13 @@ TEST_CASE("a leading UTF-8 BOM is kept and does not stop splicing", "[unit][spli
   REQUIRE(out);
   CHECK(*out == "\xEF\xBB\xBF{\"model\":\"b\"}");
 }
+
+// Found by splice_fuzz: a configured model name comes from the YAML text as it is, and yaml-cpp
+// passes invalid UTF-8 through; the strict dump threw nlohmann's type_error 316 out of a
+// function that returns a Result (the forwarder then counted it against the provider).
+TEST_CASE("model rewrite with a new model that is not valid UTF-8 does not throw", "[unit][splice]") {
+  auto out = splice_request_body(R"({"model":"a","provider":"p"})", std::string("bad\xFF\xC0\x80"), true);
+  REQUIRE(out);
+  CHECK(*out == "{\"model\":\"bad\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"}");
+  CHECK_NOTHROW(nlohmann::json::parse(*out));
+}

@@ -215,3 +215,60 @@ TEST_CASE("Router: an unbound OAuth provider takes the conversation's account an
   CHECK(d->candidates[0].provider->name == "claude");
   CHECK(d->candidates[0].account_email.empty());
 }
+
+TEST_CASE("Router: the provider a conversation just failed on goes after the other healthy candidates",
+          "[unit][router]") {
+  testing::ManualClock clock;
+  ScriptedHealth health;
+  testing::ScriptedRandom random{0};
+  Router router(make_config(), health, random);
+  RouteRequest request{"my-sonnet", std::nullopt};  // *sonnet*: B, A, C
+  request.avoided = "B";
+  auto d = router.route(request);
+  REQUIRE(d);
+  CHECK(names(*d) == std::vector<std::string>{"A", "C", "B"});
+  CHECK(d->candidates[2].healthy());  // still a candidate, never removed
+
+  SECTION("stronger than the conversation's preferred provider") {
+    request.preferred_provider = "B";
+    CHECK(names(*router.route(request)) == std::vector<std::string>{"A", "C", "B"});
+  }
+  SECTION("candidates in cooldown still go after it") {
+    health.cooldown_until["A"] = clock.now() + std::chrono::seconds(10);
+    CHECK(names(*router.route(request)) == std::vector<std::string>{"C", "B", "A"});
+  }
+  SECTION("the only candidate is kept") {
+    request.model = "claude-sonnet-4-5";  // exact route: C only
+    request.avoided = "C";
+    CHECK(names(*router.route(request)) == std::vector<std::string>{"C"});
+  }
+}
+
+TEST_CASE("Router: an unbound OAuth provider picks another account when the conversation's account failed",
+          "[unit][router]") {
+  ScriptedHealth health;
+  testing::ScriptedRandom random{0};
+  auto c = std::make_shared<BalancerConfig>();
+  ProviderConfig oauth = provider("claude");
+  oauth.auth_type = AuthType::OAuth;
+  c->providers = {oauth};
+  c->model_routes = {{"*", {entry("claude", "passthrough", 1)}}};
+  Router router(c, health, random);
+  const std::vector<std::string> accounts{"a@example.com", "b@example.com"};
+  RouteRequest request{"claude-sonnet-4-5", std::nullopt};
+  request.oauth_accounts = accounts;
+  request.conversation = "session:s1";
+  const std::string first = router.route(request)->candidates[0].account_email;
+  const std::string other = first == "a@example.com" ? "b@example.com" : "a@example.com";
+
+  const std::string avoided = "claude/" + first;
+  request.avoided = avoided;
+  auto d = router.route(request);
+  REQUIRE(d);
+  CHECK(d->candidates[0].account_email == other);
+
+  SECTION("the failed account is kept when the other one cools down") {
+    health.cooldown_until["claude/" + other] = SteadyTime::max();
+    CHECK(router.route(request)->candidates[0].account_email == first);
+  }
+}
