@@ -116,9 +116,10 @@ TEST_CASE("failure handling: a mid-stream upstream error event is relayed and co
   FakeUpstream backup([](const RecordedRequest&) { return Reply::sse(backup_events()); });
   auto log = std::make_shared<RecordingLog>();
   testing::ManualClock clock;
-  TestBalancer balancer(config_yaml({{"primary", primary.url()}, {"backup", backup.url()}},
-                                    "  unhealthy_threshold: 3\n  deduplication:\n    enabled: true\n"),
-                        {.clock = &clock, .log = log});
+  TestBalancer balancer(
+      config_yaml({{"primary", primary.url()}, {"backup", backup.url()}},
+                  "  unhealthy_threshold: 3\n  cache_ttl_seconds: 60\n  deduplication:\n    enabled: true\n"),
+      {.clock = &clock, .log = log});
 
   const ClientResponse response = send(balancer, request_body(true));
 

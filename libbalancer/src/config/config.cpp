@@ -58,11 +58,12 @@ std::string upper(std::string_view text) {
 
 // A value as a config error shows it. Config errors reach the terminal, the reload reply and the
 // log, and the value may be a secret typed on the wrong line: anything longer than a setting's
-// word (kMaxShown) or shaped like an API key is shown by its first characters and length only.
+// word (kMaxShown) or shaped like an API key ("sk-" in any case: some values are case-folded
+// before they are quoted) is shown by its first characters and length only.
 std::string quote(std::string_view text) {
   constexpr std::size_t kMaxShown = 24;
   constexpr std::size_t kPrefix = 4;
-  if (text.size() > kMaxShown || text.starts_with("sk-")) {
+  if (text.size() > kMaxShown || to_lower(text.substr(0, 3)) == "sk-") {
     std::size_t cut = std::min(kPrefix, text.size());
     while (cut > 0 && cut < text.size() && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
       --cut;  // UTF-8
@@ -420,7 +421,9 @@ std::vector<std::pair<std::string, std::string>> parse_headers(Reader r) {
     });
     if (!token) value.fail("is not a valid header name");
     std::string text = value.as_string();
-    if (text.find_first_of("\r\n") != std::string::npos) value.fail("must not contain a line break");
+    // As for auth_value: the transport refuses such a header, so every request would fail.
+    if (text.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+      value.fail("must not contain a line break or NUL");
     out.emplace_back(name, std::move(text));
   }
   return out;

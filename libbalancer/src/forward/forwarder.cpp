@@ -241,6 +241,14 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate, const
     auto on_failure = [stats = &stats_, health = options_.health, affinity = options_.affinity, clock = &clock_,
                        name = provider.name, key = health_key(provider, account), conversation,
                        avoid_for](const detail::StreamFailure& failure) {
+      // An error event that blames the request (invalid_request_error, not_found_error,
+      // request_too_large) is relayed and ends the stream unfinished, but is not the provider's
+      // failure: the same request would fail anywhere.
+      const std::string_view type = failure.upstream_error_type;
+      if (failure.error_class == FailureClass::UpstreamError &&
+          (type == "invalid_request_error" || type == "not_found_error" || type == "request_too_large")) {
+        return;
+      }
       stats->record_failure(name, "stream: " + failure.message);
       const std::string error_class(to_string(failure.error_class));
       if (health != nullptr) {

@@ -59,7 +59,22 @@ bool partial_count_expired(const HealthConfig& config, int failures, const std::
 
 }  // namespace
 
+std::optional<SteadyTime> UpstreamHealth::cooldown_at(SteadyTime now) const {
+  if (retry_window_only_ && cooldown_until_ && now >= *cooldown_until_) {
+    return std::nullopt;
+  }
+  return cooldown_until_;
+}
+
+void UpstreamHealth::end_passed_retry_window(SteadyTime now) {
+  if (retry_window_only_ && cooldown_until_ && now >= *cooldown_until_) {
+    cooldown_until_.reset();
+    retry_window_only_ = false;
+  }
+}
+
 UpstreamHealth::Permit UpstreamHealth::acquire(const HealthConfig& config, SteadyTime now, bool force) {
+  end_passed_retry_window(now);
   if (partial_count_expired(config, failures_, last_failure_, cooldown_until_, now)) {
     failures_ = 0;
   }
@@ -79,6 +94,7 @@ UpstreamHealth::Permit UpstreamHealth::acquire(const HealthConfig& config, Stead
 }
 
 void UpstreamHealth::on_outcome(const HealthConfig& config, const Outcome& outcome, SteadyTime now) {
+  end_passed_retry_window(now);
   if (partial_count_expired(config, failures_, last_failure_, cooldown_until_, now)) {
     failures_ = 0;
   }
@@ -89,6 +105,7 @@ void UpstreamHealth::on_outcome(const HealthConfig& config, const Outcome& outco
     if (cooldown_until_) {
       // A probe (or any request) succeeded: healthy again, everything reset.
       cooldown_until_.reset();
+      retry_window_only_ = false;
       failures_ = 0;
       ejections_ = 0;
     } else if (config.reset_on_success) {
@@ -112,17 +129,21 @@ void UpstreamHealth::on_outcome(const HealthConfig& config, const Outcome& outco
   if (outcome.retry_after && *outcome.retry_after > Duration::zero()) {
     retry_until = later(now, std::min(*outcome.retry_after, max_cooldown(config, base)));
   }
+  const int threshold = threshold_of(config);
   if (cooldown_until_ && now < *cooldown_until_ && !was_probe) {
     // A request granted before the cooldown began failed late: counted, but the running
     // cooldown is neither doubled nor shortened (a later Retry-After extends it).
     if (retry_until && *retry_until > *cooldown_until_) {
       cooldown_until_ = retry_until;
     }
-    return;
-  }
-  if (!cooldown_until_ && failures_ < threshold_of(config)) {
+    if (!retry_window_only_ || failures_ < threshold) {
+      return;
+    }
+    // The threshold is reached inside a Retry-After window: a real cooldown starts (below).
+  } else if (!cooldown_until_ && failures_ < threshold) {
     if (retry_until) {
       cooldown_until_ = retry_until;  // below the threshold: out for the Retry-After only
+      retry_window_only_ = true;
     }
     return;
   }
@@ -130,18 +151,26 @@ void UpstreamHealth::on_outcome(const HealthConfig& config, const Outcome& outco
   if (ejections_ < std::numeric_limits<int>::max()) {
     ++ejections_;
   }
-  const SteadyTime until = later(now, doubled_cooldown(config, base, ejections_));
-  cooldown_until_ = retry_until ? std::max(until, *retry_until) : until;  // the larger, not the sum
+  SteadyTime until = later(now, doubled_cooldown(config, base, ejections_));
+  if (retry_until) {
+    until = std::max(until, *retry_until);  // the larger, not the sum
+  }
+  if (retry_window_only_ && cooldown_until_) {
+    until = std::max(until, *cooldown_until_);
+  }
+  retry_window_only_ = false;
+  cooldown_until_ = until;
 }
 
 void UpstreamHealth::release_probe() { probe_in_flight_ = false; }
 
 std::optional<SteadyTime> UpstreamHealth::unavailable_until(const HealthConfig& /*config*/, SteadyTime now) const {
-  if (!cooldown_until_) {
+  const std::optional<SteadyTime> cooldown_until = cooldown_at(now);
+  if (!cooldown_until) {
     return std::nullopt;
   }
-  if (now < *cooldown_until_) {
-    return cooldown_until_;
+  if (now < *cooldown_until) {
+    return cooldown_until;
   }
   if (probe_in_flight_) {
     return now;  // half-open with its probe out: after the healthy ones, before cooldowns
@@ -152,17 +181,18 @@ std::optional<SteadyTime> UpstreamHealth::unavailable_until(const HealthConfig& 
 HealthSnapshot UpstreamHealth::snapshot(const HealthConfig& config, SteadyTime now) const {
   HealthSnapshot s;
   s.threshold = threshold_of(config);
-  s.failure_count = partial_count_expired(config, failures_, last_failure_, cooldown_until_, now) ? 0 : failures_;
+  const std::optional<SteadyTime> cooldown_until = cooldown_at(now);
+  s.failure_count = partial_count_expired(config, failures_, last_failure_, cooldown_until, now) ? 0 : failures_;
   s.last_error = last_error_;
   s.last_status = last_status_;
   s.ejections = ejections_;
-  if (!cooldown_until_) {
+  if (!cooldown_until) {
     s.healthy = true;
     s.status = "healthy";
-  } else if (now < *cooldown_until_) {
+  } else if (now < *cooldown_until) {
     s.healthy = false;
     s.status = "unhealthy";
-    s.cooldown_remaining_s = std::chrono::duration<double>(*cooldown_until_ - now).count();
+    s.cooldown_remaining_s = std::chrono::duration<double>(*cooldown_until - now).count();
   } else {
     // Half-open: usable by one probe; healthy only while that probe is not yet taken.
     s.healthy = !probe_in_flight_;

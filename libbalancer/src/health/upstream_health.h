@@ -31,9 +31,17 @@ class UpstreamHealth {
   HealthSnapshot snapshot(const HealthConfig& config, SteadyTime now) const;
 
  private:
+  // The cooldown as it stands at `now`: nullopt once a Retry-After-only window has passed.
+  std::optional<SteadyTime> cooldown_at(SteadyTime now) const;
+  // Forgets a Retry-After-only window that has passed.
+  void end_passed_retry_window(SteadyTime now);
+
   int failures_ = 0;
   std::optional<SteadyTime> last_failure_;
   std::optional<SteadyTime> cooldown_until_;  // set while unhealthy
+  // The cooldown is only a Retry-After window below the threshold: when it ends the provider is
+  // plainly healthy again (count kept), not half-open.
+  bool retry_window_only_ = false;
   bool probe_in_flight_ = false;
   int ejections_ = 0;
   std::string last_error_;

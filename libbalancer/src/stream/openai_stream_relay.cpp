@@ -61,7 +61,7 @@ std::optional<StreamFailure> OpenAiStreamRelay::prime(const Clock& clock, Durati
     // Broken before anything reached the client (a short answer that ended in an error can
     // arrive in one read): fail over instead of relaying it.
     StreamFailure failure = describe_failure();
-    if (bytes_received_ == 0) {
+    if (bytes_received_ == 0 && !read_error_) {  // ended without a byte (a timeout stays one)
       failure.error_class = FailureClass::EmptyBody;
       failure.message = "empty_stream: " + failure.message;
     }

@@ -66,6 +66,7 @@ SseRelay::Pump SseRelay::pump(std::optional<std::chrono::milliseconds> longest) 
 
 void SseRelay::fail(FailureClass error_class, std::string reason) {
   failure_ = std::move(reason);
+  failure_class_ = error_class;
   finished_ = true;
   held_.clear();
   ready_ += anthropic_error_event("api_error", "upstream provider '" + provider_ + "' stream failed: " + failure_);
@@ -79,6 +80,7 @@ void SseRelay::end_after_upstream_error() {
   finished_ = true;
   held_.clear();
   failure_ = "upstream_error: " + upstream_error_->type + ": " + upstream_error_->message;
+  failure_class_ = FailureClass::UpstreamError;
   if (on_failure_) {
     on_failure_(StreamFailure{FailureClass::UpstreamError, upstream_error_->type, failure_});
   }
@@ -98,7 +100,7 @@ std::optional<StreamFailure> SseRelay::prime(const Clock& clock, Duration first_
         if (clock.now() >= deadline) {
           return first_event_timed_out(first_event_timeout);
         }
-        return StreamFailure{FailureClass::StreamError, {}, failure_};
+        return StreamFailure{failure_class_, {}, failure_};  // e.g. read_timeout < first_event_timeout
     }
   }
   return std::nullopt;
@@ -106,9 +108,14 @@ std::optional<StreamFailure> SseRelay::prime(const Clock& clock, Duration first_
 
 bool SseRelay::next(std::string& out) {
   committed_ = true;
-  while (ready_.empty() && !finished_) {
+  while (!finished_) {
     if (upstream_error_) {
+      // Recorded before the error event is handed out: a client that stops reading at the
+      // error (Claude Code does) cannot make the failure go unrecorded.
       end_after_upstream_error();
+      break;
+    }
+    if (!ready_.empty()) {
       break;
     }
     switch (pump(std::nullopt)) {

@@ -51,6 +51,7 @@ class SseRelay final : public PrimedStream {
   bool committed_ = false;  // next() was called: failures are now the client's to see
   bool finished_ = false;
   std::string failure_;
+  FailureClass failure_class_ = FailureClass::None;  // of failure_, once set
 };
 
 }  // namespace balancer::detail

@@ -382,4 +382,28 @@ TEST_CASE("Forwarder: a stream dropped after the first byte ends with an error e
     CHECK_THAT(result.stream->failure(), Catch::StartsWith("upstream_error") && Catch::Contains("overloaded_error"));
     CHECK(f.stats.get("A").failures == 1);
   }
+  SECTION("the failure is recorded by the time the error event is handed out") {
+    const std::string err =
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"x\"}}\n\n";
+    Fixture f([&](const HttpRequest&) { return FakeResponse::sse({start, err}); });
+    auto result = f.post(kBody);
+    REQUIRE(result.stream);
+    std::string all;
+    std::string chunk;
+    while (all.find("event: error") == std::string::npos && result.stream->next(chunk)) {
+      all += chunk;
+    }
+    CHECK(all == start + err);
+    CHECK(f.stats.get("A").failures == 1);  // the client may stop reading here
+  }
+  SECTION("an error event that blames the request ends the stream unfinished, with no penalty") {
+    const std::string err =
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"x\"}}\n\n";
+    Fixture f([&](const HttpRequest&) { return FakeResponse::sse({start, err}); });
+    auto result = f.post(kBody);
+    REQUIRE(result.stream);
+    CHECK(drain(*result.stream) == start + err);
+    CHECK_FALSE(result.stream->completed());
+    CHECK(f.stats.get("A").failures == 0);
+  }
 }

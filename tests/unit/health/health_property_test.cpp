@@ -402,10 +402,19 @@ class Sequence {
       }
     } else if (before.status == "probing" || probe_before) {
       expected = now + expected_cooldown(before.ejections + 1);
+      // A forced probe failing inside a Retry-After window (no ejection yet) keeps the window.
+      if (before.ejections == 0 && until_before && *until_before > *expected) {
+        expected = until_before;
+      }
     } else {
       expected = until_before;  // a late failure during the cooldown
       if (retry_until && (!expected || *retry_until > *expected)) {
         expected = retry_until;
+      }
+      // No ejection yet: the cooldown is a Retry-After window below the threshold; reaching the
+      // threshold inside it starts a real cooldown (never shorter than the window).
+      if (before.ejections == 0 && after.failure_count >= health_config_.unhealthy_threshold) {
+        expected = std::max(*expected, now + expected_cooldown(1));
       }
     }
     if (until != expected) {

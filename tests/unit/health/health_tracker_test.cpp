@@ -373,9 +373,14 @@ TEST_CASE("Retry-After below the threshold puts the provider out until then, at 
   clock.advance(119s);
   CHECK(t.acquire("A", false) == Permit::Skip);
   clock.advance(1s);
-  CHECK(t.acquire("A", false) == Permit::GrantedProbe);  // one request tries it first
-  t.record("A", Outcome::ok());
+  CHECK(t.acquire("A", false) == Permit::Granted);  // the window is over: not an ejection
+  CHECK(t.snapshot("A").status == "healthy");
+  CHECK(t.snapshot("A").failure_count == 1);
+  // Later, one more failure is one more count, not a failed probe.
+  clock.advance(10s);
+  t.record("A", fail500());
   CHECK(t.acquire("A", false) == Permit::Granted);
+  t.record("A", Outcome::ok());
   CHECK(t.snapshot("A").failure_count == 0);
 
   SECTION("capped at ten times the class cooldown") {
@@ -619,8 +624,17 @@ TEST_CASE("UpstreamHealth transitions (table)", "[unit][health]") {
         {5, F, 2, kNone, 10, "unhealthy", 3},
         {5, F, 50, kNone, 55, "unhealthy", 4},
         {55, A, -1, P, 55, "probing", 4}}},
-      {"Retry-After below the threshold: out at once, then one probe",
-       {{0, F, 7, kNone, 7, "unhealthy", 1}, {7, A, -1, P, 7, "probing", 1}, {7, Op::Ok, -1, kNone, -1, "healthy", 0}}},
+      {"Retry-After below the threshold: out at once, then plainly healthy with its count",
+       {{0, F, 7, kNone, 7, "unhealthy", 1},
+        {6, A, -1, S, 7, "unhealthy", 1},
+        {7, A, -1, G, -1, "healthy", 1},
+        {7, A, -1, G, -1, "healthy", 1},           // no single-probe rule: it was not an ejection
+        {20, F, -1, kNone, 30, "unhealthy", 2}}},  // the threshold, not a failed probe
+      {"Retry-After window: reaching the threshold inside it starts a real cooldown",
+       {{0, F, 50, kNone, 50, "unhealthy", 1},
+        {1, F, -1, kNone, 50, "unhealthy", 2},  // 1 + 10 s < the window
+        {50, A, -1, P, 50, "probing", 2},
+        {50, F, -1, kNone, 70, "unhealthy", 3}}},  // a failed probe: doubled
       {"release_probe reopens the probe",
        {{0, F, -1, kNone, -1, "healthy", 1},
         {0, F, -1, kNone, 10, "unhealthy", 2},
