@@ -178,8 +178,7 @@ bool contains(std::string_view haystack, std::string_view needle) {
 
 // "(line N" with N >= 1, as "<key path> (line N): ..." and "YAML syntax error (line N, ...".
 bool names_a_line(std::string_view message) {
-  for (std::size_t at = message.find("(line "); at != std::string_view::npos;
-       at = message.find("(line ", at + 1)) {
+  for (std::size_t at = message.find("(line "); at != std::string_view::npos; at = message.find("(line ", at + 1)) {
     const std::size_t digits = at + 6;
     if (digits < message.size() && message[digits] >= '1' && message[digits] <= '9') {
       return true;
@@ -212,8 +211,8 @@ void check_no_secret(std::string_view text, std::string_view input_lower) {
         continue;  // not quote()'s output (a value holding '"' ends early: harmless here)
       }
       const std::string_view shown = std::string_view(message).substr(begin, end - begin);
-      const bool abridged = shown.ends_with("...") && shown.size() <= 4 + 3 &&
-                            std::string_view(message).substr(end).starts_with("\" (");
+      const bool abridged =
+          shown.ends_with("...") && shown.size() <= 4 + 3 && std::string_view(message).substr(end).starts_with("\" (");
       if (!abridged && (shown.size() > 24 || shown.starts_with("sk-"))) {
         oracle_failed("a message quotes a long or key-shaped value in full", std::string(text));
       }

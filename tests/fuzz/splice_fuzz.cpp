@@ -105,8 +105,7 @@ void check_splice(std::string_view body, const std::optional<std::string>& new_m
       // The new model as a JSON string: decoded, it is the model (valid UTF-8) or the model with
       // invalid sequences replaced (then not the bytes given, and as nlohmann's replace encodes).
       const auto decoded = nlohmann::json::parse(value, nullptr, false);
-      if (!decoded.is_string() || value != model_json ||
-          (model_is_utf8 && decoded.get<std::string>() != *new_model)) {
+      if (!decoded.is_string() || value != model_json || (model_is_utf8 && decoded.get<std::string>() != *new_model)) {
         oracle_failed("the model value is not the new model", result);
       }
     } else if (value != between(body, a.value_begin, a.value_end)) {
