@@ -13,7 +13,7 @@
 //   an error exactly at its end);
 // - for an accepted object, scan_top_level_members finds the same members as nlohmann's parse,
 //   duplicates included, in order: same decoded keys, and each value span parses to the value
-//   nlohmann saw; for any other accepted text the scan fails;
+//   nlohmann saw; for any other text (not an object, invalid, too deep) the scan fails;
 // - inspect_request_body agrees with nlohmann on the documented semantics: of duplicate
 //   top-level keys the last string `model` / `provider` and the last boolean `stream` win, a
 //   non-string non-null `provider` anywhere is an error, so is a `model` with no string value;
@@ -159,8 +159,11 @@ void check_validator(std::string_view text, const Reference& ref) {
 
 void check_scanner(std::string_view text, const Reference& ref) {
   const auto members = balancer::detail::scan_top_level_members(text);
-  if (!ref.accepted) {
-    return;  // unspecified, as long as it stays in bounds
+  if (!ref.accepted || ref.max_depth > kMaxJsonDepth) {
+    if (members) {  // the scan is the validating pass: what it refuses, it finds no members in
+      oracle_failed("scan_top_level_members accepts a text the validator refuses", printable(text));
+    }
+    return;
   }
   if (!ref.is_object) {
     if (members) {

@@ -41,21 +41,18 @@ Headers anthropic_upstream_headers(const Headers& client_headers, const Provider
   return headers;
 }
 
-Result<HttpRequest> anthropic_upstream_request(const Candidate& candidate, const ForwardRequest& request,
-                                               bool remove_provider, const ClientAuth& auth,
-                                               std::string_view oauth_token) {
+HttpRequest anthropic_upstream_request(const Candidate& candidate, const ForwardRequest& request,
+                                       const std::vector<MemberSpan>& members, bool remove_provider,
+                                       const ClientAuth& auth, std::string_view oauth_token) {
   const ProviderConfig& provider = *candidate.provider;
-  auto body = splice_request_body(
-      request.body, candidate.rewrite_model ? std::optional<std::string>(candidate.upstream_model) : std::nullopt,
-      remove_provider);
-  if (!body) {
-    return tl::unexpected(body.error());
-  }
+  std::string body = splice_request_body(
+      request.body, members,
+      candidate.rewrite_model ? std::optional<std::string>(candidate.upstream_model) : std::nullopt, remove_provider);
   HttpRequest upstream;
   upstream.url = provider.base_url + request.path + (request.query.empty() ? "" : "?" + request.query);
   upstream.headers = anthropic_upstream_headers(request.headers, provider, auth, oauth_token);
   // Thinking an OpenAI-format provider produced has no signature; Anthropic refuses it back.
-  upstream.body = strip_unsigned_thinking(std::move(*body));
+  upstream.body = strip_unsigned_thinking(std::move(body));
   return upstream;
 }
 

@@ -8,16 +8,17 @@
 #include <balancer/router.h>
 #include "config/client_auth.h"
 #include "forward/forwarder.h"
+#include "json/json_validate.h"
 
 namespace balancer::detail {
 
+// `members`: the top-level members the request body was inspected into (inspect_request_body).
 // `remove_provider`: drop the balancer-only "provider" pin from the body. Thinking blocks
 // without a signature (produced by OpenAI-format providers) are removed. `oauth_token`: the
-// access token of an `auth_type: oauth` provider's account. Errors: InvalidRequest when the
-// body cannot be spliced.
-Result<HttpRequest> anthropic_upstream_request(const Candidate& candidate, const ForwardRequest& request,
-                                               bool remove_provider, const ClientAuth& auth,
-                                               std::string_view oauth_token = {});
+// access token of an `auth_type: oauth` provider's account.
+HttpRequest anthropic_upstream_request(const Candidate& candidate, const ForwardRequest& request,
+                                       const std::vector<MemberSpan>& members, bool remove_provider,
+                                       const ClientAuth& auth, std::string_view oauth_token = {});
 
 // The headers sent upstream: forwardable client headers, the provider's credential (or with
 // passthrough the client's own, never a balancer key; with OAuth `Authorization: Bearer

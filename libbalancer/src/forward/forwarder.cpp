@@ -167,7 +167,8 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate, const
         openai ? detail::openai_upstream_request(provider, request.body,
                                                  candidate.rewrite_model ? candidate.upstream_model : client_model,
                                                  request.headers, auth_, outcome.attempt.notes)
-               : detail::anthropic_upstream_request(candidate, request, remove_provider, auth_, token);
+               : Result<HttpRequest>(detail::anthropic_upstream_request(candidate, request, info.members,
+                                                                        remove_provider, auth_, token));
     if (!upstream) {
       unconvertible = true;
       return tl::unexpected(upstream.error());

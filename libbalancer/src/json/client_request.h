@@ -4,8 +4,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <balancer/error.h>
+
+#include "json/json_validate.h"
 
 namespace balancer {
 
@@ -14,7 +17,8 @@ struct MessageRequestInfo {
   std::string model;
   std::optional<std::string> pinned_provider;  // the balancer-only "provider" field
   bool stream = false;
-  std::string user_id;  // metadata.user_id, empty when absent (conversation key)
+  std::string user_id;                      // metadata.user_id, empty when absent (conversation key)
+  std::vector<detail::MemberSpan> members;  // the body's top-level members (splicing reads them)
 };
 
 // Validates that `body` is one JSON object (a strict byte-level validator) and extracts the

@@ -10,18 +10,12 @@
 
 #include <balancer/error.h>
 
+#include "json/json_validate.h"
+
 namespace balancer::detail {
 
-// Byte offsets of one top-level member of a JSON object.
-struct MemberSpan {
-  std::string key;              // unescaped
-  std::size_t key_begin = 0;    // offset of the key's opening quote
-  std::size_t value_begin = 0;  // first byte of the value
-  std::size_t value_end = 0;    // one past the last byte of the value
-};
-
-// Scans the top-level members of a JSON object without building a DOM. The input should be
-// valid JSON (it is validated first by the caller); malformed input gives InvalidRequest.
+// The top-level members of a JSON object without building a DOM (one validating pass, see
+// diagnose_json). Invalid JSON or a text that is not an object gives InvalidRequest.
 Result<std::vector<MemberSpan>> scan_top_level_members(std::string_view json);
 
 // Returns `body` with every top-level "model" value replaced by `new_model` (JSON-encoded, any
@@ -29,5 +23,9 @@ Result<std::vector<MemberSpan>> scan_top_level_members(std::string_view json);
 // removed when `remove_provider`. All other bytes are unchanged. Pure; never throws.
 Result<std::string> splice_request_body(std::string_view body, const std::optional<std::string>& new_model,
                                         bool remove_provider);
+
+// As above over the members `body` was already inspected into (diagnose_json): no second scan.
+std::string splice_request_body(std::string_view body, const std::vector<MemberSpan>& members,
+                                const std::optional<std::string>& new_model, bool remove_provider);
 
 }  // namespace balancer::detail

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <system_error>
 
+#include <nlohmann/json.hpp>
+
 #if defined(__SSE2__) && !defined(BALANCER_JSON_NO_SIMD)
 #include <emmintrin.h>
 #define BALANCER_JSON_SSE2 1
@@ -84,18 +86,35 @@ std::size_t skip_plain(const Byte* s, std::size_t i, std::size_t n) {
   return i;
 }
 
+// One pass over a text: validates it and, when asked, records the root object's members.
 class Validator {
  public:
-  explicit Validator(std::string_view text) : s_(reinterpret_cast<const Byte*>(text.data())), n_(text.size()) {}
+  Validator(std::string_view text, std::vector<MemberSpan>* members)
+      : s_(reinterpret_cast<const Byte*>(text.data())), n_(text.size()), members_(members) {}
 
   std::optional<JsonError> run() {
+    if (members_ != nullptr) {
+      members_->clear();
+    }
     if (run_document()) {
       return std::nullopt;
+    }
+    if (members_ != nullptr) {
+      members_->clear();
     }
     return error_;
   }
 
  private:
+  // True at a member of the root object: the only level whose spans are recorded.
+  bool at_root_member() const { return members_ != nullptr && depth_ == 1 && top_is_object(); }
+
+  void end_root_member() {
+    if (at_root_member()) {
+      members_->back().value_end = i_;
+    }
+  }
+
   bool fail(std::size_t offset, const char* reason) {
     error_ = JsonError{offset, reason};
     return false;
@@ -148,6 +167,7 @@ class Validator {
       if (!value()) {
         return false;
       }
+      end_root_member();  // a scalar or an empty container
       // After a value: close containers until one continues with ',' or the document ends.
       for (;;) {
         skip_ws();
@@ -173,6 +193,7 @@ class Validator {
         if (c == (in_object ? '}' : ']')) {
           ++i_;
           --depth_;
+          end_root_member();
           continue;
         }
         return fail(i_, in_object ? "expected ',' or '}'" : "expected ',' or ']'");
@@ -188,6 +209,9 @@ class Validator {
       skip_ws();
       if (i_ >= n_) {
         return fail(n_, "unexpected end of input; expected a value");
+      }
+      if (at_root_member()) {
+        members_->back().value_begin = i_;
       }
       switch (s_[i_]) {
         case '{':
@@ -244,8 +268,15 @@ class Validator {
     if (s_[i_] != '"') {
       return fail(i_, "expected a string key");
     }
+    const std::size_t key_begin = i_;
     if (!string()) {
       return false;
+    }
+    if (at_root_member()) {
+      MemberSpan member;
+      member.key = decode_json_string(std::string_view(reinterpret_cast<const char*>(s_ + key_begin), i_ - key_begin));
+      member.key_begin = key_begin;
+      members_->push_back(std::move(member));
     }
     skip_ws();
     if (i_ >= n_) {
@@ -515,6 +546,7 @@ class Validator {
 
   const Byte* s_;
   std::size_t n_;
+  std::vector<MemberSpan>* members_;  // null: validate only
   std::size_t i_ = 0;
   std::size_t depth_ = 0;
   std::array<std::uint64_t, (kMaxJsonDepth + 63) / 64> stack_{};  // bit set: 1 = object
@@ -523,7 +555,20 @@ class Validator {
 
 }  // namespace
 
-std::optional<JsonError> diagnose_json(std::string_view text) noexcept { return Validator(text).run(); }
+std::optional<JsonError> diagnose_json(std::string_view text) noexcept { return Validator(text, nullptr).run(); }
+
+std::optional<JsonError> diagnose_json(std::string_view text, std::vector<MemberSpan>& members) {
+  return Validator(text, &members).run();
+}
+
+std::string decode_json_string(std::string_view token) {
+  const std::string_view inner = token.substr(1, token.size() - 2);
+  if (inner.find('\\') == std::string_view::npos) {
+    return std::string(inner);  // valid UTF-8 without escapes: the bytes are the value
+  }
+  auto parsed = nlohmann::json::parse(token, nullptr, /*allow_exceptions=*/false);
+  return parsed.is_string() ? parsed.get<std::string>() : std::string();
+}
 
 std::optional<std::size_t> find_json_error(std::string_view text) noexcept {
   if (auto error = diagnose_json(text)) {

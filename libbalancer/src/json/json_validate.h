@@ -4,7 +4,9 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace balancer::detail {
 
@@ -31,6 +33,23 @@ struct JsonError {
 // JSON text, text.size() when it is only cut short, or for a number out of range the offset of
 // its first byte. No allocation; safe from any thread.
 std::optional<JsonError> diagnose_json(std::string_view text) noexcept;
+
+// Byte offsets of one top-level member of a JSON object.
+struct MemberSpan {
+  std::string key;              // unescaped
+  std::size_t key_begin = 0;    // offset of the key's opening quote
+  std::size_t value_begin = 0;  // first byte of the value
+  std::size_t value_end = 0;    // one past the last byte of the value
+};
+
+// As diagnose_json, in the same single pass: when the text is a valid JSON object, `members`
+// (cleared first) receives its top-level members in document order, offsets into `text`. This
+// is the one inspection of a request body; routing, splicing and the token estimate read these
+// spans instead of scanning the body again. Allocates only the members' vector and key strings.
+std::optional<JsonError> diagnose_json(std::string_view text, std::vector<MemberSpan>& members);
+
+// The decoded value of a JSON string token (quotes included) taken from a validated text.
+std::string decode_json_string(std::string_view token);
 
 // As diagnose_json, the offset only: nullopt for a valid JSON text.
 std::optional<std::size_t> find_json_error(std::string_view text) noexcept;

@@ -32,6 +32,40 @@ TEST_CASE("scan_top_level_members rejects what is not an object", "[unit][splice
   CHECK_FALSE(scan_top_level_members(R"({"a" 1})"));
 }
 
+TEST_CASE("the validating pass records the root object's members and nothing deeper", "[unit][splice]") {
+  using balancer::detail::diagnose_json;
+  using balancer::detail::MemberSpan;
+  std::vector<MemberSpan> members;
+  auto span = [](std::string_view text, const MemberSpan& m) {
+    return text.substr(m.value_begin, m.value_end - m.value_begin);
+  };
+  SECTION("empty containers, literals and a nested object closing at the end") {
+    const std::string body = "\xEF\xBB\xBF {\"e\":{} ,\"a\":[],\"t\":true,\"z\":{\"k\":[{}]}}";
+    REQUIRE_FALSE(diagnose_json(body, members));
+    REQUIRE(members.size() == 4);
+    CHECK(span(body, members[0]) == "{}");
+    CHECK(span(body, members[1]) == "[]");
+    CHECK(span(body, members[2]) == "true");
+    CHECK(span(body, members[3]) == R"({"k":[{}]})");
+    CHECK(body.substr(members[0].key_begin, 3) == "\"e\"");  // offsets count the BOM
+  }
+  SECTION("a root array or scalar has no members") {
+    members.push_back({});
+    REQUIRE_FALSE(diagnose_json(R"([{"model":"x"}])", members));
+    CHECK(members.empty());
+    REQUIRE_FALSE(diagnose_json("12", members));
+    CHECK(members.empty());
+  }
+  SECTION("an invalid text leaves no members behind") {
+    REQUIRE(diagnose_json(R"({"model":"x","messages":[1,})", members));
+    CHECK(members.empty());
+  }
+  SECTION("what the scanner used to let through is refused") {
+    CHECK_FALSE(scan_top_level_members(R"({"model":"x","n":01})"));
+    CHECK_FALSE(scan_top_level_members("{\"model\":\"a\xFFb\"}"));
+  }
+}
+
 TEST_CASE("model rewrite keeps every other byte", "[unit][splice]") {
   const std::string body =
       "{\n  \"model\":   \"claude-sonnet-4-5\",\n  \"messages\": [{\"role\":\"user\",\"content\":"
