@@ -65,7 +65,13 @@ ClientRequest head_of(const httplib::Request& req) {
 // limit); past that it stops reading (the connection layer closes the connection, as the rest of
 // the body is unread). False when the body ended before its declared end (the client went away
 // mid-upload).
-bool read_body(const httplib::ContentReader& reader, std::size_t limit, std::string& body) {
+bool read_body(const httplib::ContentReader& reader, std::size_t declared, std::size_t limit, std::string& body) {
+  // Room for the declared length up front: a 200 KB body would otherwise be copied by every
+  // doubling of the string as httplib hands it over 4 KB at a time. (An over-limit length is
+  // refused with its head; the body is only read up to the limit anyway.)
+  if (declared <= limit) {
+    body.reserve(declared);
+  }
   bool over = false;
   const bool whole = reader([&](const char* data, std::size_t len) {
     body.append(data, std::min(len, limit + 1 - body.size()));
@@ -138,7 +144,8 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
       send_error(res, 415, "invalid_request_error", "multipart/form-data request bodies are not supported");
       return;
     }
-    if (has_body(req) && !read_body(*reader, limit, request.body)) {
+    const std::size_t declared = req.get_header_value<std::uint64_t>("Content-Length");
+    if (has_body(req) && !read_body(*reader, declared, limit, request.body)) {
       // A truncated upload is never forwarded as if it were the whole request.
       res.set_header("Connection", "close");
       send_error(res, 400, "invalid_request_error", "the request body ended before its declared length");

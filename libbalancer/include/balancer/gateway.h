@@ -48,7 +48,7 @@ struct ClientRequest {
   // Optional, from the front end: true once the client has gone away (closed its connection).
   // Polled while the balancer waits for a whole upstream answer, so that the upstream call is
   // cancelled instead of running for nobody.
-  std::function<bool()> client_gone;
+  std::function<bool()> client_gone = {};
 };
 
 // One extra sample for GET /metrics from the front end (e.g. busy connections).

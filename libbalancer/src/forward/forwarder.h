@@ -31,7 +31,7 @@ struct ForwardRequest {
   std::string body;
   // Optional: true once the client went away; polled while waiting for an upstream, which
   // cancels the transfer (a non-streaming answer nobody waits for any more).
-  std::function<bool()> cancelled;
+  std::function<bool()> cancelled = {};
 };
 
 // The request and response types now live in <balancer/response.h>; these are their names on

@@ -878,7 +878,7 @@ TEST_CASE("a header value holding a NUL is refused like a line break", "[unit][c
 // config_fuzz (tests/fuzz/config_corpus/regress_upper_key.yaml): log_level is upper-cased
 // before it is quoted, and "SK-..." escaped the key-shape rule, so a short key was echoed.
 TEST_CASE("a key-shaped value is not echoed whatever its case", "[unit][config]") {
-  for (const std::string& value : {"sk-ant-abc", "SK-ant-abc", "Sk-x"}) {
+  for (const std::string value : {"sk-ant-abc", "SK-ant-abc", "Sk-x"}) {
     INFO(value);
     const std::string message = parse_error(kOneProvider + "settings:\n  log_level: " + value + "\n");
     CHECK_THAT(message, Catch::Contains("settings.log_level (line 7)"));
