@@ -1,11 +1,12 @@
 -- wrk script: POST a realistic (~19 KB) Claude Code Messages API request to /v1/messages.
 --
---   wrk -t2 -c32 -d10s --latency -s bench/messages.lua http://127.0.0.1:PORT -- BODY_FILE STREAM
+--   wrk -t2 -c32 -d10s --latency -s bench/messages.lua http://127.0.0.1:PORT -- BODY_FILE STREAM [MODEL]
 --
 -- BODY_FILE is bench/request-body.json (it must contain `"stream": false` and the marker
 -- BENCH_REQ_ID exactly once); STREAM is "true" or "false" (default false). Every request gets a
 -- unique body (thread number and counter in place of the marker), as real clients never send
--- the same body twice; this keeps an in-flight deduplication or a response cache from turning
+-- the same body twice; MODEL, when given, replaces the body's model (the balancer routes by it).
+-- The unique bodies keep an in-flight deduplication or a response cache from turning
 -- the run into a cache benchmark.
 
 local threads = {}
@@ -30,6 +31,10 @@ function init(args)
   local replaced
   body, replaced = body:gsub('"stream": false', '"stream": ' .. stream, 1)
   assert(replaced == 1, "body file has no \"stream\": false")
+  if args[3] then
+    body, replaced = body:gsub('"model":"[^"]*"', '"model":"' .. args[3] .. '"', 1)
+    assert(replaced == 1, "body file has no \"model\"")
+  end
   local s, e = body:find("BENCH_REQ_ID", 1, true)
   assert(s, "body file has no BENCH_REQ_ID marker")
   prefix = body:sub(1, s - 1)

@@ -10,6 +10,13 @@
 #   non-stream  wrk, POST /v1/messages with a ~19 KB Claude Code-like body, "stream": false
 #   SSE         the same with "stream": true (mock: --events 20, no delay between events)
 #   -c1         non-streaming again over one connection: the latency a proxy adds when idle
+#   bodies      non-streaming with a 2.5 KB and a 216 KB Claude Code body (request-body-2k.json,
+#               request-body-213k.json) at -c1 (added latency, paths interleaved round by round),
+#               -c16 and -c64 (throughput and tail)
+#   many        MANY_STREAMS (5000) concurrent streams held open at once (wrk -c5000, "stream":
+#               true) against a third mock that sends one event a second for MANY_SECONDS (60):
+#               every stream must complete; the proxy's peak RSS, threads and CPU are reported.
+#               Full runs only (MANY_STREAMS=0 skips it).
 #   streamed    N sequential curl requests, "stream": true, against a second mock that paces its
 #               SSE events (--delay-ms); time to first byte and total time. The mock writes its
 #               first event together with the headers and the balancer only sends its headers once
@@ -17,14 +24,17 @@
 # For each wrk run the CPU time used by the proxy (or, for "direct", the mock) is also reported
 # per request, from /proc: unlike req/s it hardly depends on other load on the machine. The
 # paths take turns in rounds and the best round is kept; the CPU used by other processes just
-# before and after the run is printed so that a noisy run can be recognised.
+# before and after the run is printed so that a noisy run can be recognised. On a machine with
+# two or more CPUs the proxy under test (nginx, balancer-server) is pinned to CPU 0 and the mocks
+# and load generators to CPU 1 (PIN=0 turns that off), so that both proxies get the same core.
 #
 # Usage: bench/run.sh [--quick] [--help]
 #   --quick     smoke run: one round of 3 s wrk runs, 40 streamed requests (under a minute)
 #   default     two rounds of 5 s wrk runs, 200 streamed requests (about 2.5 minutes)
 # Environment:
 #   BUILD_DIR   build directory (default build/bench; configured and built when binaries are missing)
-#   WRK_THREADS, WRK_CONNECTIONS (default 2 and 32), EVENTS (20), PACE_MS (2)
+#   WRK_THREADS, WRK_CONNECTIONS (default 2 and 32), EVENTS (20), PACE_MS (2), PIN (1),
+#   MANY_STREAMS (5000; 0 in --quick runs), MANY_SECONDS (60)
 # Output: the table on stdout, also written to bench/results/latest.txt.
 set -euo pipefail
 
@@ -46,6 +56,8 @@ case "$BUILD_DIR" in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
 SERVER_BIN=$BUILD_DIR/server/balancer-server
 MOCK_BIN=$BUILD_DIR/tests/mock_anthropic
 BODY_FILE=$BENCH_DIR/request-body.json
+declare -A SIZED_BODY=([2k]=$BENCH_DIR/request-body-2k.json [213k]=$BENCH_DIR/request-body-213k.json)
+BODY_SIZES=(2k 213k)
 LUA_SCRIPT=$BENCH_DIR/messages.lua
 RESULTS_FILE=$BENCH_DIR/results/latest.txt
 
@@ -54,11 +66,28 @@ WRK_CONNECTIONS=${WRK_CONNECTIONS:-32}
 EVENTS=${EVENTS:-20}
 PACE_MS=${PACE_MS:-2}
 if [[ $QUICK == 1 ]]; then
-  ROUNDS=1; WRK_SECONDS=3; C1_SECONDS=2; WARMUP_SECONDS=1; STREAM_COUNT=40
+  ROUNDS=1; WRK_SECONDS=3; C1_SECONDS=2; WARMUP_SECONDS=1; STREAM_COUNT=40; MANY_STREAMS=${MANY_STREAMS:-0}
 else
   ROUNDS=2; WRK_SECONDS=5; C1_SECONDS=3; WARMUP_SECONDS=2; STREAM_COUNT=200
 fi
 PATHS=(direct nginx balancer)
+MANY_STREAMS=${MANY_STREAMS:-5000}
+MANY_SECONDS=${MANY_SECONDS:-60}
+# wrk, nginx, the mock and balancer-server each hold one or two descriptors per stream.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# Pinning: the proxy under test on one CPU, everything that makes or answers load on another.
+PIN=${PIN:-1}
+ON_TARGET=()
+ON_LOAD=()
+NGINX_WORKERS=auto
+if [[ $PIN == 1 && $(nproc) -ge 2 ]] && command -v taskset >/dev/null; then
+  ON_TARGET=(taskset -c 0)
+  ON_LOAD=(taskset -c 1)
+  NGINX_WORKERS=1
+else
+  PIN=0
+fi
 
 log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
@@ -154,7 +183,7 @@ wait_for_line() {
 
 start_mock() {  # start_mock NAME ARGS... -> sets MOCK_PORT
   local name=$1; shift
-  "$MOCK_BIN" --port 0 --events "$EVENTS" --threads 128 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+  "${ON_LOAD[@]}" "$MOCK_BIN" --port 0 --events "$EVENTS" --threads 128 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
   local pid=$!
   PIDS+=("$pid")
   local line
@@ -167,16 +196,24 @@ start_mock mock-fast
 FAST_MOCK_PORT=$MOCK_PORT
 start_mock mock-paced --delay-ms "$PACE_MS"
 PACED_MOCK_PORT=$MOCK_PORT
+start_mock mock-slow --delay-ms 1000 --events "$MANY_SECONDS" --threads $((MANY_STREAMS + 64))
+SLOW_MOCK_PORT=$MOCK_PORT
 log "mocks: fast 127.0.0.1:$FAST_MOCK_PORT, paced ($PACE_MS ms between events) 127.0.0.1:$PACED_MOCK_PORT"
 
 start_nginx() {  # picks two ports, starts nginx, waits until it listens; 1 when a bind failed
   NGINX_FAST_PORT=$(free_port)
   NGINX_PACED_PORT=$(free_port)
   while [[ $NGINX_PACED_PORT == "$NGINX_FAST_PORT" ]]; do NGINX_PACED_PORT=$(free_port); done
+  NGINX_SLOW_PORT=$(free_port)
+  while [[ $NGINX_SLOW_PORT == "$NGINX_FAST_PORT" || $NGINX_SLOW_PORT == "$NGINX_PACED_PORT" ]]; do
+    NGINX_SLOW_PORT=$(free_port)
+  done
   sed -e "s|@TMP@|$TMP|g" -e "s|@MOCK_FAST_PORT@|$FAST_MOCK_PORT|g" \
       -e "s|@MOCK_PACED_PORT@|$PACED_MOCK_PORT|g" -e "s|@NGINX_FAST_PORT@|$NGINX_FAST_PORT|g" \
-      -e "s|@NGINX_PACED_PORT@|$NGINX_PACED_PORT|g" "$BENCH_DIR/nginx.conf.in" >"$TMP/nginx.conf"
-  "$NGINX_BIN" -p "$TMP" -e "$TMP/nginx-error.log" -c "$TMP/nginx.conf" >"$TMP/nginx.out" 2>&1 &
+      -e "s|@NGINX_PACED_PORT@|$NGINX_PACED_PORT|g" -e "s|@NGINX_WORKERS@|$NGINX_WORKERS|g" \
+      -e "s|@MOCK_SLOW_PORT@|$SLOW_MOCK_PORT|g" -e "s|@NGINX_SLOW_PORT@|$NGINX_SLOW_PORT|g" \
+      "$BENCH_DIR/nginx.conf.in" >"$TMP/nginx.conf"
+  "${ON_TARGET[@]}" "$NGINX_BIN" -p "$TMP" -e "$TMP/nginx-error.log" -c "$TMP/nginx.conf" >"$TMP/nginx.out" 2>&1 &
   NGINX_PID=$!
   PIDS+=("$NGINX_PID")
   for _ in $(seq 100); do
@@ -186,7 +223,8 @@ start_nginx() {  # picks two ports, starts nginx, waits until it listens; 1 when
       return 1
     fi
     if (exec 3<>"/dev/tcp/127.0.0.1/$NGINX_FAST_PORT") 2>/dev/null &&
-       (exec 3<>"/dev/tcp/127.0.0.1/$NGINX_PACED_PORT") 2>/dev/null; then
+       (exec 3<>"/dev/tcp/127.0.0.1/$NGINX_PACED_PORT") 2>/dev/null &&
+       (exec 3<>"/dev/tcp/127.0.0.1/$NGINX_SLOW_PORT") 2>/dev/null; then
       return 0
     fi
     sleep 0.05
@@ -212,16 +250,26 @@ providers:
     base_url: "http://127.0.0.1:$PACED_MOCK_PORT"
     auth_type: "api_key"
     auth_value: "bench-key"
+  - name: "mock-slow"
+    type: "anthropic"
+    base_url: "http://127.0.0.1:$SLOW_MOCK_PORT"
+    auth_type: "api_key"
+    auth_value: "bench-key"
 model_routes:
   "bench-paced-*":
     - provider: "mock-paced"
+  "bench-slow-*":
+    - provider: "mock-slow"
   "*":
     - provider: "mock"
 settings:
   log_level: "WARNING"
   log_file_path: ""
+  max_connections: $((MANY_STREAMS + 256))
+  deduplication:
+    enabled: false
 EOF
-"$SERVER_BIN" --config "$TMP/balancer.yaml" --host 127.0.0.1 --port 0 >"$TMP/balancer.out" 2>"$TMP/balancer.err" &
+"${ON_TARGET[@]}" "$SERVER_BIN" --config "$TMP/balancer.yaml" --host 127.0.0.1 --port 0 >"$TMP/balancer.out" 2>"$TMP/balancer.err" &
 BALANCER_PID=$!
 PIDS+=("$BALANCER_PID")
 line=$(wait_for_line "$TMP/balancer.err" 'listening on http://' 10 "$BALANCER_PID") ||
@@ -232,6 +280,8 @@ BALANCER_PORT=${line##*:}
 log "balancer-server on 127.0.0.1:$BALANCER_PORT, nginx on 127.0.0.1:$NGINX_FAST_PORT/$NGINX_PACED_PORT"
 
 declare -A FAST_URL=([direct]="http://127.0.0.1:$FAST_MOCK_PORT" [nginx]="http://127.0.0.1:$NGINX_FAST_PORT"
+                     [balancer]="http://127.0.0.1:$BALANCER_PORT")
+declare -A SLOW_URL=([direct]="http://127.0.0.1:$SLOW_MOCK_PORT" [nginx]="http://127.0.0.1:$NGINX_SLOW_PORT"
                      [balancer]="http://127.0.0.1:$BALANCER_PORT")
 declare -A PACED_URL=([direct]="http://127.0.0.1:$PACED_MOCK_PORT" [nginx]="http://127.0.0.1:$NGINX_PACED_PORT"
                       [balancer]="http://127.0.0.1:$BALANCER_PORT")
@@ -282,17 +332,17 @@ to_ms() {
 
 declare -A R  # results, keyed "path:metric"
 
-run_wrk() {  # run_wrk ROUND PATH KIND STREAM(true|false) THREADS CONNECTIONS SECONDS
-  local round=$1 p=$2 kind=$3 stream=$4 threads=$5 conns=$6 seconds=$7
+run_wrk() {  # run_wrk ROUND PATH KIND STREAM(true|false) THREADS CONNECTIONS SECONDS [BODY]
+  local round=$1 p=$2 kind=$3 stream=$4 threads=$5 conns=$6 seconds=$7 body=${8:-$BODY_FILE}
   local url=${FAST_URL[$2]} out="$TMP/wrk-$2-$3-$1.txt"
   if [[ $round == 1 ]]; then  # warm-up: connection pools, allocator, page cache
-    wrk -t"$threads" -c"$conns" -d"${WARMUP_SECONDS}s" --timeout 5s \
-        -s "$LUA_SCRIPT" "$url" -- "$BODY_FILE" "$stream" >/dev/null 2>&1 || true
+    "${ON_LOAD[@]}" wrk -t"$threads" -c"$conns" -d"${WARMUP_SECONDS}s" --timeout 5s \
+        -s "$LUA_SCRIPT" "$url" -- "$body" "$stream" >/dev/null 2>&1 || true
   fi
   local before after
   before=$(proc_ticks "${SERVER_PID[$p]}")
-  wrk -t"$threads" -c"$conns" -d"${seconds}s" --timeout 5s --latency \
-      -s "$LUA_SCRIPT" "$url" -- "$BODY_FILE" "$stream" >"$out" 2>&1 || true
+  "${ON_LOAD[@]}" wrk -t"$threads" -c"$conns" -d"${seconds}s" --timeout 5s --latency \
+      -s "$LUA_SCRIPT" "$url" -- "$body" "$stream" >"$out" 2>&1 || true
   after=$(proc_ticks "${SERVER_PID[$p]}")
   local rps p50 p99 total non2xx sock cpu
   rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
@@ -333,7 +383,7 @@ run_stream() {  # run_stream ROUND PATH COUNT: appends COUNT timings; summarize_
     done
   fi
   for ((i = 0; i < count; i++)); do
-    curl -s -N -o /dev/null --max-time 10 -w '%{http_code} %{time_starttransfer} %{time_total}\n' \
+    "${ON_LOAD[@]}" curl -s -N -o /dev/null --max-time 10 -w '%{http_code} %{time_starttransfer} %{time_total}\n' \
          "${CURL_HEADERS[@]}" --data-binary @"$TMP/body-stream.json" "$url" >>"$out" || echo "000 0 0" >>"$out"
   done
 }
@@ -363,6 +413,42 @@ log "non-streaming, one connection: wrk -t1 -c1, $ROUNDS round(s) of ${C1_SECOND
 for ((r = 1; r <= ROUNDS; r++)); do
   for p in "${PATHS[@]}"; do run_wrk "$r" "$p" c1 false 1 1 "$C1_SECONDS"; done
 done
+for size in "${BODY_SIZES[@]}"; do
+  log "$size body: -c1, -c16, -c64 non-streaming, $ROUNDS round(s) per path"
+  for ((r = 1; r <= ROUNDS; r++)); do
+    for p in "${PATHS[@]}"; do run_wrk "$r" "$p" "$size-c1" false 1 1 "$C1_SECONDS" "${SIZED_BODY[$size]}"; done
+    for p in "${PATHS[@]}"; do run_wrk "$r" "$p" "$size-c16" false 2 16 "$WRK_SECONDS" "${SIZED_BODY[$size]}"; done
+    for p in "${PATHS[@]}"; do run_wrk "$r" "$p" "$size-c64" false 2 64 "$WRK_SECONDS" "${SIZED_BODY[$size]}"; done
+  done
+done
+# MANY_STREAMS streams at once, each MANY_SECONDS long: wrk opens them together and each
+# connection's first request is the one that counts (the run ends before a second completes).
+run_many() {  # run_many PATH
+  local p=$1 out="$TMP/wrk-$1-many.txt" before after seconds=$((MANY_SECONDS + 15))
+  before=$(proc_ticks "${SERVER_PID[$p]}")
+  "${ON_LOAD[@]}" wrk -t2 -c"$MANY_STREAMS" -d"${seconds}s" --timeout "${seconds}s" --latency \
+      -s "$LUA_SCRIPT" "${SLOW_URL[$p]}" -- "$BODY_FILE" true bench-slow-claude-sonnet-4-5 >"$out" 2>&1 || true
+  after=$(proc_ticks "${SERVER_PID[$p]}")
+  local done non2xx sock
+  done=$(awk '/requests in/ {print $1}' "$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' "$out")
+  sock=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$out")
+  R[$p:many:done]=${done:-0}
+  R[$p:many:err]=$(( ${non2xx:-0} + ${sock:-0} ))
+  R[$p:many:p99]=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+  R[$p:many:cpu]=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN {printf "%.1f", t / hz}')
+  local pid=${SERVER_PID[$p]} rss=0 q
+  for q in "$pid" $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+    rss=$((rss + $(awk '/^VmHWM:/ {print $2}' "/proc/$q/status" 2>/dev/null || echo 0)))
+  done
+  R[$p:many:rss]=$(awk -v k="$rss" 'BEGIN {printf "%.0f MB", k / 1024}')
+  log "$p many streams: ${R[$p:many:done]} of $MANY_STREAMS complete, errors ${R[$p:many:err]}, p99 ${R[$p:many:p99]} ms, CPU ${R[$p:many:cpu]} s, peak RSS ${R[$p:many:rss]}"
+}
+if [[ $MANY_STREAMS -gt 0 ]]; then
+  log "many streams: $MANY_STREAMS concurrent streams of $MANY_SECONDS s (one event a second) per path"
+  for p in "${PATHS[@]}"; do run_many "$p"; done
+fi
+
 log "streamed: $STREAM_COUNT sequential curl requests per path, $PACE_MS ms between events"
 for ((r = 1; r <= ROUNDS; r++)); do
   for p in "${PATHS[@]}"; do
@@ -378,6 +464,11 @@ kill -0 "$BALANCER_PID" 2>/dev/null || die "balancer-server died during the run 
 
 # --- report ---------------------------------------------------------------------------------
 delta() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else printf "%+.2f", a - b }'; }
+# ratio A B x|% -> "2.1x" or "45%"; nan when either is missing or B is not positive
+ratio() {
+  awk -v a="$1" -v b="$2" -v u="$3" 'BEGIN { if (a == "nan" || b == "nan" || a == "" || b == "" || b + 0 <= 0) print "nan";
+    else if (u == "%") printf "%.0f%%", 100 * a / b; else printf "%.1fx", a / b }'
+}
 cpu_model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 [[ -n $cpu_model ]] || cpu_model=$(lscpu 2>/dev/null | awk -F': *' '/Model name/ {print $2; exit}')
 git_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
@@ -394,8 +485,10 @@ report() {
   printf 'load      CPU used by other processes: %s%% just before, %s%% just after the run%s\n' \
     "$IDLE_BUSY_BEFORE" "$IDLE_BUSY_AFTER" \
     "$([[ $IDLE_BUSY_BEFORE -ge 20 || $IDLE_BUSY_AFTER -ge 20 ]] && echo ' — NOISY: other work was running')"
-  printf 'setup     all on 127.0.0.1, load generator on the same %s CPU(s); body %s bytes; wrk -t%s -c%s -d%ss, best of %s round(s);\n' \
-    "$(nproc)" "$body_bytes" "$WRK_THREADS" "$WRK_CONNECTIONS" "$WRK_SECONDS" "$ROUNDS"
+  printf 'setup     all on 127.0.0.1, %s; body %s bytes; wrk -t%s -c%s -d%ss, best of %s round(s);\n' \
+    "$([[ $PIN == 1 ]] && echo "proxy pinned to CPU 0, mocks and load generators to CPU 1" ||
+       echo "load generator on the same $(nproc) CPU(s), nothing pinned")" \
+    "$body_bytes" "$WRK_THREADS" "$WRK_CONNECTIONS" "$WRK_SECONDS" "$ROUNDS"
   printf '          SSE answers of %s deltas (%s events); streamed: %s sequential curl requests, %s ms between events\n' \
     "$EVENTS" "$((EVENTS + 6))" "$STREAM_COUNT" "$PACE_MS"
   echo
@@ -414,6 +507,28 @@ report() {
       "$(( R[$p:ns:err] + R[$p:sse:err] + R[$p:c1:err] + R[$p:serr] ))"
   done
   echo
+  local size
+  for size in "${BODY_SIZES[@]}"; do
+    printf '%-8s | %-5s %-26s | %-33s | %-33s\n' "" "$size" "body ($(wc -c <"${SIZED_BODY[$size]}") bytes), -c1" \
+      "non-streaming, wrk -t2 -c16" "non-streaming, wrk -t2 -c64"
+    printf '%-8s | %7s %7s %7s %9s | %7s %7s %7s %9s | %7s %7s %7s %9s | %s\n' path 'p50 ms' 'added' 'p99 ms' 'cpu/req' \
+      'req/s' 'p50 ms' 'p99 ms' 'cpu/req' 'req/s' 'p50 ms' 'p99 ms' 'cpu/req' errors
+    for p in "${PATHS[@]}"; do
+      printf '%-8s | %7s %7s %7s %7sus | %7s %7s %7s %7sus | %7s %7s %7s %7sus | %s\n' "$p" \
+        "${R[$p:$size-c1:p50]}" "$([[ $p == direct ]] && echo - || delta "${R[$p:$size-c1:p50]}" "${R[direct:$size-c1:p50]}")" \
+        "${R[$p:$size-c1:p99]}" "${R[$p:$size-c1:cpu]}" \
+        "${R[$p:$size-c16:rps]}" "${R[$p:$size-c16:p50]}" "${R[$p:$size-c16:p99]}" "${R[$p:$size-c16:cpu]}" \
+        "${R[$p:$size-c64:rps]}" "${R[$p:$size-c64:p50]}" "${R[$p:$size-c64:p99]}" "${R[$p:$size-c64:cpu]}" \
+        "$(( R[$p:$size-c1:err] + R[$p:$size-c16:err] + R[$p:$size-c64:err] ))"
+    done
+    # The figures the performance issue judges balancer by, as ratios to nginx.
+    printf '  balancer / nginx: added p50 at -c1 %s, req/s at -c16 %s, p99 at -c64 %s, CPU/req at -c16 %s\n' \
+      "$(ratio "$(delta "${R[balancer:$size-c1:p50]}" "${R[direct:$size-c1:p50]}")" "$(delta "${R[nginx:$size-c1:p50]}" "${R[direct:$size-c1:p50]}")" x)" \
+      "$(ratio "${R[balancer:$size-c16:rps]}" "${R[nginx:$size-c16:rps]}" %)" \
+      "$(ratio "${R[balancer:$size-c64:p99]}" "${R[nginx:$size-c64:p99]}" x)" \
+      "$(ratio "${R[balancer:$size-c16:cpu]}" "${R[nginx:$size-c16:cpu]}" x)"
+    echo
+  done
   printf 'added latency vs direct (p50 / p99, ms):\n'
   for p in "${PATHS[@]}"; do
     [[ $p == direct ]] && continue
@@ -425,6 +540,13 @@ report() {
   echo "cpu/req: CPU time (user+system) of the serving process per request during the wrk run: the mock"
   echo "  for direct, nginx master+workers for nginx, balancer-server alone for balancer (the mock excluded)."
   echo "errors: non-2xx answers and socket errors (wrk) plus non-200 or failed requests (curl), all runs."
+  if [[ $MANY_STREAMS -gt 0 ]]; then
+    printf '\n%s concurrent streams of %s s (one event a second), wrk -t2 -c%s:\n' "$MANY_STREAMS" "$MANY_SECONDS" "$MANY_STREAMS"
+    for p in "${PATHS[@]}"; do
+      printf '  %-8s  %5s complete  errors %-4s  p99 %9s ms  CPU %6s s  peak RSS (incl. workers) %s\n' "$p" \
+        "${R[$p:many:done]}" "${R[$p:many:err]}" "${R[$p:many:p99]}" "${R[$p:many:cpu]}" "${R[$p:many:rss]}"
+    done
+  fi
   printf 'balancer-server after the run: RSS %s, %s threads\n' "$BALANCER_RSS" "$BALANCER_THREADS"
 }
 
