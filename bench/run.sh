@@ -183,7 +183,7 @@ wait_for_line() {
 
 start_mock() {  # start_mock NAME ARGS... -> sets MOCK_PORT
   local name=$1; shift
-  "${ON_LOAD[@]}" "$MOCK_BIN" --port 0 --events "$EVENTS" --threads 128 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+  "${ON_LOAD[@]}" "$MOCK_BIN" --fast --port 0 --events "$EVENTS" --threads 128 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
   local pid=$!
   PIDS+=("$pid")
   local line
@@ -196,7 +196,8 @@ start_mock mock-fast
 FAST_MOCK_PORT=$MOCK_PORT
 start_mock mock-paced --delay-ms "$PACE_MS"
 PACED_MOCK_PORT=$MOCK_PORT
-start_mock mock-slow --delay-ms 1000 --events "$MANY_SECONDS" --threads $((MANY_STREAMS + 64))
+# Its answer is the text deltas plus 6 framing events, one a second: MANY_SECONDS in all.
+start_mock mock-slow --delay-ms 1000 --events $((MANY_SECONDS > 12 ? MANY_SECONDS - 6 : 6)) --threads $((MANY_STREAMS + 64))
 SLOW_MOCK_PORT=$MOCK_PORT
 log "mocks: fast 127.0.0.1:$FAST_MOCK_PORT, paced ($PACE_MS ms between events) 127.0.0.1:$PACED_MOCK_PORT"
 
@@ -424,7 +425,7 @@ done
 # MANY_STREAMS streams at once, each MANY_SECONDS long: wrk opens them together and each
 # connection's first request is the one that counts (the run ends before a second completes).
 run_many() {  # run_many PATH
-  local p=$1 out="$TMP/wrk-$1-many.txt" before after seconds=$((MANY_SECONDS + 15))
+  local p=$1 out="$TMP/wrk-$1-many.txt" before after seconds=$((MANY_SECONDS + 25))
   before=$(proc_ticks "${SERVER_PID[$p]}")
   "${ON_LOAD[@]}" wrk -t2 -c"$MANY_STREAMS" -d"${seconds}s" --timeout "${seconds}s" --latency \
       -s "$LUA_SCRIPT" "${SLOW_URL[$p]}" -- "$BODY_FILE" true bench-slow-claude-sonnet-4-5 >"$out" 2>&1 || true

@@ -223,6 +223,27 @@ TEST_CASE("openai provider: an answer broken before it reached the client fails 
   }
 }
 
+TEST_CASE("openai provider: the next OpenAI provider gets the same conversion after a failure", "[openai]") {
+  // The body is parsed once per request; the second provider's request is built from the same
+  // document as the first's, model aside.
+  FakeUpstream first([](const RecordedRequest&) { return Reply::error(500, "server_error", "boom"); });
+  FakeUpstream second([](const RecordedRequest&) { return Reply::json(completion_json("From the second.")); });
+  TestBalancer balancer(config({{"one", "openai", first.url()}, {"two", "openai", second.url()}}, "gpt-test"));
+
+  const ClientResponse response = post(balancer.url("/v1/messages"), request_body(false), client_headers());
+
+  REQUIRE(response.status == 200);
+  CHECK(response.header("x-balancer-provider") == "two");
+  CHECK(json::parse(response.body).at("content").at(0).at("text") == "From the second.");
+  REQUIRE(first.request_count() == 1);
+  REQUIRE(second.request_count() == 1);
+  const json one = json::parse(first.requests().at(0).body);
+  const json two = json::parse(second.requests().at(0).body);
+  CHECK(one == two);
+  CHECK(two.at("messages").at(0) == json{{"role", "system"}, {"content", "Be brief."}});
+  CHECK(two.at("tools").at(0).at("function").at("name") == "Read");
+}
+
 TEST_CASE("openai provider: a stream that ends without [DONE] ends with an error event", "[openai]") {
   FakeUpstream openai([](const RecordedRequest&) { return Reply::sse(tool_call_stream(false)); });
   TestBalancer balancer(config({{"oai", "openai", openai.url()}}));

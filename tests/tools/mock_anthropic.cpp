@@ -20,6 +20,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <httplib.h>
@@ -40,6 +42,9 @@ Usage: mock_anthropic [options]
   --delay-ms N         delay between SSE events in milliseconds (default 0)
   --events N           number of text deltas per streamed answer (default 3)
   --threads N          worker threads (default 64)
+  --fast               benchmark mode: read model and stream by a byte search instead of a
+                       JSON parse, and write no log line per request (the mock then costs
+                       a proxy benchmark a few microseconds a request, not a parse of the body)
   --require-key KEY    answer 401 unless the request has x-api-key or Authorization: Bearer
                        equal to KEY, and no other credential
   --log-headers        also log each request's headers (credentials redacted)
@@ -60,6 +65,7 @@ struct Options : mock::CommonOptions {
   long events = 3;
   long threads = 64;
   bool oauth = false;
+  bool fast = false;
 };
 
 std::atomic<unsigned long long> g_request_counter{0};
@@ -251,25 +257,45 @@ std::string message_start_event(const std::string& message_id, const std::string
   return sse_event("message_start", {{"type", "message_start"}, {"message", message}});
 }
 
+// --fast: the first `"model":"…"` value (unescaped names only) and whether `"stream":true`
+// (with or without a space) occurs, found by byte search. Good enough for benchmark bodies.
+std::pair<std::string, bool> fast_model_and_stream(const std::string& body) {
+  std::string model = "claude-mock";
+  if (const auto at = body.find("\"model\":\""); at != std::string::npos) {
+    const std::size_t begin = at + 9;
+    if (const auto end = body.find('"', begin); end != std::string::npos) {
+      model = body.substr(begin, end - begin);
+    }
+  }
+  const bool stream =
+      body.find("\"stream\":true") != std::string::npos || body.find("\"stream\": true") != std::string::npos;
+  return {model, stream};
+}
+
 void handle_messages(const Options& opts, const Answer& fixed_answer, unsigned long long request_number,
                      const httplib::Request& req, httplib::Response& res) {
   mock::record_body(opts.record_dir, request_number, req.body);
   json body;
-  try {
-    body = json::parse(req.body);
-  } catch (const json::exception& e) {
-    send_error(res, 400, "invalid_request_error", std::string("request body is not valid JSON: ") + e.what());
-    return;
+  std::string model;
+  bool stream = false;
+  if (opts.fast) {
+    std::tie(model, stream) = fast_model_and_stream(req.body);
+  } else {
+    try {
+      body = json::parse(req.body);
+    } catch (const json::exception& e) {
+      send_error(res, 400, "invalid_request_error", std::string("request body is not valid JSON: ") + e.what());
+      return;
+    }
+    if (!body.is_object()) {
+      send_error(res, 400, "invalid_request_error", "request body must be a JSON object");
+      return;
+    }
+    const auto model_it = body.find("model");
+    model = model_it != body.end() && model_it->is_string() ? model_it->get<std::string>() : "claude-mock";
+    const auto stream_it = body.find("stream");
+    stream = stream_it != body.end() && stream_it->is_boolean() && stream_it->get<bool>();
   }
-  if (!body.is_object()) {
-    send_error(res, 400, "invalid_request_error", "request body must be a JSON object");
-    return;
-  }
-  const auto model_it = body.find("model");
-  const std::string model =
-      model_it != body.end() && model_it->is_string() ? model_it->get<std::string>() : "claude-mock";
-  const auto stream_it = body.find("stream");
-  const bool stream = stream_it != body.end() && stream_it->is_boolean() && stream_it->get<bool>();
   t_note.model = model;
   t_note.stream = stream;
   if (!check_key(opts, req, res)) {
@@ -386,6 +412,8 @@ int main(int argc, char** argv) {
       opts.events = *n;
     } else if (arg == "--oauth") {
       opts.oauth = true;
+    } else if (arg == "--fast") {
+      opts.fast = true;
     } else if (arg == "--threads") {
       const auto n = mock::parse_number(take(), 1, 100'000);
       if (!n) return usage_error("--threads needs a number >= 1");
@@ -438,7 +466,10 @@ int main(int argc, char** argv) {
   });
 
   const bool log_headers = opts.log_headers;
-  server.set_logger([log_headers](const httplib::Request& req, const httplib::Response& res) {
+  server.set_logger([log_headers, fast = opts.fast](const httplib::Request& req, const httplib::Response& res) {
+    if (fast) {
+      return;
+    }
     std::string line = "mock_anthropic: " + req.method + " " + (req.target.empty() ? req.path : req.target) + " " +
                        std::to_string(res.status);
     if (!t_note.model.empty()) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <sys/socket.h>
 
 #include <cctype>
 #include <csignal>
@@ -167,6 +168,14 @@ inline int serve(httplib::Server& server, const std::string& host, int port, con
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Debian's cpp-httplib listens with a backlog of 5 and has no setter: keep the listening
+  // socket and listen again with a real backlog, so a burst of clients is not left to SYN retries.
+  int listen_fd = -1;
+  server.set_socket_options([&listen_fd](socket_t fd) {
+    const int yes = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd = fd;
+  });
   if (port == 0) {
     port = server.bind_to_any_port(host);
     if (port < 0) {
@@ -176,6 +185,9 @@ inline int serve(httplib::Server& server, const std::string& host, int port, con
   } else if (!server.bind_to_port(host, port)) {
     std::fprintf(stderr, "%s: cannot bind %s:%d\n", name, host.c_str(), port);
     return 1;
+  }
+  if (listen_fd >= 0) {
+    ::listen(listen_fd, SOMAXCONN);
   }
   std::printf("listening on %s:%d\n", host.c_str(), port);
   std::fflush(stdout);

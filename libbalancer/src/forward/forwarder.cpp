@@ -96,6 +96,14 @@ std::string attempt_health_key(const std::string& key, bool count_tokens) {
 
 std::string describe(const Error& error) { return fmt::format("{}: {}", to_string(error.code), error.message); }
 
+// The request body as a DOM, parsed on first use (a validated body always parses).
+const nlohmann::json& parsed_document(std::string_view body, std::optional<nlohmann::json>& document) {
+  if (!document) {
+    document = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  }
+  return *document;
+}
+
 }  // namespace
 
 Forwarder::Forwarder(const Router& router, HttpTransport& transport, const ClientAuth& auth, const Clock& clock,
@@ -104,7 +112,8 @@ Forwarder::Forwarder(const Router& router, HttpTransport& transport, const Clien
 
 Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate, const ForwardRequest& request,
                                                const MessageRequestInfo& info, const std::string& account,
-                                               const std::string& conversation) const {
+                                               const std::string& conversation,
+                                               std::optional<nlohmann::json>& document) const {
   const std::string& client_model = info.model;
   const bool remove_provider = info.pinned_provider.has_value();
   const bool client_streams = info.stream;
@@ -164,7 +173,7 @@ Forwarder::TryOutcome Forwarder::try_candidate(const Candidate& candidate, const
   bool unconvertible = false;  // the request could not be built for this provider
   auto start = [&]() -> Result<HttpResponseHead> {
     auto upstream =
-        openai ? detail::openai_upstream_request(provider, request.body,
+        openai ? detail::openai_upstream_request(provider, parsed_document(request.body, document),
                                                  candidate.rewrite_model ? candidate.upstream_model : client_model,
                                                  request.headers, auth_, outcome.attempt.notes)
                : Result<HttpRequest>(detail::anthropic_upstream_request(candidate, request, info.members,
@@ -448,6 +457,7 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
   }
 
   std::vector<Attempt> attempts;
+  std::optional<nlohmann::json> document;  // parsed by the first OpenAI-format attempt
   std::vector<std::string> skipped;
   std::optional<std::chrono::seconds> min_retry_after;
   bool all_rate_limited = true;
@@ -474,7 +484,7 @@ ForwardResult Forwarder::forward(const ForwardRequest& request) const {
     }
     TryOutcome outcome;
     try {
-      outcome = try_candidate(candidate, request, *info, account, account_conversation);
+      outcome = try_candidate(candidate, request, *info, account, account_conversation, document);
     } catch (const std::exception& e) {  // a bug must cost one attempt, not the request or a probe
       outcome = TryOutcome{};
       outcome.attempt.provider = name;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include <balancer/oauth_client.h>
 #include <balancer/response.h>
 #include <balancer/router.h>
+#include <nlohmann/json.hpp>
 #include "config/client_auth.h"
 #include "health/provider_stats.h"
 #include "json/client_request.h"
@@ -68,8 +70,11 @@ class Forwarder {
   struct TryOutcome;
   // `conversation`: the request's conversation key (empty: none), avoided after a committed
   // stream of it fails.
+  // `document`: the body parsed into a DOM by the first attempt that needs one (an OpenAI-format
+  // provider), kept for the request's further attempts.
   TryOutcome try_candidate(const Candidate& candidate, const ForwardRequest& request, const MessageRequestInfo& info,
-                           const std::string& account, const std::string& conversation) const;
+                           const std::string& account, const std::string& conversation,
+                           std::optional<nlohmann::json>& document) const;
   ForwardResult estimate_tokens(const ForwardRequest& request, const std::string& model, std::string_view reason) const;
   void record_outcome(const std::string& provider, const std::string& health_key, TryOutcome& outcome) const;
   std::string conversation_key(const ForwardRequest& request, const std::string& user_id) const;

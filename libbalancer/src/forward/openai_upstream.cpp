@@ -31,10 +31,9 @@ std::string bearer_token(const ProviderConfig& provider, const Headers& client_h
 
 }  // namespace
 
-Result<HttpRequest> openai_upstream_request(const ProviderConfig& provider, std::string_view anthropic_body,
+Result<HttpRequest> openai_upstream_request(const ProviderConfig& provider, const nlohmann::json& request,
                                             const std::string& upstream_model, const Headers& client_headers,
                                             const ClientAuth& auth, std::vector<std::string>& notes) {
-  const auto request = nlohmann::json::parse(anthropic_body, nullptr, false);
   if (!request.is_object()) {
     return make_error(ErrorCode::InvalidRequest, "request body must be a JSON object");
   }

@@ -22,7 +22,9 @@ namespace balancer::detail {
 // the provider's extra headers. Client headers are not forwarded (they are Anthropic's).
 // What the conversion left out is appended to `notes` (for the request log).
 // Errors: InvalidRequest when the body cannot be converted (the client's 400).
-Result<HttpRequest> openai_upstream_request(const ProviderConfig& provider, std::string_view anthropic_body,
+// `anthropic_request`: the client's body, parsed once per request however many OpenAI-format
+// providers it is tried on.
+Result<HttpRequest> openai_upstream_request(const ProviderConfig& provider, const nlohmann::json& anthropic_request,
                                             const std::string& upstream_model, const Headers& client_headers,
                                             const ClientAuth& auth, std::vector<std::string>& notes);
 
