@@ -27,6 +27,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kReadChunk = 16u << 10;
 constexpr std::size_t kInitialWorkers = 8;
+// A burst of new connections (a team's agents starting at once) waits in the accept queue, not
+// in SYN retransmissions; the kernel caps it at net.core.somaxconn (4096 by default).
+constexpr int kListenBacklog = 4096;
 
 // The most bytes a head may take before it is refused whatever its shape (431): the header
 // bytes the limits allow plus line overhead.
@@ -85,7 +88,7 @@ Result<int> ConnectionServer::listen(const std::string& host, int port) {
     }
     int on = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, SOMAXCONN) != 0) {
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, kListenBacklog) != 0) {
       ::close(fd);
       fd = -1;
     }

@@ -186,7 +186,9 @@ void check_scanner(std::string_view text, const Reference& ref) {
                     printable(member.key) + " vs nlohmann " + printable(ref.members[i].first));
     }
     if (member.key_begin >= member.value_begin || member.value_begin >= member.value_end ||
-        member.value_end > text.size() || text[member.key_begin] != '"') {
+        member.value_end > text.size() || text[member.key_begin] != '"' ||
+        std::string_view(" \t\n\r").find(text[member.value_begin]) != std::string_view::npos ||
+        std::string_view(" \t\n\r").find(text[member.value_end - 1]) != std::string_view::npos) {  // tight
       oracle_failed("scan_top_level_members: bad spans", printable(text));
     }
     const std::string_view span = text.substr(member.value_begin, member.value_end - member.value_begin);

@@ -187,7 +187,7 @@ inline int serve(httplib::Server& server, const std::string& host, int port, con
     return 1;
   }
   if (listen_fd >= 0) {
-    ::listen(listen_fd, SOMAXCONN);
+    ::listen(listen_fd, 4096);  // the kernel caps it at net.core.somaxconn
   }
   std::printf("listening on %s:%d\n", host.c_str(), port);
   std::fflush(stdout);

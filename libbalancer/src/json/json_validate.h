@@ -44,8 +44,9 @@ struct MemberSpan {
 
 // As diagnose_json, in the same single pass: when the text is a valid JSON object, `members`
 // (cleared first) receives its top-level members in document order, offsets into `text`. This
-// is the one inspection of a request body; routing, splicing and the token estimate read these
-// spans instead of scanning the body again. Allocates only the members' vector and key strings.
+// is the one inspection of a request body; routing and splicing read these spans instead of
+// scanning the body again. Allocates the members' vector and key strings (a key with escapes is
+// decoded by nlohmann).
 std::optional<JsonError> diagnose_json(std::string_view text, std::vector<MemberSpan>& members);
 
 // The decoded value of a JSON string token (quotes included) taken from a validated text.
