@@ -13,9 +13,11 @@
 #   bodies      non-streaming with a 2.5 KB and a 216 KB Claude Code body (request-body-2k.json,
 #               request-body-213k.json) at -c1 (added latency, paths interleaved round by round),
 #               -c16 and -c64 (throughput and tail)
-#   many        MANY_STREAMS (5000) concurrent streams held open at once (wrk -c5000, "stream":
-#               true) against a third mock that sends one event a second for MANY_SECONDS (60):
-#               every stream must complete; the proxy's peak RSS, threads and CPU are reported.
+#   many        MANY_STREAMS (5000) concurrent streams held open at once (bench/stream_load.cpp:
+#               libcurl multi, each stream sent once, started over MANY_RAMP_MS) against a third
+#               mock (--paced-streams: one epoll thread) that sends one event a second for
+#               MANY_SECONDS (60): every stream must complete whole; collapsed inter-event gaps,
+#               the proxy's peak RSS and CPU are reported.
 #               Full runs only (MANY_STREAMS=0 skips it).
 #   streamed    N sequential curl requests, "stream": true, against a second mock that paces its
 #               SSE events (--delay-ms); time to first byte and total time. The mock writes its
@@ -55,6 +57,8 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build/bench}
 case "$BUILD_DIR" in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
 SERVER_BIN=$BUILD_DIR/server/balancer-server
 MOCK_BIN=$BUILD_DIR/tests/mock_anthropic
+STREAM_LOAD_BIN=$BUILD_DIR/tests/stream_load
+MOCK_OPENAI_BIN=$BUILD_DIR/tests/mock_openai
 BODY_FILE=$BENCH_DIR/request-body.json
 declare -A SIZED_BODY=([2k]=$BENCH_DIR/request-body-2k.json [213k]=$BENCH_DIR/request-body-213k.json)
 BODY_SIZES=(2k 213k)
@@ -73,6 +77,7 @@ fi
 PATHS=(direct nginx balancer)
 MANY_STREAMS=${MANY_STREAMS:-5000}
 MANY_SECONDS=${MANY_SECONDS:-60}
+MANY_RAMP_MS=${MANY_RAMP_MS:-5000}
 # wrk, nginx, the mock and balancer-server each hold one or two descriptors per stream.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -113,12 +118,13 @@ fi
 command -v wrk >/dev/null || apt_install wrk || die "cannot install wrk"
 command -v curl >/dev/null || apt_install curl || die "cannot install curl"
 
-if [[ ! -x $SERVER_BIN || ! -x $MOCK_BIN ]]; then
-  log "building into $BUILD_DIR"
+if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
+  log "configuring $BUILD_DIR (Release)"
   cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$BUILD_DIR" --target balancer-server mock_anthropic >/dev/null
 fi
-[[ -x $SERVER_BIN && -x $MOCK_BIN ]] || die "missing $SERVER_BIN or $MOCK_BIN"
+# Always brought up to date: a stale binary would measure old code.
+cmake --build "$BUILD_DIR" --target balancer-server mock_anthropic mock_openai stream_load >/dev/null ||
+  die "cannot build balancer-server, the mocks and stream_load in $BUILD_DIR"
 
 # CPU busy share (all CPUs, %) over SECONDS, from /proc/stat.
 cpu_busy() {
@@ -197,7 +203,16 @@ FAST_MOCK_PORT=$MOCK_PORT
 start_mock mock-paced --delay-ms "$PACE_MS"
 PACED_MOCK_PORT=$MOCK_PORT
 # Its answer is the text deltas plus 6 framing events, one a second: MANY_SECONDS in all.
-start_mock mock-slow --delay-ms 1000 --events $((MANY_SECONDS > 12 ? MANY_SECONDS - 6 : 6)) --threads $((MANY_STREAMS + 64))
+# One epoll thread: a thread per stream would saturate the mock's CPU before the proxy's.
+MANY_EVENTS=$((MANY_SECONDS > 12 ? MANY_SECONDS - 6 : 6))
+start_mock mock-slow --paced-streams --delay-ms 1000 --events "$MANY_EVENTS"
+SLOW_MOCK_PID=${PIDS[-1]}
+# The OpenAI path: balancer-server converts to Chat Completions and back (its mock parses JSON
+# and logs a line per request; only balancer-server's CPU is counted for this path).
+"${ON_LOAD[@]}" "$MOCK_OPENAI_BIN" --port 0 >"$TMP/mock-openai.out" 2>"$TMP/mock-openai.err" &
+PIDS+=("$!")
+line=$(wait_for_line "$TMP/mock-openai.out" '^listening on ' 10 "$!") || { cat "$TMP/mock-openai.err" >&2; die "mock_openai did not start"; }
+OPENAI_MOCK_PORT=${line##*:}
 SLOW_MOCK_PORT=$MOCK_PORT
 log "mocks: fast 127.0.0.1:$FAST_MOCK_PORT, paced ($PACE_MS ms between events) 127.0.0.1:$PACED_MOCK_PORT"
 
@@ -256,7 +271,15 @@ providers:
     base_url: "http://127.0.0.1:$SLOW_MOCK_PORT"
     auth_type: "api_key"
     auth_value: "bench-key"
+  - name: "mock-openai"
+    type: "openai"
+    base_url: "http://127.0.0.1:$OPENAI_MOCK_PORT/v1"
+    auth_type: "api_key"
+    auth_value: "bench-key"
 model_routes:
+  "bench-openai-*":
+    - provider: "mock-openai"
+      model: "gpt-mock"
   "bench-paced-*":
     - provider: "mock-paced"
   "bench-slow-*":
@@ -281,7 +304,7 @@ BALANCER_PORT=${line##*:}
 log "balancer-server on 127.0.0.1:$BALANCER_PORT, nginx on 127.0.0.1:$NGINX_FAST_PORT/$NGINX_PACED_PORT"
 
 declare -A FAST_URL=([direct]="http://127.0.0.1:$FAST_MOCK_PORT" [nginx]="http://127.0.0.1:$NGINX_FAST_PORT"
-                     [balancer]="http://127.0.0.1:$BALANCER_PORT")
+                     [balancer]="http://127.0.0.1:$BALANCER_PORT" [openai]="http://127.0.0.1:$BALANCER_PORT")
 declare -A SLOW_URL=([direct]="http://127.0.0.1:$SLOW_MOCK_PORT" [nginx]="http://127.0.0.1:$NGINX_SLOW_PORT"
                      [balancer]="http://127.0.0.1:$BALANCER_PORT")
 declare -A PACED_URL=([direct]="http://127.0.0.1:$PACED_MOCK_PORT" [nginx]="http://127.0.0.1:$NGINX_PACED_PORT"
@@ -321,7 +344,7 @@ proc_ticks() {
   echo "$total"
 }
 CLK_TCK=$(getconf CLK_TCK)
-declare -A SERVER_PID=([direct]=${PIDS[0]} [nginx]=$NGINX_PID [balancer]=$BALANCER_PID)
+declare -A SERVER_PID=([direct]=${PIDS[0]} [nginx]=$NGINX_PID [balancer]=$BALANCER_PID [openai]=$BALANCER_PID)
 
 # wrk's "1.23ms" / "456.00us" / "1.02s" / "2.00m" -> milliseconds
 to_ms() {
@@ -333,17 +356,17 @@ to_ms() {
 
 declare -A R  # results, keyed "path:metric"
 
-run_wrk() {  # run_wrk ROUND PATH KIND STREAM(true|false) THREADS CONNECTIONS SECONDS [BODY]
-  local round=$1 p=$2 kind=$3 stream=$4 threads=$5 conns=$6 seconds=$7 body=${8:-$BODY_FILE}
+run_wrk() {  # run_wrk ROUND PATH KIND STREAM(true|false) THREADS CONNECTIONS SECONDS [BODY [MODEL]]
+  local round=$1 p=$2 kind=$3 stream=$4 threads=$5 conns=$6 seconds=$7 body=${8:-$BODY_FILE} model=${9:-}
   local url=${FAST_URL[$2]} out="$TMP/wrk-$2-$3-$1.txt"
   if [[ $round == 1 ]]; then  # warm-up: connection pools, allocator, page cache
     "${ON_LOAD[@]}" wrk -t"$threads" -c"$conns" -d"${WARMUP_SECONDS}s" --timeout 5s \
-        -s "$LUA_SCRIPT" "$url" -- "$body" "$stream" >/dev/null 2>&1 || true
+        -s "$LUA_SCRIPT" "$url" -- "$body" "$stream" $model >/dev/null 2>&1 || true
   fi
   local before after
   before=$(proc_ticks "${SERVER_PID[$p]}")
   "${ON_LOAD[@]}" wrk -t"$threads" -c"$conns" -d"${seconds}s" --timeout 5s --latency \
-      -s "$LUA_SCRIPT" "$url" -- "$body" "$stream" >"$out" 2>&1 || true
+      -s "$LUA_SCRIPT" "$url" -- "$body" "$stream" $model >"$out" 2>&1 || true
   after=$(proc_ticks "${SERVER_PID[$p]}")
   local rps p50 p99 total non2xx sock cpu
   rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
@@ -422,28 +445,41 @@ for size in "${BODY_SIZES[@]}"; do
     for p in "${PATHS[@]}"; do run_wrk "$r" "$p" "$size-c64" false 2 64 "$WRK_SECONDS" "${SIZED_BODY[$size]}"; done
   done
 done
+log "OpenAI path: the 213k body converted, -c1 and -c16, $ROUNDS round(s)"
+for ((r = 1; r <= ROUNDS; r++)); do
+  run_wrk "$r" openai 213k-c1 false 1 1 "$C1_SECONDS" "${SIZED_BODY[213k]}" bench-openai-sonnet
+  run_wrk "$r" openai 213k-c16 false 2 16 "$WRK_SECONDS" "${SIZED_BODY[213k]}" bench-openai-sonnet
+done
 # MANY_STREAMS streams at once, each MANY_SECONDS long: wrk opens them together and each
 # connection's first request is the one that counts (the run ends before a second completes).
 run_many() {  # run_many PATH
-  local p=$1 out="$TMP/wrk-$1-many.txt" before after seconds=$((MANY_SECONDS + 25))
-  before=$(proc_ticks "${SERVER_PID[$p]}")
-  "${ON_LOAD[@]}" wrk -t2 -c"$MANY_STREAMS" -d"${seconds}s" --timeout "${seconds}s" --latency \
-      -s "$LUA_SCRIPT" "${SLOW_URL[$p]}" -- "$BODY_FILE" true bench-slow-claude-sonnet-4-5 >"$out" 2>&1 || true
-  after=$(proc_ticks "${SERVER_PID[$p]}")
-  local done non2xx sock
-  done=$(awk '/requests in/ {print $1}' "$out")
-  non2xx=$(awk '/Non-2xx/ {print $NF}' "$out")
-  sock=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$out")
-  R[$p:many:done]=${done:-0}
-  R[$p:many:err]=$(( ${non2xx:-0} + ${sock:-0} ))
-  R[$p:many:p99]=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+  local p=$1 out="$TMP/load-$1-many.txt" before after served=${SERVER_PID[$1]}
+  [[ $p == direct ]] && served=$SLOW_MOCK_PID
+  before=$(proc_ticks "$served")
+  # Each stream sent once and judged whole (status 200, every event, message_stop); the streams
+  # start over MANY_RAMP_MS so that the run measures holding them, not the kernel's accept queue.
+  "${ON_LOAD[@]}" "$STREAM_LOAD_BIN" --url "${SLOW_URL[$p]}" --body "$BODY_FILE" --model bench-slow-claude-sonnet-4-5 \
+      --streams "$MANY_STREAMS" --events $((MANY_EVENTS + 6)) --pace-ms 1000 --ramp-ms "$MANY_RAMP_MS" \
+      --timeout-s $((MANY_SECONDS + 60)) >"$out" 2>&1 || true
+  after=$(proc_ticks "$served")
+  field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" "$out" | head -1; }
+  R[$p:many:done]=$(field ok)
+  R[$p:many:done]=${R[$p:many:done]:-0}
+  R[$p:many:err]=$(( MANY_STREAMS - R[$p:many:done] ))
+  R[$p:many:statuses]=$(field statuses)
+  R[$p:many:collapsed]="$(field collapsed)/$(field gaps)"
+  R[$p:many:ttfb99]=$(field ttfb_p99_ms)
+  R[$p:many:p99]=$(field total_p99_ms)
   R[$p:many:cpu]=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN {printf "%.1f", t / hz}')
   local pid=${SERVER_PID[$p]} rss=0 q
+  [[ $p == direct ]] && pid=$SLOW_MOCK_PID  # the mock that serves these streams
   for q in "$pid" $(ps -o pid= --ppid "$pid" 2>/dev/null); do
     rss=$((rss + $(awk '/^VmHWM:/ {print $2}' "/proc/$q/status" 2>/dev/null || echo 0)))
   done
   R[$p:many:rss]=$(awk -v k="$rss" 'BEGIN {printf "%.0f MB", k / 1024}')
-  log "$p many streams: ${R[$p:many:done]} of $MANY_STREAMS complete, errors ${R[$p:many:err]}, p99 ${R[$p:many:p99]} ms, CPU ${R[$p:many:cpu]} s, peak RSS ${R[$p:many:rss]}"
+  R[$p:many:threads]=$(awk '/^Threads:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo "?")
+  log "$p many streams: ${R[$p:many:done]} of $MANY_STREAMS complete (statuses ${R[$p:many:statuses]}), collapsed gaps ${R[$p:many:collapsed]}, CPU ${R[$p:many:cpu]} s, peak RSS ${R[$p:many:rss]}"
+  [[ ${R[$p:many:err]} == 0 ]] || log "$p many streams, first failure: $(sed -n 's/.*first_failure="\(.*\)"$/\1/p' "$out")"
 }
 if [[ $MANY_STREAMS -gt 0 ]]; then
   log "many streams: $MANY_STREAMS concurrent streams of $MANY_SECONDS s (one event a second) per path"
@@ -457,6 +493,17 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 for p in "${PATHS[@]}"; do summarize_stream "$p"; done
+# Whether a path delivers each event when it comes: 64 concurrent paced streams, every
+# inter-event gap timed at the client (collapsed: under half the mock's pause).
+log "paced gaps: 64 concurrent streams, $PACE_MS ms between events"
+for p in "${PATHS[@]}"; do
+  out="$TMP/load-$p-paced.txt"
+  "${ON_LOAD[@]}" "$STREAM_LOAD_BIN" --url "${PACED_URL[$p]}" --body "$BODY_FILE" --model bench-paced-claude-sonnet-4-5 \
+      --streams 64 --events $((EVENTS + 6)) --pace-ms "$PACE_MS" --ramp-ms 0 --timeout-s 60 >"$out" 2>&1 || true
+  R[$p:gaps]="$(sed -n 's/.* collapsed=\([0-9]*\).*/\1/p' "$out")/$(sed -n 's/.* gaps=\([0-9]*\).*/\1/p' "$out")"
+  R[$p:gaps_failed]=$(sed -n 's/.* failed=\([0-9]*\).*/\1/p' "$out")
+  log "$p paced gaps: collapsed ${R[$p:gaps]}, failed streams ${R[$p:gaps_failed]:-?}"
+done
 
 IDLE_BUSY_AFTER=$(cpu_busy 1)  # the benchmark's own processes are idle now
 BALANCER_RSS=$(awk '/^VmRSS:/ {printf "%.1f MB", $2 / 1024}' "/proc/$BALANCER_PID/status" 2>/dev/null || echo "?")
@@ -530,6 +577,10 @@ report() {
       "$(ratio "${R[balancer:$size-c16:cpu]}" "${R[nginx:$size-c16:cpu]}" x)"
     echo
   done
+  printf 'OpenAI path (213k body converted to Chat Completions and back, balancer-server only):\n'
+  printf '  -c1 p50 %s ms (passthrough %s), -c16 %s req/s p99 %s ms, CPU/req %sus = %s the passthrough path'"'"'s %sus\n\n' \
+    "${R[openai:213k-c1:p50]}" "${R[balancer:213k-c1:p50]}" "${R[openai:213k-c16:rps]}" "${R[openai:213k-c16:p99]}" \
+    "${R[openai:213k-c16:cpu]}" "$(ratio "${R[openai:213k-c16:cpu]}" "${R[balancer:213k-c16:cpu]}" x)" "${R[balancer:213k-c16:cpu]}"
   printf 'added latency vs direct (p50 / p99, ms):\n'
   for p in "${PATHS[@]}"; do
     [[ $p == direct ]] && continue
@@ -538,15 +589,24 @@ report() {
       "$(delta "${R[$p:ttfb50]}" "${R[direct:ttfb50]}")" "$(delta "${R[$p:ttfb99]}" "${R[direct:ttfb99]}")" \
       "$(delta "${R[$p:tot50]}" "${R[direct:tot50]}")" "$(delta "${R[$p:tot99]}" "${R[direct:tot99]}")"
   done
+  printf 'collapsed inter-event gaps, 64 concurrent streams paced %s ms apart (collapsed/gaps, failed streams):\n ' "$PACE_MS"
+  for p in "${PATHS[@]}"; do printf ' %s %s (%s failed)' "$p" "${R[$p:gaps]}" "${R[$p:gaps_failed]:-?}"; done
+  echo
   echo "cpu/req: CPU time (user+system) of the serving process per request during the wrk run: the mock"
   echo "  for direct, nginx master+workers for nginx, balancer-server alone for balancer (the mock excluded)."
   echo "errors: non-2xx answers and socket errors (wrk) plus non-200 or failed requests (curl), all runs."
   if [[ $MANY_STREAMS -gt 0 ]]; then
-    printf '\n%s concurrent streams of %s s (one event a second), wrk -t2 -c%s:\n' "$MANY_STREAMS" "$MANY_SECONDS" "$MANY_STREAMS"
+    printf '\n%s concurrent streams of %s s (one event a second; stream_load, started over %s ms):\n' \
+      "$MANY_STREAMS" "$MANY_SECONDS" "$MANY_RAMP_MS"
+    printf '  %-8s  %8s %7s  %-22s %14s %9s %9s %7s %9s\n' path complete failed statuses 'collapsed gaps' \
+      'TTFB p99' 'total p99' 'CPU s' 'peak RSS'
     for p in "${PATHS[@]}"; do
-      printf '  %-8s  %5s complete  errors %-4s  p99 %9s ms  CPU %6s s  peak RSS (incl. workers) %s\n' "$p" \
-        "${R[$p:many:done]}" "${R[$p:many:err]}" "${R[$p:many:p99]}" "${R[$p:many:cpu]}" "${R[$p:many:rss]}"
+      printf '  %-8s  %8s %7s  %-22s %14s %9s %9s %7s %9s\n' "$p" \
+        "${R[$p:many:done]}" "${R[$p:many:err]}" "${R[$p:many:statuses]}" "${R[$p:many:collapsed]}" \
+        "${R[$p:many:ttfb99]}" "${R[$p:many:p99]}" "${R[$p:many:cpu]}" "${R[$p:many:rss]}"
     done
+    echo "  (complete: status 200, every event and message_stop; collapsed: events the mock sent 1 s apart"
+    echo "  that arrived less than 0.5 s apart; CPU: the serving process during the run; RSS: its peak)"
   fi
   printf 'balancer-server after the run: RSS %s, %s threads\n' "$BALANCER_RSS" "$BALANCER_THREADS"
 }

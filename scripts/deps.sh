@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config libcpp-httplib-dev libcurl4-openssl-dev libssl-dev
-          nlohmann-json3-dev libyaml-cpp-dev libfmt-dev libexpected-dev catch2 "$@")
+          nlohmann-json3-dev libyaml-cpp-dev libfmt-dev libexpected-dev libsimdjson-dev catch2 "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

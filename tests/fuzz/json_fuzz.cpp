@@ -18,7 +18,10 @@
 //   top-level keys the last string `model` / `provider` and the last boolean `stream` win, a
 //   non-string non-null `provider` anywhere is an error, so is a `model` with no string value;
 //   and on the whole outcome (user_id included) with the old one-pass nlohmann SAX reader
-//   (tests/support/sax_request_oracle.h), plus the 256-byte name limit.
+//   (tests/support/sax_request_oracle.h), plus the 256-byte name limit;
+// - for an accepted text, detail::parse_json_dom (simdjson, with nlohmann as the fallback)
+//   builds the DOM nlohmann::json::parse builds: equal, same dump; and detail::dump_json of it
+//   writes nlohmann's compact dump byte for byte.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -32,6 +35,8 @@
 #include <nlohmann/json.hpp>
 
 #include "json/client_request.h"
+#include "json/json_dom.h"
+#include "json/json_dump.h"
 #include "json/json_splice.h"
 #include "json/json_validate.h"
 #include "sax_request_oracle.h"
@@ -279,11 +284,26 @@ void check_inspect(std::string_view text, const Reference& ref) {
 
 }  // namespace
 
+void check_dom(std::string_view text, const Reference& ref) {
+  if (!ref.accepted) {
+    return;
+  }
+  const nlohmann::json expected = nlohmann::json::parse(text, nullptr, false);
+  const nlohmann::json built = balancer::detail::parse_json_dom(text);
+  if (built != expected || built.dump() != expected.dump() ||
+      balancer::detail::dump_json(built) != built.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)) {
+    std::fprintf(stderr, "parse_json_dom differs from nlohmann: %s vs %s\n", built.dump().c_str(),
+                 expected.dump().c_str());
+    std::abort();
+  }
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   const Reference ref = reference_parse(text);
   check_validator(text, ref);
   check_scanner(text, ref);  // on invalid text too: it must stay in bounds
   check_inspect(text, ref);
+  check_dom(text, ref);
   return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -401,6 +403,42 @@ TEST_CASE("curl transport: no response head within header_timeout is UpstreamTim
   call.reset();
   transport.reset();
   release.open();
+}
+
+TEST_CASE("curl transport: no descriptor left is the balancer's shortage, not a refused connection",
+          "[integration][transport]") {
+  // libcurl reports a socket() that failed with EMFILE as "Couldn't connect to server": the
+  // transport must not let it pass as the provider's connection_error (a health penalty).
+  TestServer server([](httplib::Server& s) {
+    s.Get("/ok", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
+  });
+  auto transport = make_transport();
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  rlimit low = saved;
+  low.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 512);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  std::vector<int> filler;
+  for (int fd = ::dup(0); fd >= 0; fd = ::dup(0)) {
+    filler.push_back(fd);
+  }
+  const int dup_errno = errno;
+  auto call = transport->start(request_to(server.url("/ok")));
+  auto head = call->head();
+  for (const int fd : filler) {
+    ::close(fd);
+  }
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  CHECK(dup_errno == EMFILE);
+  REQUIRE_FALSE(head);
+  CHECK(head.error().code == ErrorCode::Internal);
+  CHECK(head.error().message.find("no file descriptor left") != std::string::npos);
+
+  // With descriptors back, the same transport connects.
+  auto again = transport->start(request_to(server.url("/ok")));
+  auto ok = again->head();
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
 }
 
 TEST_CASE("curl transport: a refused connection is UpstreamConnect", "[integration][transport]") {

@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mock_common.h"
+#include "paced_stream_server.h"
 
 namespace {
 
@@ -45,6 +46,9 @@ Usage: mock_anthropic [options]
   --fast               benchmark mode: read model and stream by a byte search instead of a
                        JSON parse, and write no log line per request (the mock then costs
                        a proxy benchmark a few microseconds a request, not a parse of the body)
+  --paced-streams      benchmark mode for thousands of concurrent streams: one epoll thread
+                       answers every request with the streamed answer (--delay-ms apart),
+                       whatever its path or "stream"; no other option applies
   --require-key KEY    answer 401 unless the request has x-api-key or Authorization: Bearer
                        equal to KEY, and no other credential
   --log-headers        also log each request's headers (credentials redacted)
@@ -66,6 +70,7 @@ struct Options : mock::CommonOptions {
   long threads = 64;
   bool oauth = false;
   bool fast = false;
+  bool paced_streams = false;
 };
 
 std::atomic<unsigned long long> g_request_counter{0};
@@ -390,6 +395,44 @@ void handle_unknown(const Options& opts, const httplib::Request& req, httplib::R
   send_error(res, 404, "not_found_error", "Not found: " + req.method + " " + req.path);
 }
 
+// --paced-streams: the streamed answer from one epoll thread (see paced_stream_server.h).
+int serve_paced_streams(const Options& opts, const Answer& answer) {
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  mock::PacedStreamServer server(
+      [&answer](std::string_view body) {
+        const std::string text(body);
+        std::vector<std::string> events;
+        events.reserve(answer.tail_events.size() + 1);
+        const std::string id = "msg_mock_" + std::to_string(++g_request_counter);
+        events.push_back(message_start_event(id, fast_model_and_stream(text).first, body.size() / 4 + 1));
+        events.insert(events.end(), answer.tail_events.begin(), answer.tail_events.end());
+        return events;
+      },
+      std::chrono::milliseconds(opts.delay_ms));
+  const int port = server.bind(opts.host, opts.port);
+  if (port < 0) {
+    std::fprintf(stderr, "mock_anthropic: cannot bind %s:%d\n", opts.host.c_str(), opts.port);
+    return 1;
+  }
+  std::printf("listening on %s:%d\n", opts.host.c_str(), port);
+  std::fflush(stdout);
+  std::atomic<bool> stop{false};
+  std::thread signal_thread([&stop, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "mock_anthropic: signal %d, stopping\n", sig);
+    stop = true;
+  });
+  server.serve(stop);
+  signal_thread.join();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -414,6 +457,8 @@ int main(int argc, char** argv) {
       opts.oauth = true;
     } else if (arg == "--fast") {
       opts.fast = true;
+    } else if (arg == "--paced-streams") {
+      opts.paced_streams = true;
     } else if (arg == "--threads") {
       const auto n = mock::parse_number(take(), 1, 100'000);
       if (!n) return usage_error("--threads needs a number >= 1");
@@ -424,6 +469,9 @@ int main(int argc, char** argv) {
   }
 
   const Answer answer = make_answer(opts.events);
+  if (opts.paced_streams) {
+    return serve_paced_streams(opts, answer);
+  }
   httplib::Server server;
   const std::size_t threads = static_cast<std::size_t>(opts.threads);
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };

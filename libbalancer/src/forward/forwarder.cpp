@@ -10,6 +10,7 @@
 
 #include <balancer/anthropic_error.h>
 #include "json/client_request.h"
+#include "json/json_dom.h"
 #include "tokens/token_estimator.h"
 
 #include "core/retry_after.h"
@@ -99,7 +100,7 @@ std::string describe(const Error& error) { return fmt::format("{}: {}", to_strin
 // The request body as a DOM, parsed on first use (a validated body always parses).
 const nlohmann::json& parsed_document(std::string_view body, std::optional<nlohmann::json>& document) {
   if (!document) {
-    document = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    document = detail::parse_json_dom(body);
   }
   return *document;
 }

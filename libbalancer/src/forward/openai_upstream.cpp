@@ -7,6 +7,7 @@
 #include <balancer/converter.h>
 
 #include "forward/upstream_credentials.h"
+#include "json/json_dump.h"
 
 namespace balancer::detail {
 namespace {
@@ -45,7 +46,7 @@ Result<HttpRequest> openai_upstream_request(const ProviderConfig& provider, cons
   notes.insert(notes.end(), converted->notes.begin(), converted->notes.end());
   HttpRequest upstream;
   upstream.url = provider.base_url + "/chat/completions";
-  upstream.body = converted->body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  upstream.body = detail::dump_json(converted->body);
   upstream.headers.emplace_back("content-type", "application/json");
   if (converted->body.value("stream", false)) {
     upstream.headers.emplace_back("accept", "text/event-stream");

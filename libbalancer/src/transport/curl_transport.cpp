@@ -2,6 +2,11 @@
 // style by the thread that reads the response (no background threads).
 #include <balancer/curl_transport.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -97,6 +102,18 @@ ErrorCode classify(CURLcode code) {
     case CURLE_OPERATION_TIMEDOUT: return ErrorCode::UpstreamTimeout;
     default: return is_tls_error(code) ? ErrorCode::UpstreamTls : ErrorCode::UpstreamProtocol;
   }
+}
+
+// Whether this process cannot open another descriptor now. libcurl reports a socket() that failed
+// with EMFILE as CURLE_COULDNT_CONNECT ("Couldn't connect to server", no OS errno): only a probe
+// tells the balancer's own shortage from a provider that refuses connections.
+bool out_of_descriptors() {
+  const int probe = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (probe >= 0) {
+    ::close(probe);
+    return false;
+  }
+  return errno == EMFILE || errno == ENFILE;
 }
 
 // A header line must not smuggle in a second line; the name must be a plain token.
@@ -540,6 +557,12 @@ class CurlCall final : public UpstreamCall {
   tl::unexpected<Error> transfer_error() const {
     std::string detail =
         error_buffer_[0] != '\0' ? std::string(error_buffer_.data()) : std::string(curl_easy_strerror(result_));
+    if (result_ == CURLE_COULDNT_CONNECT && out_of_descriptors()) {
+      // The balancer's shortage, not the provider's failure: never a health penalty.
+      return make_error(ErrorCode::Internal,
+                        "upstream transfer failed: the balancer has no file descriptor left for the connection "
+                        "(raise its open-file limit)");
+    }
     return make_error(classify(result_), "upstream transfer failed: " + detail);
   }
 
