@@ -200,7 +200,7 @@ start_mock() {  # start_mock NAME ARGS... -> sets MOCK_PORT
 
 start_mock mock-fast
 FAST_MOCK_PORT=$MOCK_PORT
-start_mock mock-paced --delay-ms "$PACE_MS"
+start_mock mock-paced --paced-streams --delay-ms "$PACE_MS"
 PACED_MOCK_PORT=$MOCK_PORT
 # Its answer is the text deltas plus 6 framing events, one a second: MANY_SECONDS in all.
 # One epoll thread: a thread per stream would saturate the mock's CPU before the proxy's.
@@ -493,13 +493,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 for p in "${PATHS[@]}"; do summarize_stream "$p"; done
-# Whether a path delivers each event when it comes: 64 concurrent paced streams, every
+# Whether a path delivers each event when it comes: 16 concurrent paced streams, every
 # inter-event gap timed at the client (collapsed: under half the mock's pause).
-log "paced gaps: 64 concurrent streams, $PACE_MS ms between events"
+log "paced gaps: 16 concurrent streams, $PACE_MS ms between events"
 for p in "${PATHS[@]}"; do
   out="$TMP/load-$p-paced.txt"
   "${ON_LOAD[@]}" "$STREAM_LOAD_BIN" --url "${PACED_URL[$p]}" --body "$BODY_FILE" --model bench-paced-claude-sonnet-4-5 \
-      --streams 64 --events $((EVENTS + 6)) --pace-ms "$PACE_MS" --ramp-ms 0 --timeout-s 60 >"$out" 2>&1 || true
+      --streams 16 --events $((EVENTS + 6)) --pace-ms "$PACE_MS" --ramp-ms 0 --timeout-s 60 >"$out" 2>&1 || true
   R[$p:gaps]="$(sed -n 's/.* collapsed=\([0-9]*\).*/\1/p' "$out")/$(sed -n 's/.* gaps=\([0-9]*\).*/\1/p' "$out")"
   R[$p:gaps_failed]=$(sed -n 's/.* failed=\([0-9]*\).*/\1/p' "$out")
   log "$p paced gaps: collapsed ${R[$p:gaps]}, failed streams ${R[$p:gaps_failed]:-?}"
@@ -589,7 +589,7 @@ report() {
       "$(delta "${R[$p:ttfb50]}" "${R[direct:ttfb50]}")" "$(delta "${R[$p:ttfb99]}" "${R[direct:ttfb99]}")" \
       "$(delta "${R[$p:tot50]}" "${R[direct:tot50]}")" "$(delta "${R[$p:tot99]}" "${R[direct:tot99]}")"
   done
-  printf 'collapsed inter-event gaps, 64 concurrent streams paced %s ms apart (collapsed/gaps, failed streams):\n ' "$PACE_MS"
+  printf 'collapsed inter-event gaps, 16 concurrent streams paced %s ms apart (collapsed/gaps, failed streams):\n ' "$PACE_MS"
   for p in "${PATHS[@]}"; do printf ' %s %s (%s failed)' "$p" "${R[$p:gaps]}" "${R[$p:gaps_failed]:-?}"; done
   echo
   echo "cpu/req: CPU time (user+system) of the serving process per request during the wrk run: the mock"

@@ -1,7 +1,5 @@
 #include "app.h"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
@@ -10,53 +8,13 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "descriptor_budget.h"
 #include "http_adapter.h"
 
 namespace balancer::server {
 namespace {
 
 constexpr std::chrono::seconds kTickInterval{1};
-
-// Descriptors a request in flight holds: its client connection, its upstream connection, and
-// the wake-up socket pair libcurl 7.88 opens for every multi handle (one per transfer).
-constexpr std::size_t kDescriptorsPerRequest = 4;
-// Descriptors kept for everything else (listeners, log file, epoll, balance checks).
-constexpr std::size_t kSpareDescriptors = 64;
-
-// The soft open-file limit, or 0 when there is none.
-std::size_t open_file_limit() {
-  rlimit files{};
-  if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) {
-    return 0;
-  }
-  return static_cast<std::size_t>(files.rlim_cur);
-}
-
-// How many requests may be in flight at once: max_connections, unless the open-file limit
-// allows fewer (then more would fail for want of a descriptor, and be answered 503 instead).
-std::size_t busy_limit(std::size_t max_connections) {
-  const std::size_t files = open_file_limit();
-  if (files == 0) {
-    return max_connections;
-  }
-  const std::size_t usable = files > kSpareDescriptors ? files - kSpareDescriptors : 0;
-  return std::clamp<std::size_t>(usable / kDescriptorsPerRequest, 1, max_connections);
-}
-
-// How many connections the poller may hold: 4 × max_connections (at least 4096), but within the
-// open-file limit, keeping for each request that may be in flight the descriptors it holds
-// beyond its client connection (a connection is the poller's or a worker's, never both; at the
-// worst moment both sets are full and a request fails for want of a descriptor, without
-// penalising any provider: the transport tells that shortage from a refused connection).
-std::size_t pending_limit(std::size_t max_connections) {
-  std::size_t wanted = std::max<std::size_t>(4096, 4 * max_connections);
-  if (const std::size_t files = open_file_limit(); files != 0) {
-    const std::size_t reserve = (kDescriptorsPerRequest - 1) * busy_limit(max_connections) + kSpareDescriptors;
-    const std::size_t available = files > reserve ? files - reserve : 0;
-    wanted = std::min(wanted, std::max<std::size_t>(available, 64));
-  }
-  return wanted;
-}
 
 template <typename D>
 std::chrono::milliseconds ms(D d) {
@@ -112,7 +70,8 @@ Result<std::unique_ptr<App>> App::create(AppOptions options) {
     return tl::unexpected(created.error());
   }
   app->gateway_ = std::move(*created);
-  if (const std::size_t busy = busy_limit(settings.max_connections); busy < settings.max_connections) {
+  if (const std::size_t busy = busy_limit(settings.max_connections, open_file_limit());
+      busy < settings.max_connections) {
     app->gateway_->log().write(
         LogLevel::Warning, "open-file limit caps the requests served at once",
         {{"max_connections", settings.max_connections},
@@ -151,7 +110,7 @@ ConnectionPolicy App::connection_policy() const {
   ConnectionPolicy policy;
   policy.head.max_header_count = s.max_header_count;
   policy.head.max_header_bytes = s.max_header_bytes;
-  policy.max_busy = busy_limit(s.max_connections);
+  policy.max_busy = busy_limit(s.max_connections, open_file_limit());
   policy.head_timeout = ms(s.request_head_timeout);
   policy.body_idle_timeout = ms(s.request_body_idle_timeout);
   policy.keep_alive_timeout = ms(s.keep_alive_timeout);
@@ -186,7 +145,7 @@ Result<void> App::configure_server(const Settings& settings, std::chrono::millis
     return raw->process(stream, close, closed, headers);
   };
   options.busy_gauge = busy_connections_;
-  options.max_pending = max_pending != 0 ? max_pending : pending_limit(settings.max_connections);
+  options.max_pending = max_pending != 0 ? max_pending : pending_limit(settings.max_connections, open_file_limit());
   options.worker_idle_retire = worker_idle_retire;
   connections_ = std::make_unique<ConnectionServer>(std::move(options));
   install_routes(*processor_, *this);

@@ -33,8 +33,10 @@ using std::chrono::milliseconds;
 
 // Above this many buffered-but-unread body bytes the write callback pauses the transfer.
 constexpr std::size_t kMaxBufferedBody = 256 * 1024;
-// Longest single wait in curl_multi_poll; keeps the deadline checks responsive.
-constexpr milliseconds kMaxPollWait{250};
+// Longest single wait in curl_multi_poll: while the upstream is silent, a client that went away
+// is noticed within this time (deadlines are waited for exactly). Every waiting transfer wakes
+// this often: at 5,000 quiet streams 250 ms cost 38 % more CPU than 1 s (bench/README.md).
+constexpr milliseconds kMaxPollWait{1000};
 constexpr long kReceiveBufferSize = 64 * 1024;
 
 // The only global mutable state: libcurl's process-wide initialisation, done once.

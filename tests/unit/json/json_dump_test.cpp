@@ -44,3 +44,19 @@ TEST_CASE("dump_json: numbers, literals and nesting", "[unit][json]") {
                                 {"deep", {{{"x", {{{"y", nlohmann::json::array({1, "2", {{"z", 3}}})}}}}}}}};
   CHECK(balancer::detail::dump_json(value) == reference(value));
 }
+
+TEST_CASE("dump_json: escapes at every offset of the 8-byte words it skips", "[unit][json]") {
+  // Deterministic strings from bytes that matter: plain, the escaped ones, 0x7f, UTF-8 of é.
+  const std::string alphabet[] = {"a", "\"", "\\", "\x01", "\x1f", " ", "\x7f", "\xc3\xa9", "\n"};
+  std::uint32_t x = 12345;
+  for (int round = 0; round < 2000; ++round) {
+    std::string s;
+    const int length = round % 41;
+    for (int i = 0; i < length; ++i) {
+      x = x * 1103515245u + 12345u;
+      s += alphabet[(x >> 16) % 9];
+    }
+    const nlohmann::json value = nlohmann::json::array({s});
+    REQUIRE(balancer::detail::dump_json(value) == reference(value));
+  }
+}
