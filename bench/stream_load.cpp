@@ -19,6 +19,7 @@
 // and exits 0 when every stream was ok, 1 otherwise. Single-threaded: one curl multi loop.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -311,8 +312,8 @@ int main(int argc, char** argv) {
     }
     int wait_ms = 1000;
     if (loop.timeout_ms >= 0) {
-      wait_ms = std::max(
-          0, static_cast<int>(static_cast<double>(loop.timeout_ms) - ms_between(loop.timer_set, Clock::now())));
+      wait_ms = std::max(0, static_cast<int>(std::ceil(static_cast<double>(loop.timeout_ms) -
+                                                       ms_between(loop.timer_set, Clock::now()))));
     }
     if (added < handles.size()) {
       wait_ms = std::min(wait_ms, 2);

@@ -285,8 +285,8 @@ void check_inspect(std::string_view text, const Reference& ref) {
 }  // namespace
 
 void check_dom(std::string_view text, const Reference& ref) {
-  if (!ref.accepted) {
-    return;
+  if (!ref.accepted || ref.max_depth > 200) {
+    return;  // nlohmann's == and dump recurse per level: deep inputs overflow a sanitizer's stack
   }
   const nlohmann::json expected = nlohmann::json::parse(text, nullptr, false);
   const nlohmann::json built = balancer::detail::parse_json_dom(text);

@@ -4,6 +4,7 @@
 #include <balancer/curl_transport.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -409,6 +410,10 @@ TEST_CASE("curl transport: no descriptor left is the balancer's shortage, not a 
           "[integration][transport]") {
   // libcurl reports a socket() that failed with EMFILE as "Couldn't connect to server": the
   // transport must not let it pass as the provider's connection_error (a health penalty).
+#if defined(__SANITIZE_ADDRESS__)
+  WARN("not under AddressSanitizer: its runtime needs descriptors of its own");
+  return;
+#endif
   TestServer server([](httplib::Server& s) {
     s.Get("/ok", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
   });
@@ -419,17 +424,17 @@ TEST_CASE("curl transport: no descriptor left is the balancer's shortage, not a 
   low.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 512);
   REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
   std::vector<int> filler;
-  for (int fd = ::dup(0); fd >= 0; fd = ::dup(0)) {
+  for (int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC); fd >= 0; fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
     filler.push_back(fd);
   }
-  const int dup_errno = errno;
+  const int open_errno = errno;
   auto call = transport->start(request_to(server.url("/ok")));
   auto head = call->head();
   for (const int fd : filler) {
     ::close(fd);
   }
   REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
-  CHECK(dup_errno == EMFILE);
+  CHECK(open_errno == EMFILE);
   REQUIRE_FALSE(head);
   CHECK(head.error().code == ErrorCode::Internal);
   CHECK(head.error().message.find("no file descriptor left") != std::string::npos);

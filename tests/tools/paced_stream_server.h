@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -30,6 +31,7 @@
 #include <queue>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -67,7 +69,7 @@ class PacedStreamServer {
     while (!stop.load()) {
       int wait_ms = 200;
       if (!timers_.empty()) {
-        const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(timers_.top().first - Clock::now());
+        const auto until = std::chrono::ceil<std::chrono::milliseconds>(timers_.top().first - Clock::now());
         wait_ms = std::max<int>(0, std::min<int>(wait_ms, static_cast<int>(until.count())));
       }
       epoll_event ready[512];
@@ -103,6 +105,9 @@ class PacedStreamServer {
     for (;;) {
       const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));  // not a busy loop on the listener
+        }
         return;
       }
       const int one = 1;
@@ -159,6 +164,9 @@ class PacedStreamServer {
       return true;
     }
     c.events = events_for_(std::string_view(c.in).substr(head_end + 4, body_size));
+    if (c.events.empty()) {
+      return false;  // nothing to answer with
+    }
     c.in.erase(0, head_end + 4 + body_size);
     c.next = 0;
     c.generation = ++generations_;

@@ -33,10 +33,13 @@ using std::chrono::milliseconds;
 
 // Above this many buffered-but-unread body bytes the write callback pauses the transfer.
 constexpr std::size_t kMaxBufferedBody = 256 * 1024;
-// Longest single wait in curl_multi_poll: while the upstream is silent, a client that went away
-// is noticed within this time (deadlines are waited for exactly). Every waiting transfer wakes
-// this often: at 5,000 quiet streams 250 ms cost 38 % more CPU than 1 s (bench/README.md).
-constexpr milliseconds kMaxPollWait{1000};
+// Longest single wait in curl_multi_poll, the time within which a client that went away is
+// noticed while the upstream is silent (deadlines are waited for exactly). Before the response
+// head (nothing sent to the client yet; a hang-up should free the upstream at once) 250 ms;
+// during a body, where a long stream mostly waits, 1 s: every waiting transfer wakes this often,
+// and at 5,000 quiet streams 250 ms cost 38 % more CPU (bench/README.md).
+constexpr milliseconds kMaxHeadPollWait{250};
+constexpr milliseconds kMaxBodyPollWait{1000};
 constexpr long kReceiveBufferSize = 64 * 1024;
 
 // The only global mutable state: libcurl's process-wide initialisation, done once.
@@ -104,18 +107,6 @@ ErrorCode classify(CURLcode code) {
     case CURLE_OPERATION_TIMEDOUT: return ErrorCode::UpstreamTimeout;
     default: return is_tls_error(code) ? ErrorCode::UpstreamTls : ErrorCode::UpstreamProtocol;
   }
-}
-
-// Whether this process cannot open another descriptor now. libcurl reports a socket() that failed
-// with EMFILE as CURLE_COULDNT_CONNECT ("Couldn't connect to server", no OS errno): only a probe
-// tells the balancer's own shortage from a provider that refuses connections.
-bool out_of_descriptors() {
-  const int probe = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (probe >= 0) {
-    ::close(probe);
-    return false;
-  }
-  return errno == EMFILE || errno == ENFILE;
 }
 
 // A header line must not smuggle in a second line; the name must be a plain token.
@@ -306,7 +297,7 @@ class CurlCall final : public UpstreamCall {
     }
     if (!head_done_) {
       const auto deadline = started_ + request_.header_timeout;
-      switch (drive_until([this] { return head_done_; }, deadline)) {
+      switch (drive_until([this] { return head_done_; }, deadline, kMaxHeadPollWait)) {
         case Drive::Ready: break;
         case Drive::Finished:
           if (result_ != CURLE_OK) {
@@ -341,7 +332,7 @@ class CurlCall final : public UpstreamCall {
       return tl::unexpected(*local_error_);
     }
     const auto deadline = SteadyClock::now() + wait;
-    switch (drive_until([this] { return !body_.empty(); }, deadline)) {
+    switch (drive_until([this] { return !body_.empty(); }, deadline, kMaxBodyPollWait)) {
       case Drive::Ready: hand_out(chunk); return true;
       case Drive::Finished:
         if (result_ != CURLE_OK) {
@@ -421,6 +412,10 @@ class CurlCall final : public UpstreamCall {
     // body bytes are relayed exactly as the upstream sent them.
 
     set(CURLOPT_ERRORBUFFER, error_buffer_.data());
+    // Our own socket(): libcurl reports one that failed with EMFILE as "Couldn't connect to
+    // server", which must not pass for the provider refusing the connection.
+    set(CURLOPT_OPENSOCKETFUNCTION, &CurlCall::open_socket);
+    set(CURLOPT_OPENSOCKETDATA, this);
     set(CURLOPT_HEADERFUNCTION, &CurlCall::on_header);
     set(CURLOPT_HEADERDATA, this);
     set(CURLOPT_WRITEFUNCTION, &CurlCall::on_write);
@@ -483,9 +478,9 @@ class CurlCall final : public UpstreamCall {
 
   // Runs libcurl until `ready()` holds, the transfer finished, `deadline` passed, or the multi
   // interface itself failed or the client went away (then local_error_ is set). Never blocks
-  // longer than kMaxPollWait without re-checking.
+  // longer than `max_wait` without re-checking.
   template <class Ready>
-  Drive drive_until(Ready ready, SteadyClock::time_point deadline) {
+  Drive drive_until(Ready ready, SteadyClock::time_point deadline, milliseconds max_wait) {
     CURLM* multi = session_->multi.get();
     for (;;) {
       if (ready()) {
@@ -521,7 +516,7 @@ class CurlCall final : public UpstreamCall {
         return Drive::Failed;
       }
       const auto left = std::chrono::ceil<milliseconds>(deadline - now);
-      const auto wait = std::clamp(left, milliseconds(1), kMaxPollWait);
+      const auto wait = std::clamp(left, milliseconds(1), max_wait);
       mc = curl_multi_poll(multi, nullptr, 0, static_cast<int>(wait.count()), nullptr);
       if (mc != CURLM_OK) {
         local_error_ =
@@ -559,13 +554,22 @@ class CurlCall final : public UpstreamCall {
   tl::unexpected<Error> transfer_error() const {
     std::string detail =
         error_buffer_[0] != '\0' ? std::string(error_buffer_.data()) : std::string(curl_easy_strerror(result_));
-    if (result_ == CURLE_COULDNT_CONNECT && out_of_descriptors()) {
+    if (out_of_descriptors_) {
       // The balancer's shortage, not the provider's failure: never a health penalty.
       return make_error(ErrorCode::Internal,
                         "upstream transfer failed: the balancer has no file descriptor left for the connection "
                         "(raise its open-file limit)");
     }
     return make_error(classify(result_), "upstream transfer failed: " + detail);
+  }
+
+  static curl_socket_t open_socket(void* user, curlsocktype /*purpose*/, curl_sockaddr* address) {
+    auto* self = static_cast<CurlCall*>(user);
+    const curl_socket_t fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    if (fd == CURL_SOCKET_BAD && (errno == EMFILE || errno == ENFILE)) {
+      self->out_of_descriptors_ = true;
+    }
+    return fd;
   }
 
   static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
@@ -628,6 +632,7 @@ class CurlCall final : public UpstreamCall {
   CurlSlist header_list_;
   CurlSlist resolve_list_;  // CURLOPT_RESOLVE lines from options().resolve
   std::array<char, CURL_ERROR_SIZE> error_buffer_{};
+  bool out_of_descriptors_ = false;  // a socket() for this transfer failed with EMFILE/ENFILE
   std::optional<Error> setup_error_;
   std::optional<Error> local_error_;
   bool attached_ = false;

@@ -56,7 +56,7 @@ TEST_CASE("parse_json_dom: strings, escapes and duplicate keys", "[unit][json]")
 }
 
 TEST_CASE("parse_json_dom: deeper nesting than simdjson's 1024 levels falls back to nlohmann", "[unit][json]") {
-  const std::string deep = std::string(3000, '[') + std::string(3000, ']');
+  const std::string deep = std::string(1100, '[') + std::string(1100, ']');  // nlohmann's == recurses
   check(deep);
 }
 
